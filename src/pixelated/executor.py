@@ -1,0 +1,51 @@
+"""Map a function over batches locally, over processes, or on Ray, keeping input order.
+
+Per-conversation work is written as a function of one batch (a pandas frame) so the same
+code scales from a laptop to a cluster by changing `executor.kind` in config. Only a
+bounded number of batches is in flight, so streaming input stays streaming.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+KINDS = ("local", "process", "ray")
+
+
+def map_batches(
+    fn: Callable[[In], Out], batches: Iterable[In], kind: str = "local", workers: int = 2
+) -> Iterator[Out]:
+    """Yield fn(batch) for each batch, in input order. `fn` must be picklable for
+    `process` and `ray` (a module-level function or a functools.partial of one)."""
+    if kind == "local":
+        yield from map(fn, batches)
+    elif kind == "process":
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            yield from _bounded(lambda b: pool.submit(fn, b).result, batches, 2 * workers)
+    elif kind == "ray":
+        try:
+            import ray
+        except ImportError:
+            raise RuntimeError("executor.kind=ray needs `pip install ray`") from None
+        ray.init(ignore_reinit_error=True)
+        remote = ray.remote(fn)
+        yield from _bounded(lambda b: (lambda ref=remote.remote(b): ray.get(ref)), batches, 2 * workers)
+    else:
+        raise ValueError(f"executor.kind={kind!r}; expected one of {KINDS}")
+
+
+def _bounded(submit, batches: Iterable, window: int) -> Iterator:
+    """Keep at most `window` submitted batches pending; `submit` returns a result getter."""
+    pending: deque = deque()
+    for batch in batches:
+        pending.append(submit(batch))
+        if len(pending) >= window:
+            yield pending.popleft()()
+    while pending:
+        yield pending.popleft()()

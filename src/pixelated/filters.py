@@ -1,0 +1,68 @@
+"""Batch filters: functions of one batch that return (kept rows, rejections).
+
+Each is a module-level function so the executor can ship it to worker processes or Ray.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+import pandera.pandas as pa
+
+from pixelated.ledger import Rejection, row_rejection
+from pixelated.rules import turn_rules
+from pixelated.schema import conversation_schema
+
+
+@lru_cache(maxsize=4)
+def canonical_schema(max_turn_chars: int) -> pa.DataFrameSchema:
+    """The strict canonical schema; cached because building checks per batch is wasteful."""
+    return conversation_schema(turn_rules(max_turn_chars))
+
+
+def validate_batch(batch: pd.DataFrame, max_turn_chars: int) -> tuple[pd.DataFrame, list[Rejection]]:
+    """Keep the rows that pass the canonical pandera schema; quarantine the rest.
+
+    pandera's failure cases say which rows failed which check; a row that fails several
+    is reported once, under the first rule in `turn_rules` order (structure checks last).
+    A failure not tied to a row (a missing column, a wrong dtype) means the input is not
+    an ingest output at all, and is raised.
+    """
+    schema = canonical_schema(max_turn_chars)
+    try:
+        schema.validate(batch, lazy=True)
+        return batch, []
+    except pa.errors.SchemaErrors as err:
+        failures = err.failure_cases
+    if failures["index"].isna().any():
+        raise pa.errors.SchemaErrors(schema, err.schema_errors, batch)
+    rules = turn_rules(max_turn_chars)
+    priority = {name: rank for rank, name in enumerate(rules)}
+    worst: dict[int, tuple[int, str, str]] = {}
+    for failure in failures.itertuples(index=False):
+        index = int(failure.index)
+        if failure.check in rules:
+            reason = failure.check
+            detail = rules[reason](batch.at[index, "turns"])
+        else:
+            reason = f"invalid_{failure.column}"
+            detail = f"{failure.column} failed {failure.check}: {str(failure.failure_case)[:200]}"
+        candidate = (priority.get(reason, len(priority)), reason, detail)
+        worst[index] = min(worst.get(index, candidate), candidate)
+    rejections = [row_rejection(batch.loc[i], reason, detail) for i, (_, reason, detail) in sorted(worst.items())]
+    return batch.drop(index=list(worst)).reset_index(drop=True), rejections
+
+
+def length_filter(batch: pd.DataFrame, min_turns: int, max_turns: int) -> tuple[pd.DataFrame, list[Rejection]]:
+    """Keep conversations with min_turns..max_turns turns (inclusive)."""
+    too_few = batch["n_turns"] < min_turns
+    too_many = batch["n_turns"] > max_turns
+    rejections = [
+        row_rejection(row, "too_few_turns", f"{row['n_turns']} turns, minimum {min_turns}")
+        for _, row in batch[too_few].iterrows()
+    ] + [
+        row_rejection(row, "too_many_turns", f"{row['n_turns']} turns, maximum {max_turns}")
+        for _, row in batch[too_many].iterrows()
+    ]
+    return batch[~(too_few | too_many)].reset_index(drop=True), rejections

@@ -1,0 +1,177 @@
+"""The canonical conversation table: one Arrow schema for storage, pandera schemas for checks.
+
+Every stage reads and writes this table (later stages add columns). The Arrow schema fixes
+the on-disk types so Parquet files are byte-stable; the pandera schemas are the executable
+documentation of what a valid row is, and every stage output passes one before it is written.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pa_arrow
+
+ROLES = ("seeker", "helper", "system")
+
+TURN_TYPE = pa_arrow.struct(
+    [
+        ("role", pa_arrow.string()),
+        ("text", pa_arrow.string()),
+        ("strategy", pa_arrow.string()),  # ESConv support strategy of a helper turn
+        ("label", pa_arrow.string()),  # other per-turn label: intent, dialogue act, MI code
+        ("feedback", pa_arrow.int32()),  # seeker's per-turn rating (ESConv), 1-5
+    ]
+)
+TURN_FIELDS = tuple(field.name for field in TURN_TYPE)
+
+# Source metadata promoted to typed columns; anything else a reader maps lands in `extra` (JSON).
+METADATA_COLUMNS: dict[str, pa_arrow.DataType] = {
+    "emotion_type": pa_arrow.string(),
+    "problem_type": pa_arrow.string(),
+    "experience_type": pa_arrow.string(),
+    "situation": pa_arrow.string(),
+    "topic": pa_arrow.string(),
+    "upvotes": pa_arrow.int64(),
+    "views": pa_arrow.int64(),
+    "therapist_id": pa_arrow.string(),
+    "initial_emotion_intensity": pa_arrow.int64(),
+    "final_emotion_intensity": pa_arrow.int64(),
+    "seeker_empathy": pa_arrow.int64(),
+    "seeker_relevance": pa_arrow.int64(),
+    "supporter_relevance": pa_arrow.int64(),
+}
+
+CONVERSATION_SCHEMA = pa_arrow.schema(
+    [
+        ("conversation_id", pa_arrow.string()),
+        ("source", pa_arrow.string()),
+        ("source_record_id", pa_arrow.string()),
+        ("thread_id", pa_arrow.string()),
+        ("license", pa_arrow.string()),
+        ("commercial_use", pa_arrow.bool_()),
+        ("consent", pa_arrow.bool_()),
+        ("consent_basis", pa_arrow.string()),
+        ("source_file", pa_arrow.string()),
+        ("source_line", pa_arrow.int64()),
+        ("source_sha256", pa_arrow.string()),
+        ("source_split", pa_arrow.string()),
+        ("turns", pa_arrow.list_(TURN_TYPE)),
+        ("n_turns", pa_arrow.int32()),
+        ("content_hash", pa_arrow.string()),
+        *METADATA_COLUMNS.items(),
+        ("extra", pa_arrow.string()),
+    ]
+)
+
+QUARANTINE_SCHEMA = pa_arrow.schema(
+    [
+        ("stage", pa_arrow.string()),
+        ("source", pa_arrow.string()),
+        ("source_file", pa_arrow.string()),
+        ("source_line", pa_arrow.int64()),
+        ("conversation_id", pa_arrow.string()),
+        ("reason", pa_arrow.string()),
+        ("detail", pa_arrow.string()),
+        ("excerpt", pa_arrow.string()),
+    ]
+)
+
+_HEX16 = r"^[0-9a-f]{16}$"
+_ARROW_TO_PANDERA = {
+    pa_arrow.string(): pd.StringDtype(),
+    pa_arrow.int64(): pd.Int64Dtype(),
+}
+
+
+def _metadata_columns() -> dict[str, pa.Column]:
+    return {
+        name: pa.Column(_ARROW_TO_PANDERA[dtype], nullable=True, required=True)
+        for name, dtype in METADATA_COLUMNS.items()
+    }
+
+
+def _turns_are_records(turns) -> bool:
+    """Structural check: every turn is a mapping with exactly the canonical fields."""
+    return all(isinstance(t, dict) and set(t) == set(TURN_FIELDS) for t in turns)
+
+
+def _structure_columns() -> dict[str, pa.Column]:
+    string = pd.StringDtype()
+    return {
+        "conversation_id": pa.Column(string, pa.Check.str_matches(_HEX16), unique=True),
+        "source": pa.Column(string, pa.Check.str_length(min_value=1)),
+        "source_record_id": pa.Column(string),
+        "thread_id": pa.Column(string),
+        "license": pa.Column(string, pa.Check.str_length(min_value=1)),
+        "commercial_use": pa.Column(bool),
+        "consent": pa.Column(bool),
+        "consent_basis": pa.Column(string),
+        "source_file": pa.Column(string),
+        "source_line": pa.Column(pd.Int64Dtype(), pa.Check.ge(1)),
+        "source_sha256": pa.Column(string, pa.Check.str_matches(r"^[0-9a-f]{64}$")),
+        "source_split": pa.Column(string, nullable=True),
+        "turns": pa.Column(
+            object,
+            pa.Check(_turns_are_records, element_wise=True, name="turns_are_records"),
+        ),
+        "n_turns": pa.Column(pd.Int32Dtype(), pa.Check.ge(0)),
+        "content_hash": pa.Column(string, pa.Check.str_matches(_HEX16)),
+        **_metadata_columns(),
+        "extra": pa.Column(string),
+    }
+
+
+def _n_turns_matches(df: pd.DataFrame) -> pd.Series:
+    return df["turns"].map(len) == df["n_turns"]
+
+
+# What `ingest` guarantees: the structure is canonical, whatever the content.
+IngestedSchema = pa.DataFrameSchema(
+    _structure_columns(),
+    checks=[pa.Check(_n_turns_matches, name="n_turns_matches_turns")],
+    strict=True,
+    ordered=True,
+    name="ingested_conversations",
+)
+
+
+def conversation_schema(turn_rules: dict) -> pa.DataFrameSchema:
+    """What `validate` guarantees: the structure plus every content rule in `turn_rules`.
+
+    `turn_rules` maps a rule name to a function turns -> problem text or None (see rules.py),
+    so the same function both gates the schema and explains a quarantined row.
+    """
+    rule_checks = [
+        pa.Check(
+            lambda turns, rule=rule: rule(turns) is None,
+            element_wise=True,
+            name=name,
+        )
+        for name, rule in turn_rules.items()
+    ]
+    columns = _structure_columns()
+    columns["turns"] = pa.Column(object, [*columns["turns"].checks, *rule_checks])
+    return pa.DataFrameSchema(
+        columns,
+        checks=IngestedSchema.checks,
+        strict=True,
+        ordered=True,
+        name="canonical_conversations",
+    )
+
+
+QuarantineSchema = pa.DataFrameSchema(
+    {
+        "stage": pa.Column(pd.StringDtype()),
+        "source": pa.Column(pd.StringDtype(), nullable=True),
+        "source_file": pa.Column(pd.StringDtype(), nullable=True),
+        "source_line": pa.Column(pd.Int64Dtype(), nullable=True),
+        "conversation_id": pa.Column(pd.StringDtype(), nullable=True),
+        "reason": pa.Column(pd.StringDtype(), pa.Check.str_matches(r"^[a-z0-9_]+$")),
+        "detail": pa.Column(pd.StringDtype()),
+        "excerpt": pa.Column(pd.StringDtype(), nullable=True),
+    },
+    strict=True,
+    ordered=True,
+    name="quarantine",
+)
