@@ -13,7 +13,9 @@ def main() -> None:
     setup_logging(params)
     run_batch_filter(
         "filter_length",
-        partial(length_filter, min_turns=params["filter"]["min_turns"], max_turns=params["filter"]["max_turns"]),
+        partial(
+            length_filter, min_turns=params["filter"]["min_turns"], max_turns=params["filter"]["max_turns"]
+        ),
         input_path=args.input,
         output_path=args.output,
         quarantine_path=args.quarantine,

@@ -50,7 +50,9 @@ def _fetch(name: str, cfg: dict, relpath: str, mirror: Path | None, target: Path
             raise AcquireError(f"source {name!r}: cannot download {url}: {err}") from err
         return
     if mirror is None:
-        raise AcquireError(f"source {name!r} has no url and no mirror is set ({MIRROR_ENV} or acquire.mirror)")
+        raise AcquireError(
+            f"source {name!r} has no url and no mirror is set ({MIRROR_ENV} or acquire.mirror)"
+        )
     origin = mirror / cfg["location"] / relpath
     if not origin.is_file():
         raise AcquireError(

@@ -35,7 +35,12 @@ def map_batches(
             raise RuntimeError("executor.kind=ray needs `pip install ray`") from None
         ray.init(ignore_reinit_error=True)
         remote = ray.remote(fn)
-        yield from _bounded(lambda b: (lambda ref=remote.remote(b): ray.get(ref)), batches, 2 * workers)
+
+        def submit(batch):
+            ref = remote.remote(batch)
+            return lambda: ray.get(ref)
+
+        yield from _bounded(submit, batches, 2 * workers)
     else:
         raise ValueError(f"executor.kind={kind!r}; expected one of {KINDS}")
 

@@ -34,9 +34,10 @@ def validate_batch(batch: pd.DataFrame, max_turn_chars: int) -> tuple[pd.DataFra
         schema.validate(batch, lazy=True)
         return batch, []
     except pa.errors.SchemaErrors as err:
-        failures = err.failure_cases
+        errors = err  # `err` is unbound once the except block ends
+    failures = errors.failure_cases
     if failures["index"].isna().any():
-        raise pa.errors.SchemaErrors(schema, err.schema_errors, batch)
+        raise errors
     rules = turn_rules(max_turn_chars)
     priority = {name: rank for rank, name in enumerate(rules)}
     worst: dict[int, tuple[int, str, str]] = {}
@@ -45,16 +46,24 @@ def validate_batch(batch: pd.DataFrame, max_turn_chars: int) -> tuple[pd.DataFra
         if failure.check in rules:
             reason = failure.check
             detail = rules[reason](batch.at[index, "turns"])
+        elif failure.schema_context == "DataFrameSchema":
+            # a row-wise check over several columns: pandera lists one failure per column
+            reason = failure.check
+            detail = f"row failed {failure.check}"
         else:
             reason = f"invalid_{failure.column}"
             detail = f"{failure.column} failed {failure.check}: {str(failure.failure_case)[:200]}"
         candidate = (priority.get(reason, len(priority)), reason, detail)
         worst[index] = min(worst.get(index, candidate), candidate)
-    rejections = [row_rejection(batch.loc[i], reason, detail) for i, (_, reason, detail) in sorted(worst.items())]
+    rejections = [
+        row_rejection(batch.loc[i], reason, detail) for i, (_, reason, detail) in sorted(worst.items())
+    ]
     return batch.drop(index=list(worst)).reset_index(drop=True), rejections
 
 
-def length_filter(batch: pd.DataFrame, min_turns: int, max_turns: int) -> tuple[pd.DataFrame, list[Rejection]]:
+def length_filter(
+    batch: pd.DataFrame, min_turns: int, max_turns: int
+) -> tuple[pd.DataFrame, list[Rejection]]:
     """Keep conversations with min_turns..max_turns turns (inclusive)."""
     too_few = batch["n_turns"] < min_turns
     too_many = batch["n_turns"] > max_turns

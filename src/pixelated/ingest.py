@@ -52,7 +52,7 @@ def read_source(raw_dir: Path, name: str, cfg: dict, ingest_cfg: dict) -> Iterat
         )
         try:
             yield from reader(path, {**ingest_cfg, **cfg}, ctx)
-        except Exception as err:  # noqa: BLE001 - one bad file must not stop the others
+        except Exception as err:  # one bad file must not stop the others
             log.exception("reader %s failed on %s", cfg["format"], ctx.relpath)
             yield ctx.reject("reader_error", f"{type(err).__name__}: {err}; rest of file skipped", None)
 

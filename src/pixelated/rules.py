@@ -38,16 +38,20 @@ def missing_text(turns) -> str | None:
 
 
 def empty_turn(turns) -> str | None:
-    return _first(turns, lambda t: "text is empty" if t["text"] is not None and not t["text"].strip() else None)
+    return _first(
+        turns, lambda t: "text is empty" if t["text"] is not None and not t["text"].strip() else None
+    )
 
 
 def text_too_long(max_chars: int) -> Rule:
     def rule(turns) -> str | None:
         return _first(
             turns,
-            lambda t: f"{len(t['text'])} characters, limit {max_chars}"
-            if t["text"] is not None and len(t["text"]) > max_chars
-            else None,
+            lambda t: (
+                f"{len(t['text'])} characters, limit {max_chars}"
+                if t["text"] is not None and len(t["text"]) > max_chars
+                else None
+            ),
         )
 
     return rule

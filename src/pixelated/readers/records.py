@@ -136,6 +136,7 @@ def read_json_array(path: Path, cfg: dict, ctx: FileContext) -> Iterator[Item]:
         except (ijson.JSONError, UnicodeDecodeError) as err:
             detail = f"unreadable JSON after record {number}: {err}"
             yield ctx.reject("invalid_json", detail, number + 1)
+            return
     if number == 0:
         yield ctx.reject("empty_file", "no records in the JSON array (or not an array)", None)
 

@@ -53,7 +53,7 @@ def csv_rows(path: Path, cfg: dict, ctx: FileContext) -> Iterator[tuple[int, dic
             elif _has_bad_bytes(cells):
                 yield line, ctx.reject("invalid_utf8", "row holds bytes that are not UTF-8", line)
             else:
-                yield line, dict(zip(header, cells))
+                yield line, dict(zip(header, cells, strict=True))
 
 
 def _metadata(row: dict, columns: dict[str, str]) -> dict:
@@ -113,7 +113,14 @@ def read_utterance_csv(path: Path, cfg: dict, ctx: FileContext) -> Iterator[Item
         if group is None or conversation_id != group["id"]:
             if group is not None:
                 yield close(group)
-            group = {"id": conversation_id, "line": line, "first": row, "rows": [], "context": {}, "bad_line": None}
+            group = {
+                "id": conversation_id,
+                "line": line,
+                "first": row,
+                "rows": [],
+                "context": {},
+                "bad_line": None,
+            }
         if context and row.get(context["column"]) == context["value"]:
             group["context"][context["text_to"]] = row.get(cfg["text"])
         else:

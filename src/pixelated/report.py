@@ -1,0 +1,172 @@
+"""Summaries of a pipeline run: DVC metrics, plot data and a markdown page, all from DuckDB.
+
+Everything here is a pure function of its inputs (no timestamps, sorted keys), so the
+report outputs are byte-stable and `dvc status` stays clean after a rerun.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import duckdb
+
+
+def _record(con: duckdb.DuckDBPyConnection, sql: str) -> dict:
+    """The single row of `sql` as {column: value}, with NULL (an empty table) as 0."""
+    cursor = con.execute(sql)
+    names = [column[0] for column in cursor.description]
+    return {name: float(value or 0) for name, value in zip(names, cursor.fetchone(), strict=True)}
+
+
+def table_stats(path: Path, words_bin: int) -> dict:
+    """Counts, turn and word statistics, and the two histograms, for a canonical table."""
+    con = duckdb.connect()
+    con.execute(f"CREATE VIEW conv AS SELECT * FROM read_parquet('{path.as_posix()}')")
+    con.execute(
+        "CREATE VIEW turn AS SELECT source, t.role AS role, "
+        "len(string_split_regex(trim(t.text), '\\s+')) AS words "
+        "FROM (SELECT source, unnest(turns) AS t FROM conv)"
+    )
+    conversations = con.execute("SELECT count(*) FROM conv").fetchone()[0]
+    turn_stats = _record(
+        con,
+        "SELECT round(avg(n_turns), 3) AS mean, median(n_turns) AS median, "
+        "quantile_cont(n_turns, 0.95) AS p95, max(n_turns) AS max FROM conv",
+    )
+    word_stats = _record(
+        con,
+        "SELECT round(avg(words), 3) AS mean, median(words) AS median, "
+        "quantile_cont(words, 0.95) AS p95 FROM turn",
+    )
+    by_source = dict(
+        con.execute("SELECT source, count(*) FROM conv GROUP BY source ORDER BY source").fetchall()
+    )
+    turns_by_role = dict(
+        con.execute("SELECT role, count(*) FROM turn GROUP BY role ORDER BY role").fetchall()
+    )
+    turns_hist = con.execute(
+        "SELECT n_turns, count(*) AS conversations FROM conv GROUP BY n_turns ORDER BY n_turns"
+    ).fetchall()
+    words_hist = con.execute(
+        f"SELECT (words // {words_bin}) * {words_bin} AS words, count(*) AS turns "
+        "FROM turn GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    return {
+        "conversations": conversations,
+        "turns": sum(turns_by_role.values()),
+        "turns_by_role": turns_by_role,
+        "turns_per_conversation": turn_stats,
+        "words_per_turn": word_stats,
+        "by_source": by_source,
+        "histograms": {"turns": turns_hist, "words": words_hist},
+    }
+
+
+def quarantine_counts(paths: list[Path]) -> list[tuple]:
+    """(stage, source, reason, count) over every quarantine file."""
+    if not paths:
+        return []
+    files = ", ".join(f"'{p.as_posix()}'" for p in paths)
+    return duckdb.sql(
+        f"SELECT stage, source, reason, count(*) FROM read_parquet([{files}]) GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
+
+
+def load_ledgers(paths: list[Path]) -> list[dict]:
+    """Ledgers in the order given (the pipeline order)."""
+    return [json.loads(p.read_text()) for p in paths]
+
+
+def build_metrics(stats: dict, ledgers: list[dict]) -> dict:
+    return {
+        "conversations": stats["conversations"],
+        "turns": stats["turns"],
+        "turns_per_conversation": stats["turns_per_conversation"],
+        "words_per_turn": stats["words_per_turn"],
+        "by_source": stats["by_source"],
+        "ledger": {
+            ledger["stage"]: {k: ledger[k] for k in ("rows_in", "rows_out", "rows_dropped")}
+            for ledger in ledgers
+        },
+        "rows_quarantined": sum(ledger["rows_dropped"] for ledger in ledgers),
+    }
+
+
+def write_plot_csv(path: Path, header: tuple[str, str], rows: list[tuple]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [",".join(header), *(f"{a},{b}" for a, b in rows)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+        *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
+    ]
+
+
+def render_summary(metrics: dict, ledgers: list[dict], quarantine: list[tuple], sources: dict) -> str:
+    """The markdown page a reviewer reads: what came in, what was kept, what was dropped and why."""
+    lines = [
+        "# Pipeline summary",
+        "",
+        f"**{metrics['conversations']}** conversations, **{metrics['turns']}** turns kept; "
+        f"**{metrics['rows_quarantined']}** rows quarantined (see `data/quarantine/`).",
+        "",
+        "This data is for research on support conversations. It is not clinical advice.",
+        "",
+        "## Ledger (rows in = rows out + rows dropped)",
+        "",
+        *_table(
+            ["stage", "in", "out", "dropped", "reasons"],
+            [
+                [
+                    ledger["stage"],
+                    ledger["rows_in"],
+                    ledger["rows_out"],
+                    ledger["rows_dropped"],
+                    ", ".join(f"{r}: {n}" for r, n in ledger["dropped"].items()) or "-",
+                ]
+                for ledger in ledgers
+            ],
+        ),
+        "",
+        "## Quarantine by source",
+        "",
+        *_table(["stage", "source", "reason", "rows"], [list(row) for row in quarantine]),
+        "",
+        "## Sources and licences",
+        "",
+        *_table(
+            ["source", "kept", "licence", "commercial use", "consent"],
+            [
+                [
+                    name,
+                    metrics["by_source"].get(name, 0),
+                    cfg["license"],
+                    "yes" if cfg.get("commercial_use") else "**no (non-commercial)**",
+                    f"{'yes' if cfg.get('consent') else 'no'}: {cfg.get('consent_basis', '')}",
+                ]
+                for name, cfg in sorted(sources.items())
+            ],
+        ),
+        "",
+        "## Shape",
+        "",
+        *_table(
+            ["measure", "mean", "median", "p95"],
+            [
+                [
+                    "turns per conversation",
+                    *(metrics["turns_per_conversation"][k] for k in ("mean", "median", "p95")),
+                ],
+                ["words per turn", *(metrics["words_per_turn"][k] for k in ("mean", "median", "p95"))],
+            ],
+        ),
+        "",
+        "Plots: `dvc plots show` (turns per conversation, words per turn).",
+        "",
+    ]
+    return "\n".join(lines)

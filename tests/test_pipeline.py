@@ -1,0 +1,85 @@
+"""End to end: a fresh copy of the repo runs the whole DVC pipeline on the shared data,
+reruns nothing the second time, and `dvc exp run -S` reruns only what the change touches."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from tests.paths import REPO, SHARED_DATA
+
+STAGES = ("acquire", "ingest", "validate", "filter_length", "report")
+
+
+def _run(cmd, cwd, env):
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, (
+        f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
+    return result.stdout + result.stderr
+
+
+def _ran(output: str) -> set[str]:
+    return {stage for stage in STAGES if f"Running stage '{stage}'" in output}
+
+
+@pytest.fixture(scope="module")
+def clone(tmp_path_factory):
+    """The repo's tracked and unignored files in a new git repo, as a clean clone would be."""
+    root = tmp_path_factory.mktemp("clone") / "repo"
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / name)
+    env = {
+        **os.environ,
+        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+        "PE_DATA_MIRROR": str(SHARED_DATA),
+        "HF_HUB_OFFLINE": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    _run(["git", "init", "-q"], root, env)
+    _run(["git", "add", "-A"], root, env)
+    _run(["git", "commit", "-qm", "clone"], root, env)
+    return root, env
+
+
+def test_repro_runs_everything_then_nothing(clone):
+    root, env = clone
+    assert _ran(_run(["dvc", "repro"], root, env)) == set(STAGES)
+
+    for stage in ("ingest", "validate", "filter_length"):
+        ledger = json.loads((root / "reports" / "ledger" / f"{stage}.json").read_text())
+        assert ledger["rows_in"] == ledger["rows_out"] + sum(ledger["dropped"].values())
+    metrics = json.loads((root / "reports" / "metrics.json").read_text())
+    assert metrics["ledger"]["ingest"]["rows_in"] == 12949  # every record of the six shared datasets
+    assert metrics["conversations"] == metrics["ledger"]["filter_length"]["rows_out"]
+    assert (root / "mlflow.db").exists()
+
+    assert _ran(_run(["dvc", "repro"], root, env)) == set()
+    assert "up to date" in _run(["dvc", "status"], root, env)
+
+
+def test_exp_run_override_reruns_only_downstream(clone):
+    root, env = clone
+    _run(["dvc", "repro"], root, env)
+    _run(["git", "add", "-A"], root, env)
+    _run(["git", "commit", "-qm", "v1"], root, env)
+    output = _run(["dvc", "exp", "run", "-S", "filter.max_turns=40"], root, env)
+    assert _ran(output) == {"filter_length", "report"}
+    ledger = json.loads((root / "reports" / "ledger" / "filter_length.json").read_text())
+    assert ledger["dropped"]["too_many_turns"] > 16  # 16 conversations exceed 50 turns; more exceed 40
