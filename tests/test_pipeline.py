@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from tests.paths import REPO, SHARED_DATA
 
@@ -72,6 +73,19 @@ def test_repro_runs_everything_then_nothing(clone):
 
     assert _ran(_run(["dvc", "repro"], root, env)) == set()
     assert "up to date" in _run(["dvc", "status"], root, env)
+
+
+def _out_hashes(root) -> dict[str, str]:
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
+
+
+def test_from_scratch_runs_give_identical_hashes(clone):
+    root, env = clone
+    _run(["dvc", "repro"], root, env)
+    first = _out_hashes(root)
+    assert _ran(_run(["dvc", "repro", "--force"], root, env)) == set(STAGES)
+    assert _out_hashes(root) == first
 
 
 def test_exp_run_override_reruns_only_downstream(clone):

@@ -104,10 +104,14 @@ class SourceInfo:
 
 
 def _coerce(value, dtype_name: str):
+    """Typed metadata value; a float like "3.7" for an int column is an error, not a truncation."""
     if value is None or value == "":
         return None
     if dtype_name == "int64":
-        return int(float(value))
+        number = float(value)
+        if not number.is_integer():
+            raise ValueError(f"{value!r} is not a whole number")
+        return int(number)
     return str(value)
 
 

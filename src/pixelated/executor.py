@@ -22,7 +22,16 @@ def map_batches(
     fn: Callable[[In], Out], batches: Iterable[In], kind: str = "local", workers: int = 2
 ) -> Iterator[Out]:
     """Yield fn(batch) for each batch, in input order. `fn` must be picklable for
-    `process` and `ray` (a module-level function or a functools.partial of one)."""
+    `process` and `ray` (a module-level function or a functools.partial of one).
+
+    An unknown `kind` raises here, before any batch is read or any output is opened.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"executor.kind={kind!r}; expected one of {KINDS}")
+    return _map(fn, batches, kind, workers)
+
+
+def _map(fn, batches, kind: str, workers: int) -> Iterator:
     if kind == "local":
         yield from map(fn, batches)
     elif kind == "process":
@@ -41,8 +50,6 @@ def map_batches(
             return lambda: ray.get(ref)
 
         yield from _bounded(submit, batches, 2 * workers)
-    else:
-        raise ValueError(f"executor.kind={kind!r}; expected one of {KINDS}")
 
 
 def _bounded(submit, batches: Iterable, window: int) -> Iterator:

@@ -44,6 +44,11 @@ def _scalar(value) -> str | None:
     return str(value)
 
 
+def _is_column_dict(value) -> bool:
+    columns = list(value.values()) if isinstance(value, dict) else []
+    return bool(columns) and all(isinstance(c, list) for c in columns) and len({len(c) for c in columns}) == 1
+
+
 def record_to_item(record, number: int, mapping: RecordMapping, ctx: FileContext) -> Item:
     """One source record to a canonical row, or a rejection saying what is wrong with it."""
     excerpt = json.dumps(record, ensure_ascii=False, default=str)[:200]
@@ -52,6 +57,11 @@ def record_to_item(record, number: int, mapping: RecordMapping, ctx: FileContext
     raw_turns = get_path(record, mapping.turns)
     if hasattr(raw_turns, "tolist"):  # numpy arrays from Parquet/Arrow
         raw_turns = raw_turns.tolist()
+    if _is_column_dict(raw_turns):
+        # Hugging Face `Sequence({...})` features store turns as a dict of equal-length columns
+        raw_turns = [
+            dict(zip(raw_turns, values, strict=True)) for values in zip(*raw_turns.values(), strict=True)
+        ]
     if not isinstance(raw_turns, list):
         detail = f"field '{mapping.turns}' is {type(raw_turns).__name__}, expected a list"
         return ctx.reject("missing_turns", detail, number, excerpt)

@@ -69,8 +69,9 @@ def _turn(row: dict, cfg: dict, ctx: FileContext) -> dict:
 def read_utterance_csv(path: Path, cfg: dict, ctx: FileContext) -> Iterator[Item]:
     """Rows that are utterances, grouped into conversations by `cfg.conversation`.
 
-    Rows of one conversation must be contiguous (as in every dataset we know); an id that
-    comes back after another conversation started is rejected rather than merged silently.
+    Rows of one conversation must be contiguous (as in every dataset we know); a block of
+    rows whose id already appeared earlier is rejected (non_contiguous_conversation) rather
+    than merged. Reading streams, so the earlier block has been kept by then.
     `conversation: null` makes the whole file one conversation (HOPE: one session per file).
     Rows matching `context_rows` describe the conversation (ED's "situation") and go to
     metadata instead of turns. A conversation with a bad row is rejected with it.
