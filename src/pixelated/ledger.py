@@ -73,6 +73,15 @@ class Ledger:
         self.rows_out += n
         self._source(source)["out"] += n
 
+    def count_frame_in(self, frame) -> None:
+        """Count a batch of canonical rows in, per source."""
+        for source, n in frame["source"].value_counts(sort=False).items():
+            self.count_in(int(n), source)
+
+    def count_frame_out(self, frame) -> None:
+        for source, n in frame["source"].value_counts(sort=False).items():
+            self.count_out(int(n), source)
+
     def count_drop(self, reason: str, n: int = 1, source: str | None = None) -> None:
         self.dropped[reason] += n
         self._source(source)[f"dropped_{reason}"] += n

