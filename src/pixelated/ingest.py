@@ -62,6 +62,8 @@ def run_ingest(
 ) -> Ledger:
     ledger = Ledger("ingest")
     batch_size = int(ingest_cfg.get("batch_size", 2000))
+    # A sample (first N kept rows per source) for quick runs and CI; unread rows are not counted.
+    limit = ingest_cfg.get("max_per_source")
     seen: set[str] = set()
     batch: list[dict] = []
     with (
@@ -70,6 +72,9 @@ def run_ingest(
     ):
         for name, cfg in sorted(sources.items()):
             for item in progress(read_source(raw_dir, name, cfg, ingest_cfg), f"ingest {name}", unit="conv"):
+                if limit is not None and ledger.by_source.get(name, {}).get("out", 0) >= limit:
+                    log.info("sample: stopped reading %s after %d conversations", name, limit)
+                    break
                 ledger.count_in(source=name)
                 if isinstance(item, dict) and item["conversation_id"] in seen:
                     item = Rejection(
