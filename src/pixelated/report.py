@@ -104,7 +104,7 @@ def markdown_table(header: list[str], rows: list[list]) -> list[str]:
     return [
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
-        *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
+        *("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows),
     ]
 
 

@@ -101,15 +101,21 @@ def _open_repo(root: Path):
     return Repo(str(root))
 
 
-def locked_outputs(root: Path) -> list[LockedOut]:
-    """Every output in the workspace's dvc.lock (plus the MLflow backup's .dvc file, if any)."""
+def locked_outputs(root: Path, pointers: bool = False) -> list[LockedOut]:
+    """Every output in the workspace's dvc.lock; with `pointers`, also those of `.dvc` files
+    (the MLflow backup), which are not part of a data version."""
     with _open_repo(root) as repo:
         outs = [
             LockedOut(str(out.def_path), out.hash_info.value, bool(out.use_cache))
             for out in repo.index.outs
-            if out.hash_info and out.hash_info.value
+            if out.hash_info and out.hash_info.value and (pointers or not out.stage.is_data_source)
         ]
     return sorted(outs, key=lambda out: out.path)
+
+
+def _pipeline_files(repo) -> list[str]:
+    """The dvc.yaml files of the pipeline, as fetch/checkout targets (skips `.dvc` pointers)."""
+    return sorted({stage.dvcfile.relpath for stage in repo.index.stages if not stage.is_data_source})
 
 
 def md5_stream(handle) -> str:
@@ -164,7 +170,8 @@ def check_objects(odb, objects: list[tuple[str, str]], rehash: bool) -> ObjectRe
     """Which objects `odb` lacks and, with `rehash`, which it holds with the wrong content."""
     report = ObjectReport()
     oids = sorted({oid for _, oid in objects})
-    present = set(odb.oids_exist(oids)) if not rehash else set()
+    # A listing, not odb.oids_exist: for a local remote that verifies (and deletes) objects.
+    present = set(odb.all()) if not rehash else set()
     state = {oid: (_intact(odb, oid) if rehash else (True if oid in present else None)) for oid in oids}
     for path, oid in objects:
         report.checked += 1
@@ -182,9 +189,12 @@ def _remote_odb(repo, remote: str | None):
         raise VersioningError(f"DVC remote {remote or '(default)'}: {error}") from error
 
 
-def verify(root: Path, remote: str | None = None, rehash: bool = False) -> ObjectReport:
-    """Check that every object dvc.lock names is in the remote (re-hashing them with `rehash`)."""
-    outs = locked_outputs(root)
+def verify(
+    root: Path, remote: str | None = None, rehash: bool = False, pointers: bool = False
+) -> ObjectReport:
+    """Check that every object dvc.lock names (and with `pointers`, every `.dvc` file) is in
+    the remote; `rehash` downloads and re-hashes each one too."""
+    outs = locked_outputs(root, pointers)
     with _open_repo(root) as repo:
         odb = _remote_odb(repo, remote)
         objects = _objects(outs, [repo.cache.local, odb])
@@ -199,7 +209,7 @@ def backup(root: Path, remote: str | None = None) -> ObjectReport:
             repo.add([str(snapshot)])
         pushed = repo.push(remote=remote)
     log.info("pushed %d objects to %s", pushed, remote or "the default remote")
-    report = verify(root, remote)
+    report = verify(root, remote, pointers=True)
     if not report.ok:
         raise VersioningError(report.describe("in the remote after push"))
     return report
@@ -247,6 +257,29 @@ def restore_mlflow(root: Path, remote: str | None = None, force: bool = False) -
         shutil.rmtree(artifacts, ignore_errors=True)
         shutil.copytree(source / artifacts.name, artifacts)
     return db
+
+
+def _diagnose(odb, fetched: ObjectReport, claimed: set[str], remote: str | None) -> str:
+    """Why objects did not arrive intact: absent from the remote, corrupted there (DVC may
+    already have dropped it after its own hash check), or a transfer that failed."""
+    bad = ObjectReport()
+    retry = []
+    for path, oid in fetched.missing + fetched.corrupted:
+        if oid not in claimed:
+            bad.missing.append((path, oid))
+        elif _intact(odb, oid):
+            retry.append(path)
+        else:
+            bad.corrupted.append((path, oid))
+    lines = [bad.describe(f"in remote {remote or '(default)'}")]
+    if bad.corrupted:
+        lines.append(
+            "(corrupted: the remote holds it, but its content does not hash to its md5; "
+            "nothing was checked out from it)"
+        )
+    if retry:
+        lines.append(f"intact in the remote but not fetched (transfer failed, retry): {', '.join(retry)}")
+    return "\n".join(lines)
 
 
 def _drop_corrupted(cache, report: ObjectReport) -> None:
@@ -310,23 +343,14 @@ def restore(root: Path, rev: str, remote: str | None = None) -> ObjectReport:
         # so note beforehand which of the objects to fetch the remote claims to hold.
         claimed = {oid for _, oid in objects} - {oid for _, oid in check_objects(odb, objects, False).missing}
         try:
-            repo.fetch(remote=remote)
+            repo.fetch(targets=_pipeline_files(repo), remote=remote)
         except DvcException as error:  # diagnosed object by object below
             log.warning("fetch incomplete: %s", error)
         fetched = check_objects(cache, _objects(outs, [cache, odb]), rehash=True)
         _drop_corrupted(cache, fetched)
         if not fetched.ok:
-            bad = ObjectReport(
-                missing=[(p, o) for p, o in fetched.missing + fetched.corrupted if o not in claimed],
-                corrupted=[(p, o) for p, o in fetched.missing + fetched.corrupted if o in claimed],
-            )
-            raise VersioningError(
-                f"cannot restore {rev}: "
-                + bad.describe(f"in remote {remote or '(default)'}")
-                + "\n(corrupted: the remote holds it, but its content does not hash to its md5; "
-                "nothing was checked out from it)"
-            )
-        repo.checkout(force=True)
+            raise VersioningError(f"cannot restore {rev}: " + _diagnose(odb, fetched, claimed, remote))
+        repo.checkout(targets=_pipeline_files(repo), force=True)
     report = workspace_report(root, outs)
     if not report.ok:
         raise VersioningError(report.describe(f"in the workspace after restoring {rev}"))
