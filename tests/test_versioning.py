@@ -117,6 +117,7 @@ def versions(tmp_path_factory, s3_endpoint):
     env = {**env, **S3_CREDENTIALS}
     run_ok(["dvc", "remote", "add", "--local", "s3", "s3://pe-backup/store"], root, env)
     run_ok(["dvc", "remote", "modify", "--local", "s3", "endpointurl", s3_endpoint], root, env)
+    run_ok(["dvc", "remote", "modify", "--local", "s3", "sse", "AES256"], root, env)
     v1 = _run_version(root, env, "v1")
     config = root / "conf" / "config.yaml"
     config.write_text(config.read_text().replace("min_turns: 2", "min_turns: 3"))
@@ -136,6 +137,27 @@ def test_restore_each_version_from_remote(versions, remote):
         assert result.returncode == 0, result.stderr[-3000:]
         assert _snapshot(root) == snapshots[tag]
     assert "up to date" in run_ok(["dvc", "status", "dvc.yaml"], root, env)
+
+
+def test_s3_backup_is_encrypted_server_side(versions, s3_endpoint):
+    root, _, _ = versions
+    md5 = _lock_md5(root, "v1", "data/interim/filtered.parquet")
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, **_boto_credentials())
+    head = s3.head_object(Bucket="pe-backup", Key=f"store/files/md5/{md5[:2]}/{md5[2:]}")
+    assert head["ServerSideEncryption"] == "AES256"
+
+
+def test_dataset_card_pins_its_version(versions):
+    root, env, _ = versions
+    for tag in ("v1", "v2"):
+        card = run_ok(["git", "show", f"{tag}:reports/DATASET_CARD.md"], root, env)
+        assert (
+            f"| `data/interim/filtered.parquet` | `{_lock_md5(root, tag, 'data/interim/filtered.parquet')}` |"
+            in card
+        )
+        assert "**This data is not clinical advice.**" in card
+        assert "| counsel_chat |" in card and "**no (non-commercial)**" in card
+        assert f"Sample build: only the first {SAMPLE} conversations of each source were read." in card
 
 
 def _lock_md5(root, rev: str, path: str) -> str:

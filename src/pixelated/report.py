@@ -108,6 +108,23 @@ def markdown_table(header: list[str], rows: list[list]) -> list[str]:
     ]
 
 
+def sources_table(metrics: dict, sources: dict) -> list[str]:
+    """Per source: conversations kept, licence, whether commercial use is allowed, consent."""
+    return markdown_table(
+        ["source", "kept", "licence", "commercial use", "consent"],
+        [
+            [
+                name,
+                metrics["by_source"].get(name, 0),
+                cfg["license"],
+                "yes" if cfg.get("commercial_use") else "**no (non-commercial)**",
+                f"{'yes' if cfg.get('consent') else 'no'}: {cfg.get('consent_basis', '')}",
+            ]
+            for name, cfg in sorted(sources.items())
+        ],
+    )
+
+
 def render_summary(metrics: dict, ledgers: list[dict], quarantine: list[tuple], sources: dict) -> str:
     """The markdown page a reviewer reads: what came in, what was kept, what was dropped and why."""
     lines = [
@@ -140,19 +157,7 @@ def render_summary(metrics: dict, ledgers: list[dict], quarantine: list[tuple], 
         "",
         "## Sources and licences",
         "",
-        *markdown_table(
-            ["source", "kept", "licence", "commercial use", "consent"],
-            [
-                [
-                    name,
-                    metrics["by_source"].get(name, 0),
-                    cfg["license"],
-                    "yes" if cfg.get("commercial_use") else "**no (non-commercial)**",
-                    f"{'yes' if cfg.get('consent') else 'no'}: {cfg.get('consent_basis', '')}",
-                ]
-                for name, cfg in sorted(sources.items())
-            ],
-        ),
+        *sources_table(metrics, sources),
         "",
         "## Shape",
         "",
@@ -244,19 +249,7 @@ def render_dataset_card(
         "",
         "## Sources and licences",
         "",
-        *markdown_table(
-            ["source", "conversations", "licence", "commercial use", "consent"],
-            [
-                [
-                    name,
-                    metrics["by_source"].get(name, 0),
-                    cfg["license"],
-                    "yes" if cfg.get("commercial_use") else "**no (non-commercial)**",
-                    f"{'yes' if cfg.get('consent') else 'no'}: {cfg.get('consent_basis', '')}",
-                ]
-                for name, cfg in sorted(sources.items())
-            ],
-        ),
+        *sources_table(metrics, sources),
         "",
         "## Counts",
         "",

@@ -452,9 +452,11 @@ def _draw(plot: dict, series: dict[str, list[dict]], target: Path) -> None:
     plt.close(fig)
 
 
-def review(root: Path, base: str, rev: str | None, output: Path) -> Path:
+def review(root: Path, base: str, rev: str | None, output: Path, image_base: str = "") -> Path:
     """Write `output`/review.md comparing `rev` (or the workspace) with `base`, plots as PNGs
-    beside it: params and metrics that changed (with deltas), rows kept and dropped per stage."""
+    beside it: params and metrics that changed (with deltas), rows kept and dropped per stage.
+
+    `image_base` prefixes image links, for a comment whose images are hosted elsewhere (CI)."""
     base_commit = resolve(root, base)
     new_label = "workspace" if rev is None else rev
     new_key = "workspace" if rev is None else resolve(root, rev)
@@ -541,7 +543,12 @@ def review(root: Path, base: str, rev: str | None, output: Path) -> Path:
         }
         image = Path("plots") / (Path(plot["path"]).stem + ".png")
         _draw(plot, series, output / image)
-        lines += [f"### {plot.get('title', plot['path'])}", "", f"![{plot['path']}]({image.as_posix()})", ""]
+        lines += [
+            f"### {plot.get('title', plot['path'])}",
+            "",
+            f"![{plot['path']}]({image_base}{image.as_posix()})",
+            "",
+        ]
     if unchanged:
         lines += [f"Unchanged: {', '.join(f'`{p}`' for p in unchanged)}.", ""]
     output.mkdir(parents=True, exist_ok=True)
@@ -618,6 +625,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("base")
     sub.add_argument("rev", nargs="?", help="revision to compare (default: the workspace)")
     sub.add_argument("--output", type=Path, default=Path("review"))
+    sub.add_argument("--image-base", default="", help="URL prefix for plot images (PR comments)")
     sub = commands.add_parser("rollback", help="point the registered model's alias at a data version")
     sub.add_argument("rev")
     sub.add_argument("--model", required=True, help="registered model name")
@@ -645,7 +653,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "restore-mlflow":
             print(f"restored {restore_mlflow(root, args.remote, args.force)}")
         elif args.command == "review":
-            print(review(root, args.base, args.rev, args.output))
+            print(review(root, args.base, args.rev, args.output, args.image_base))
         elif args.command == "rollback":
             tracking_uri = f"sqlite:///{_mlflow_paths(root)[0]}"
             version = rollback_model(root, args.rev, args.model, tracking_uri, args.alias)
