@@ -25,6 +25,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterable
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -234,7 +235,7 @@ def snapshot_mlflow(root: Path) -> Path | None:
     target = root / MLFLOW_BACKUP
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir()
-    with sqlite3.connect(db) as source, sqlite3.connect(target / db.name) as copy:
+    with closing(sqlite3.connect(db)) as source, closing(sqlite3.connect(target / db.name)) as copy:
         source.backup(copy)
     if artifacts.is_dir():
         shutil.copytree(artifacts, target / artifacts.name)
