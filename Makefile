@@ -1,4 +1,5 @@
 # Quickstart:  make repro  (install + run the whole pipeline)   |   make test  (install + tests)
+# Tests run file by file on 2 workers (--dist loadfile): a module-scoped pipeline clone is built once.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
@@ -27,7 +28,7 @@ repro: params
 	dvc metrics show
 
 test: install
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 bench: install
 	$(BIN)/python -m pytest -m slow -q
