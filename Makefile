@@ -1,4 +1,5 @@
 # Quickstart:  make repro  (install + run the whole pipeline)   |   make test  (install + tests)
+# Tests run file by file on 2 workers (--dist loadfile): a module-scoped pipeline clone is built once.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
@@ -7,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PE_DATA_MIRROR ?= $(abspath ../shared/data)
 
-.PHONY: install params repro test bench lint format clean
+.PHONY: install params repro test bench lint format clean backup verify restore review
 
 install: $(VENV)/.installed
 
@@ -27,7 +28,7 @@ repro: params
 	dvc metrics show
 
 test: install
-	$(BIN)/python -m pytest -n 2 -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile -q
 
 bench: install
 	$(BIN)/python -m pytest -m slow -q
@@ -37,6 +38,24 @@ lint: install
 
 format: install
 	ruff format . && ruff check --fix .
+
+# Data versions (src/pixelated/versioning.py). REMOTE=<name> picks a DVC remote (default: the repo's).
+VERSIONING = $(BIN)/python -m pixelated.versioning
+REMOTE_ARG = $(if $(REMOTE),--remote $(REMOTE))
+
+backup: install
+	$(VERSIONING) backup $(REMOTE_ARG)
+
+verify: install
+	$(VERSIONING) verify $(REMOTE_ARG)
+
+restore: install
+	@test -n "$(REV)" || { echo "usage: make restore REV=<tag or commit> [REMOTE=name]"; exit 2; }
+	$(VERSIONING) restore $(REV) $(REMOTE_ARG)
+
+review: install
+	@test -n "$(BASE)" || { echo "usage: make review BASE=<rev> [REV=<rev>]  (writes review/review.md)"; exit 2; }
+	$(VERSIONING) review $(BASE) $(REV) --output review
 
 clean:
 	rm -rf $(VENV)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pixelated import report
 from pixelated.stage import load_params, setup_logging
-from pixelated.tracking import log_stage_run
+from pixelated.tracking import file_md5, log_stage_run
 
 TRACKED_PARAMS = ("acquire", "ingest", "validate", "filter", "report", "executor")
 
@@ -20,6 +20,8 @@ def main() -> None:
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--summary", required=True, type=Path)
     parser.add_argument("--plots", required=True, type=Path, help="folder for plot CSVs")
+    parser.add_argument("--card", required=True, type=Path, help="dataset card (markdown)")
+    parser.add_argument("--quality", type=Path, help="score stage report, when the pipeline has one")
     parser.add_argument("--params", default="params.yaml", type=Path)
     args = parser.parse_args()
     params = load_params(args.params)
@@ -35,6 +37,13 @@ def main() -> None:
     report.write_plot_csv(args.plots / "words_per_turn.csv", ("words", "turns"), stats["histograms"]["words"])
     quarantine = report.quarantine_counts(args.quarantine)
     args.summary.write_text(report.render_summary(metrics, ledgers, quarantine, params["sources"]))
+    quality = json.loads(args.quality.read_text()) if args.quality else None
+    hashes = {path.as_posix(): file_md5(path) for path in [args.input, *args.ledger]}
+    args.card.write_text(
+        report.render_dataset_card(
+            metrics, ledgers, params["sources"], hashes, quality, params["ingest"]["max_per_source"]
+        )
+    )
     logging.getLogger("pixelated").info("report: %d conversations", metrics["conversations"])
 
     log_stage_run(
@@ -43,7 +52,7 @@ def main() -> None:
         params={k: params[k] for k in TRACKED_PARAMS},
         metrics=metrics,
         inputs=[args.input, *args.ledger],
-        artifacts=[args.metrics, args.summary],
+        artifacts=[args.metrics, args.summary, args.card],
     )
 
 

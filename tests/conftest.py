@@ -8,6 +8,10 @@ never into the repository.
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -133,3 +137,53 @@ def canonical_row_fixture() -> Callable[..., dict]:
 @pytest.fixture(name="frame")
 def frame_fixture() -> Callable[[list[dict]], pd.DataFrame]:
     return frame
+
+
+# --- clean clones of the repository, for end-to-end pipeline tests ---
+
+
+def run_ok(cmd, cwd, env) -> str:
+    """Run a command in a clone; fail the test with its output tail when it fails."""
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, (
+        f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
+    )
+    return result.stdout + result.stderr
+
+
+def make_clone(root, sample: int | None):
+    """The repo's tracked and unignored files in a new git repo, as a clean clone would be,
+    reading only the first `sample` conversations of each source when one is given."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split("\0")
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / name)
+    if sample is not None:
+        config = root / "conf" / "config.yaml"
+        text = config.read_text()
+        assert "max_per_source: null" in text
+        config.write_text(text.replace("max_per_source: null", f"max_per_source: {sample}"))
+    env = {
+        **os.environ,
+        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
+        "PYTHONPATH": str(root / "src"),
+        "PE_DATA_MIRROR": str(SHARED_DATA),
+        "HF_HUB_OFFLINE": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    run_ok(["git", "init", "-q"], root, env)
+    run_ok([sys.executable, "-m", "pixelated.params"], root, env)
+    run_ok(["git", "add", "-A"], root, env)
+    run_ok(["git", "commit", "-qm", "clone"], root, env)
+    return root, env

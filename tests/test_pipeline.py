@@ -4,15 +4,12 @@ keeps it), reruns nothing the second time, and `dvc exp run -S` reruns only what
 touches. The same on all of the shared data is a slow test."""
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 
 import pytest
 import yaml
 
-from tests.paths import REPO, SHARED_DATA
+from tests.conftest import make_clone
+from tests.conftest import run_ok as _run
 
 SAMPLE = 200
 # Records per shared source, as each folder's SOURCE.md counts them.
@@ -27,54 +24,8 @@ SOURCE_RECORDS = {
 STAGES = ("acquire", "ingest", "validate", "filter_length", "split", "export", "report")
 
 
-def _run(cmd, cwd, env):
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, (
-        f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    )
-    return result.stdout + result.stderr
-
-
 def _ran(output: str) -> set[str]:
     return {stage for stage in STAGES if f"Running stage '{stage}'" in output}
-
-
-def make_clone(root, sample: int | None):
-    """The repo's tracked and unignored files in a new git repo, as a clean clone would be,
-    reading only the first `sample` conversations of each source when one is given."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for name in filter(None, listed):
-        source = REPO / name
-        if source.is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, root / name)
-    if sample is not None:
-        config = root / "conf" / "config.yaml"
-        text = config.read_text()
-        assert "max_per_source: null" in text
-        config.write_text(text.replace("max_per_source: null", f"max_per_source: {sample}"))
-    env = {
-        **os.environ,
-        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": str(root / "src"),
-        "PE_DATA_MIRROR": str(SHARED_DATA),
-        "HF_HUB_OFFLINE": "1",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-    }
-    _run(["git", "init", "-q"], root, env)
-    _run([sys.executable, "-m", "pixelated.params"], root, env)
-    _run(["git", "add", "-A"], root, env)
-    _run(["git", "commit", "-qm", "clone"], root, env)
-    return root, env
 
 
 @pytest.fixture(scope="module")

@@ -99,12 +99,30 @@ def write_plot_csv(path: Path, header: tuple[str, str], rows: list[tuple]) -> No
     path.write_text("\n".join(lines) + "\n")
 
 
-def _table(header: list[str], rows: list[list]) -> list[str]:
+def markdown_table(header: list[str], rows: list[list]) -> list[str]:
+    """GitHub-flavoured markdown table lines."""
     return [
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
-        *("| " + " | ".join(str(c) for c in row) + " |" for row in rows),
+        *("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in rows),
     ]
+
+
+def sources_table(metrics: dict, sources: dict) -> list[str]:
+    """Per source: conversations kept, licence, whether commercial use is allowed, consent."""
+    return markdown_table(
+        ["source", "kept", "licence", "commercial use", "consent"],
+        [
+            [
+                name,
+                metrics["by_source"].get(name, 0),
+                cfg["license"],
+                "yes" if cfg.get("commercial_use") else "**no (non-commercial)**",
+                f"{'yes' if cfg.get('consent') else 'no'}: {cfg.get('consent_basis', '')}",
+            ]
+            for name, cfg in sorted(sources.items())
+        ],
+    )
 
 
 def render_summary(metrics: dict, ledgers: list[dict], quarantine: list[tuple], sources: dict) -> str:
@@ -119,7 +137,7 @@ def render_summary(metrics: dict, ledgers: list[dict], quarantine: list[tuple], 
         "",
         "## Ledger (rows in = rows out + rows dropped)",
         "",
-        *_table(
+        *markdown_table(
             ["stage", "in", "out", "dropped", "reasons"],
             [
                 [
@@ -135,27 +153,15 @@ def render_summary(metrics: dict, ledgers: list[dict], quarantine: list[tuple], 
         "",
         "## Quarantine by source",
         "",
-        *_table(["stage", "source", "reason", "rows"], [list(row) for row in quarantine]),
+        *markdown_table(["stage", "source", "reason", "rows"], [list(row) for row in quarantine]),
         "",
         "## Sources and licences",
         "",
-        *_table(
-            ["source", "kept", "licence", "commercial use", "consent"],
-            [
-                [
-                    name,
-                    metrics["by_source"].get(name, 0),
-                    cfg["license"],
-                    "yes" if cfg.get("commercial_use") else "**no (non-commercial)**",
-                    f"{'yes' if cfg.get('consent') else 'no'}: {cfg.get('consent_basis', '')}",
-                ]
-                for name, cfg in sorted(sources.items())
-            ],
-        ),
+        *sources_table(metrics, sources),
         "",
         "## Shape",
         "",
-        *_table(
+        *markdown_table(
             ["measure", "mean", "median", "p95"],
             [
                 [
@@ -167,6 +173,105 @@ def render_summary(metrics: dict, ledgers: list[dict], quarantine: list[tuple], 
         ),
         "",
         "Plots: `dvc plots show` (turns per conversation, words per turn).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+DISCLAIMER = (
+    "**This data is not clinical advice.** It holds support conversations for research on "
+    "empathetic dialogue. Nothing in it, or in a model trained on it, replaces a qualified "
+    "professional; anyone in danger should contact local emergency services or a crisis line."
+)
+
+
+def _quality_rows(quality: dict) -> list[list]:
+    """Numeric score statistics from the score stage's report, one row per flattened key."""
+    from pixelated.tracking import flatten
+
+    return [
+        [f"`{key}`", value]
+        for key, value in sorted(flatten(quality).items())
+        if isinstance(value, int | float) and not isinstance(value, bool)
+    ]
+
+
+def known_limits(metrics: dict, sources: dict, max_per_source: int | None) -> list[str]:
+    """The caveats a user must read before using this version, derived from config and counts."""
+    limits = []
+    if max_per_source is not None:
+        limits.append(
+            f"Sample build: only the first {max_per_source} conversations of each source were read."
+        )
+    non_commercial = sorted(n for n, c in sources.items() if not c.get("commercial_use"))
+    if non_commercial:
+        limits.append(
+            f"Non-commercial licences ({', '.join(non_commercial)}): the combined dataset must not be "
+            "used commercially unless those sources are removed."
+        )
+    no_consent = sorted(n for n, c in sources.items() if not c.get("consent"))
+    if no_consent:
+        limits.append(f"No recorded research consent for: {', '.join(no_consent)}.")
+    missing = sorted(n for n in sources if not metrics["by_source"].get(n))
+    if missing:
+        limits.append(f"No conversation kept from: {', '.join(missing)}.")
+    limits += [
+        "Curation is automatic (schema rules, length and quality heuristics); no clinician has "
+        "reviewed the conversations, and crowd-sourced or role-played dialogues may not reflect "
+        "real counselling practice.",
+        "The data inherits the language, demographic and topical biases of its sources.",
+    ]
+    return limits
+
+
+def render_dataset_card(
+    metrics: dict,
+    ledgers: list[dict],
+    sources: dict,
+    hashes: dict[str, str],
+    quality: dict | None,
+    max_per_source: int | None,
+) -> str:
+    """reports/DATASET_CARD.md: what this data version is, where it came from, what it may be used for.
+
+    `hashes` are the md5s of the files it describes (the values dvc.lock records for them).
+    """
+    lines = [
+        "# Dataset card: Pixelated Empathy support conversations",
+        "",
+        DISCLAIMER,
+        "",
+        "## Version",
+        "",
+        "Content hashes (md5, as recorded in `dvc.lock`; `dvc.lock` in git pins every other output):",
+        "",
+        *markdown_table(["file", "md5"], [[f"`{path}`", f"`{md5}`"] for path, md5 in sorted(hashes.items())]),
+        "",
+        "## Sources and licences",
+        "",
+        *sources_table(metrics, sources),
+        "",
+        "## Counts",
+        "",
+        f"{metrics['conversations']} conversations, {metrics['turns']} turns; "
+        f"{metrics['rows_quarantined']} rows quarantined on the way, by stage:",
+        "",
+        *markdown_table(
+            ["stage", "in", "out", "dropped"],
+            [[ledger[k] for k in ("stage", "rows_in", "rows_out", "rows_dropped")] for ledger in ledgers],
+        ),
+        "",
+        "## Score distributions",
+        "",
+        *(
+            markdown_table(["score statistic", "value"], _quality_rows(quality))
+            if quality
+            else ["No quality scores in this version."]
+        ),
+        "",
+        "## Known limits",
+        "",
+        *(f"- {limit}" for limit in known_limits(metrics, sources, max_per_source)),
         "",
     ]
     return "\n".join(lines)
