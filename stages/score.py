@@ -38,7 +38,7 @@ def main() -> None:
     started = time.perf_counter()
 
     # Pass 1: measured turns of every conversation, embedded once (cached), strategy model fitted.
-    labels = pd.read_csv(args.crisis_labels, dtype={"conversation_id": "string"}, keep_default_na=False)
+    labels = agreement.read_crisis_labels(args.crisis_labels)
     wanted = {(c, int(i)) for c, i in zip(labels["conversation_id"], labels["turn_index"], strict=True) if c}
     mturns: dict[str, list] = {}
     feedback: dict[str, float] = {}
@@ -49,7 +49,9 @@ def main() -> None:
             for index, turn in enumerate(turns):
                 if (cid, index) in wanted:
                     labelled_turn_text[(cid, index)] = turn["text"]
-        feedback.update(zip(batch["conversation_id"], agreement.seeker_feedback_mean(batch["turns"]), strict=True))
+        feedback.update(
+            zip(batch["conversation_id"], agreement.seeker_feedback_mean(batch["turns"]), strict=True)
+        )
     texts = sorted({t.text for turns in mturns.values() for t in turns})
     cache = EmbeddingCache(args.cache)
     vector_of = dict(zip(texts, cache.encode(texts), strict=True))
@@ -85,7 +87,9 @@ def main() -> None:
         workers=int(executor.get("workers", 2)),
     )
     with ValidatedWriter(args.output, SCORED_SCHEMA, schema) as writer:
-        for scored in progress(results, "score", total=-(-count_rows(args.input) // batch_size), unit="batch"):
+        for scored in progress(
+            results, "score", total=-(-count_rows(args.input) // batch_size), unit="batch"
+        ):
             writer.write(scored)
     elapsed = time.perf_counter() - started
     log.info(

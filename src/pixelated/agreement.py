@@ -8,13 +8,15 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
 from pixelated import crisis
-from pixelated.quality import METRICS, normalize_for_measure
+from pixelated.quality import METRICS, normalize_for_measure, sinking_metric
 
 
 def _r(x: float) -> float | None:
@@ -61,12 +63,23 @@ def human_agreement(scores: pd.DataFrame, feedback: pd.Series) -> dict:
         "counsel_chat_upvotes": spearman(scores[cc], "quality", scores.loc[cc, "upvotes"]),
         "esconv_seeker_turn_feedback": spearman(scores[esconv], "quality", feedback[esconv]),
         "esconv_seeker_empathy": spearman(scores[esconv], "quality", scores.loc[esconv, "seeker_empathy"]),
-        "esconv_seeker_relevance": spearman(scores[esconv], "quality", scores.loc[esconv, "seeker_relevance"]),
+        "esconv_seeker_relevance": spearman(
+            scores[esconv], "quality", scores.loc[esconv, "seeker_relevance"]
+        ),
         "esconv_supporter_relevance": spearman(
             scores[esconv], "quality", scores.loc[esconv, "supporter_relevance"]
         ),
         "esconv_emotion_intensity_drop": spearman(scores[esconv], "quality", improvement[esconv]),
     }
+
+
+def read_crisis_labels(path) -> pd.DataFrame:
+    """The labelled crisis turns (CSV after leading '#' comment lines)."""
+    with open(path, encoding="utf-8") as handle:
+        lines = [line for line in handle if not line.startswith("#")]
+    return pd.read_csv(
+        io.StringIO("".join(lines)), dtype={"conversation_id": "string"}, keep_default_na=False
+    )
 
 
 def crisis_evaluation(labels: pd.DataFrame, texts_by_turn: dict[tuple[str, int], str]) -> dict:
@@ -82,8 +95,8 @@ def crisis_evaluation(labels: pd.DataFrame, texts_by_turn: dict[tuple[str, int],
             missing += 1
             continue
         predicted = bool(crisis.crisis_kinds(normalize_for_measure(text)))
-        rows.append((bool(label.crisis), predicted, label.origin))
-    frame = pd.DataFrame(rows, columns=["truth", "predicted", "origin"])
+        rows.append((bool(int(label.crisis)), predicted, label.origin, label.case))
+    frame = pd.DataFrame(rows, columns=["truth", "predicted", "origin", "case"])
     tp = int((frame.truth & frame.predicted).sum())
     fp = int((~frame.truth & frame.predicted).sum())
     fn = int((frame.truth & ~frame.predicted).sum())
@@ -91,6 +104,10 @@ def crisis_evaluation(labels: pd.DataFrame, texts_by_turn: dict[tuple[str, int],
         "turns": len(frame),
         "turns_not_in_this_run": missing,
         "by_origin": frame["origin"].value_counts().sort_index().to_dict(),
+        "accuracy_by_case": {
+            case: round(float((part.truth == part.predicted).mean()), 4)
+            for case, part in frame.groupby("case", sort=True)
+        },
         "positives": int(frame.truth.sum()),
         "precision": _r(tp / (tp + fp)) if tp + fp else None,
         "recall": _r(tp / (tp + fn)) if tp + fn else None,
@@ -98,11 +115,6 @@ def crisis_evaluation(labels: pd.DataFrame, texts_by_turn: dict[tuple[str, int],
         "fp": fp,
         "fn": fn,
     }
-
-
-def sinking_metric(row: pd.Series, weights: dict[str, float]) -> str:
-    """The sub-metric that cost the most weighted points."""
-    return max(METRICS, key=lambda m: float(weights[m]) * (1 - row[m]))
 
 
 def error_analysis(scores: pd.DataFrame, weights: dict[str, float], n: int) -> list[dict]:

@@ -277,7 +277,14 @@ def language_quality(helper_texts: list[str]) -> float:
     letters = sum(ch.isalpha() for ch in visible) / max(1, len(visible))
     readability = np.interp(flesch_reading_ease(text), [0, 30, 60], [0, 0.5, 1])
     substance = np.interp(len(words) / len(helper_texts), [2, 10], [0, 1])
-    parts = [is_english, spelling, 1 - repetition, np.interp(letters, [0.5, 0.8], [0, 1]), readability, substance]
+    parts = [
+        is_english,
+        spelling,
+        1 - repetition,
+        np.interp(letters, [0.5, 0.8], [0, 1]),
+        readability,
+        substance,
+    ]
     return float(np.mean(parts))
 
 
@@ -375,6 +382,11 @@ def weighted_quality(frame: pd.DataFrame, weights: dict[str, float]) -> pd.Serie
         raise ValueError(f"quality.weights lacks {sorted(missing)}")
     total = sum(float(weights[m]) for m in METRICS)
     return sum(frame[m] * (float(weights[m]) / total) for m in METRICS)
+
+
+def sinking_metric(row: pd.Series, weights: dict[str, float]) -> str:
+    """The sub-metric that cost the most weighted points (for drop reasons and error analysis)."""
+    return max(METRICS, key=lambda m: float(weights[m]) * (1 - row[m]))
 
 
 def score_batch(item: tuple[pd.DataFrame, list[np.ndarray], list[np.ndarray]], weights: dict) -> pd.DataFrame:

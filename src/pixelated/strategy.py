@@ -51,7 +51,9 @@ class StrategyClassifier:
             "labelled_turns": len(y),
             "out_of_fold_macro_f1": round(float(f1_score(y, predicted, average="macro")), 4),
             "out_of_fold_accuracy": round(float(np.mean(predicted == y)), 4),
-            "class_counts": {STRATEGIES[c]: int(n) for c, n in zip(*np.unique(y, return_counts=True), strict=True)},
+            "class_counts": {
+                STRATEGIES[c]: int(n) for c, n in zip(*np.unique(y, return_counts=True), strict=True)
+            },
         }
         return self
 
@@ -68,5 +70,8 @@ class StrategyClassifier:
         fresh = self.model.predict_proba(vectors)
         rows = [self.oof.get(key) for key in keys]
         return np.stack(
-            [r if r is not None else self._full(f, self.model.classes_) for r, f in zip(rows, fresh, strict=True)]
+            [
+                r if r is not None else self._full(f, self.model.classes_)
+                for r, f in zip(rows, fresh, strict=True)
+            ]
         )
