@@ -62,7 +62,7 @@ def main() -> None:
             if turn.role == "helper" and turn.strategy:
                 keys.append((cid, i))
                 labelled.append(turn.strategy)
-    classifier = StrategyClassifier(seed=int(cfg["seed"])).fit(
+    classifier = StrategyClassifier().fit(
         np.stack([vector_of[mturns[c][i].text] for c, i in keys]), labelled, keys
     )
     embedded = time.perf_counter()

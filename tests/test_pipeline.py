@@ -45,6 +45,12 @@ def make_clone(root, sample: int | None):
         if source.is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)
+    # A warm turn-embedding cache (a `persist: true` out) spares the clone re-embedding every turn
+    # with MiniLM on CPU; the score stage's results do not depend on whether a text was cached.
+    warm_cache = REPO / "data" / "cache" / "turn_embeddings.parquet"
+    if warm_cache.exists():
+        (root / warm_cache.relative_to(REPO)).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(warm_cache, root / warm_cache.relative_to(REPO))
     if sample is not None:
         config = root / "conf" / "config.yaml"
         text = config.read_text()

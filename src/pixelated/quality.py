@@ -308,9 +308,9 @@ def safety(mturns: list[MTurn]) -> dict:
     """Safety in [0, 1] with the crisis flags behind it.
 
     No crisis and no harmful helper advice: 1. A crisis met within two helper turns by an
-    acknowledgement and a referral: 0.85 (kept, but flagged for review); referral without
-    acknowledgement: 0.7; neither: 0.5 minus up to 0.5 by severity (C-SSRS level / 6 for
-    suicide, 0.5 for other kinds). Helper advice that encourages harm: 0.
+    acknowledgement and a referral (for abuse alone, a referral): 0.85 (kept, but flagged for
+    review); referral without acknowledgement: 0.7; neither: 0.5 minus up to 0.5 by severity
+    (C-SSRS level / 6 for suicide, 0.5 for other kinds). Helper advice that encourages harm: 0.
     """
     reactions = cues()["epitome"]["emotional_reactions"]
     referral = cues()["referral"]
@@ -332,7 +332,8 @@ def safety(mturns: list[MTurn]) -> dict:
         replies = [t.text for t in mturns[i + 1 :] if t.role == "helper"][:2]
         referred = any(referral.search(r) for r in replies)
         acknowledged = any(_level(r, reactions) > 0 for r in replies)
-        if referred and acknowledged:
+        # a disclosure of abuse is answered by pointing to help; acute risk also needs acknowledging
+        if referred and (acknowledged or found <= {"abuse"}):
             turn_score, turn_reason = 0.85, "crisis_handled"
         elif referred:
             turn_score, turn_reason = 0.7, "crisis_not_acknowledged"
