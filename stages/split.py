@@ -28,7 +28,9 @@ def main() -> None:
     setup_logging(params)
     cfg = params["split"]
 
-    keys = to_pandas(pq.read_table(args.input, columns=KEY_COLUMNS))
+    # select adds quality_tier; split stratifies by source x tier (see pixelated.split)
+    tier = ["quality_tier"] if "quality_tier" in pq.read_schema(args.input).names else []
+    keys = to_pandas(pq.read_table(args.input, columns=KEY_COLUMNS + tier))
     assignments = make_splits(
         keys, list(cfg["fractions"]), int(cfg["seed"]), int(cfg["cv_folds"]), int(cfg["cv_below"])
     )
@@ -45,6 +47,7 @@ def main() -> None:
         name: ValidatedWriter(args.output / f"{name}.parquet", CONVERSATION_SCHEMA, schema) for name in SPLITS
     }
     for batch in read_batches(args.input, int(params["executor"]["batch_size"])):
+        batch = batch[CONVERSATION_SCHEMA.names]  # splits hold the canonical columns only
         ledger.count_frame_in(batch)
         side = batch["conversation_id"].map(split_of)
         for name, writer in writers.items():

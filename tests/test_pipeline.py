@@ -21,7 +21,7 @@ SOURCE_RECORDS = {
     "hope_sample": 8,
     "mi_counselchat": 1129,
 }
-STAGES = ("acquire", "ingest", "validate", "filter_length", "split", "export", "report")
+STAGES = ("acquire", "ingest", "validate", "filter_length", "score", "select", "split", "export", "report")
 
 
 def _ran(output: str) -> set[str]:
@@ -76,12 +76,26 @@ def test_from_scratch_runs_give_identical_hashes(clone):
     assert _out_hashes(root) == first
 
 
+def test_exp_run_quality_threshold_reruns_only_select_and_after(clone):
+    root, env = clone
+    _run(["dvc", "repro"], root, env)
+    _run(["git", "add", "-A"], root, env)
+    _run(["git", "commit", "--allow-empty", "-qm", "v1"], root, env)
+    before = json.loads((root / "reports" / "ledger" / "select.json").read_text())
+    output = _run(["dvc", "exp", "run", "-S", "quality.min_score=0.8"], root, env)
+    assert _ran(output) == {"select", "split", "export"}
+    after = json.loads((root / "reports" / "ledger" / "select.json").read_text())
+    assert after["rows_in"] == before["rows_in"] and after["rows_out"] < before["rows_out"]
+    quality = json.loads((root / "reports" / "quality.json").read_text())
+    assert quality["agreement"]["rejected_vs_accepted"]["auc"] is not None
+
+
 def test_exp_run_override_reruns_only_downstream(clone):
     root, env = clone
     _run(["dvc", "repro"], root, env)
     _run(["git", "add", "-A"], root, env)
     _run(["git", "commit", "--allow-empty", "-qm", "v1"], root, env)
     output = _run(["dvc", "exp", "run", "-S", "filter.max_turns=40"], root, env)
-    assert _ran(output) == {"filter_length", "split", "export", "report"}
+    assert _ran(output) == {"filter_length", "score", "select", "split", "export", "report"}
     ledger = json.loads((root / "reports" / "ledger" / "filter_length.json").read_text())
     assert ledger["dropped"]["too_many_turns"] > 0  # sampled ESConv dialogues exceed 40 turns

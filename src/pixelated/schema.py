@@ -201,3 +201,68 @@ SplitAssignmentSchema = pa.DataFrameSchema(
     ordered=True,
     name="split_assignments",
 )
+
+
+# --- scores (score stage) and selection (select stage): the canonical table plus columns ---
+
+SCORE_METRICS = (
+    "therapeutic_accuracy",
+    "coherence",
+    "emotional_authenticity",
+    "clinical_compliance",
+    "personality_consistency",
+    "language_quality",
+)
+SCORE_FIELDS: list[tuple[str, pa_arrow.DataType]] = [
+    *((name, pa_arrow.float64()) for name in SCORE_METRICS),
+    ("quality", pa_arrow.float64()),
+    ("safety", pa_arrow.float64()),
+    ("safety_reason", pa_arrow.string()),
+    ("crisis_kinds", pa_arrow.string()),  # comma-separated crisis.KINDS found in seeker turns
+    ("cssrs_level", pa_arrow.int64()),  # 0 none, 1 wish to be dead ... 6 behaviour
+    ("crisis_turns", pa_arrow.string()),  # comma-separated canonical turn indices
+    ("compliance_violations", pa_arrow.string()),
+]
+SCORED_SCHEMA = pa_arrow.schema([*CONVERSATION_SCHEMA, *SCORE_FIELDS])
+SELECTION_FIELDS: list[tuple[str, pa_arrow.DataType]] = [
+    ("quality_tier", pa_arrow.string()),  # highest tier reached: production|recommended|minimum|below
+    ("decision_source", pa_arrow.string()),  # automatic | review
+]
+SELECTED_SCHEMA = pa_arrow.schema([*SCORED_SCHEMA, *SELECTION_FIELDS])
+TIERS = ("production", "recommended", "minimum", "below")
+
+
+def _unit_interval() -> pa.Column:
+    return pa.Column(float, [pa.Check.ge(0), pa.Check.le(1)])
+
+
+def _comma_list(pattern: str) -> pa.Column:
+    return pa.Column(pd.StringDtype(), pa.Check.str_matches(rf"^({pattern}(,{pattern})*)?$"))
+
+
+def scored_schema(canonical: pa.DataFrameSchema) -> pa.DataFrameSchema:
+    """The canonical schema plus every score column, each in range."""
+    columns = {
+        **canonical.columns,
+        **{name: _unit_interval() for name in (*SCORE_METRICS, "quality", "safety")},
+        "safety_reason": pa.Column(pd.StringDtype(), pa.Check.str_matches(r"^[a-z_]+$")),
+        "crisis_kinds": _comma_list("[a-z_]+"),
+        "cssrs_level": pa.Column(pd.Int64Dtype(), pa.Check.in_range(0, 6)),
+        "crisis_turns": _comma_list(r"\d+"),
+        "compliance_violations": _comma_list("[a-z_]+"),
+    }
+    return pa.DataFrameSchema(
+        columns, checks=canonical.checks, strict=True, ordered=True, name="scored_conversations"
+    )
+
+
+def selected_schema(canonical: pa.DataFrameSchema) -> pa.DataFrameSchema:
+    """Scored rows that passed selection, with the tier they reached and who decided."""
+    columns = {
+        **scored_schema(canonical).columns,
+        "quality_tier": pa.Column(pd.StringDtype(), pa.Check.isin(TIERS)),
+        "decision_source": pa.Column(pd.StringDtype(), pa.Check.isin(["automatic", "review"])),
+    }
+    return pa.DataFrameSchema(
+        columns, checks=canonical.checks, strict=True, ordered=True, name="selected_conversations"
+    )

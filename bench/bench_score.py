@@ -1,0 +1,92 @@
+"""Throughput of the score stage's parts, in conversations (or texts) per second.
+
+Scoring is measured with the local executor (the baseline) and the process executor, in the
+same run, on the same conversations; MiniLM embedding of uncached texts is measured on its own
+because the stage pays it only once per text (the cache). Writes bench/results/score.json.
+
+    python bench/bench_score.py --input data/interim/filtered.parquet \
+        --cache data/cache/turn_embeddings.parquet
+"""
+
+import argparse
+import json
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pixelated.embed import EmbeddingCache
+from pixelated.executor import map_batches
+from pixelated.quality import STRATEGIES, measurement_turns, score_batch
+from pixelated.tableio import read_batches
+
+WEIGHTS = {
+    "therapeutic_accuracy": 0.25,
+    "coherence": 0.2,
+    "emotional_authenticity": 0.2,
+    "clinical_compliance": 0.15,
+    "personality_consistency": 0.1,
+    "language_quality": 0.1,
+}
+
+
+def prepared(frame: pd.DataFrame, cache: EmbeddingCache, batch_size: int):
+    """(batch, vectors, uniform strategy probabilities) items as the stage hands them over."""
+    items = []
+    for start in range(0, len(frame), batch_size):
+        batch = frame.iloc[start : start + batch_size].reset_index(drop=True)
+        vectors, probs = [], []
+        for turns in batch["turns"]:
+            mturns = measurement_turns(turns)
+            vectors.append(cache.encode([t.text for t in mturns]))
+            n_helper = sum(t.role == "helper" for t in mturns)
+            probs.append(np.full((n_helper, len(STRATEGIES)), 1 / len(STRATEGIES)))
+        items.append((batch, vectors, probs))
+    return items
+
+
+def rate(items, kind: str, workers: int) -> float:
+    started = time.perf_counter()
+    n = sum(len(out) for out in map_batches(partial(score_batch, weights=WEIGHTS), items, kind, workers))
+    return n / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--input", type=Path, default=Path("data/interim/filtered.parquet"))
+    parser.add_argument("--cache", type=Path, default=Path("data/cache/turn_embeddings.parquet"))
+    parser.add_argument("--conversations", type=int, default=400)
+    parser.add_argument("--batch-size", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--output", type=Path, default=Path("bench/results/score.json"))
+    args = parser.parse_args()
+
+    frame = pd.concat(list(read_batches(args.input, 2000)), ignore_index=True)
+    frame = frame.sample(n=min(args.conversations, len(frame)), random_state=0).reset_index(drop=True)
+    items = prepared(frame, EmbeddingCache(args.cache), args.batch_size)
+    rate(items[:1], "local", 1)  # warm-up: lexicons, VADER, lingua load once per process
+    local = rate(items, "local", 1)
+    process = rate(items, "process", args.workers)
+
+    fresh = [f"benchmark sentence number {i} about feeling stressed at work" for i in range(256)]
+    cold = EmbeddingCache()
+    cold.encode(fresh[:8])  # model load
+    started = time.perf_counter()
+    cold.encode(fresh[8:])
+    embed_rate = (len(fresh) - 8) / (time.perf_counter() - started)
+
+    result = {
+        "conversations": len(frame),
+        "score_conversations_per_s": {"local": round(local, 2), f"process_{args.workers}": round(process, 2)},
+        "process_vs_local_ratio": round(process / local, 3),
+        "minilm_uncached_texts_per_s": round(embed_rate, 1),
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

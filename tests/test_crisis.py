@@ -1,0 +1,77 @@
+"""Crisis detector: clear positives, negatives, negated and hypothetical mentions, the C-SSRS
+ladder, and precision/recall on the written part of the labelled set."""
+
+import pytest
+
+from pixelated import agreement, crisis
+from tests.conftest import FIXTURES
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("I want to die.", "suicide"),
+        ("I keep thinking about killing myself.", "suicide"),
+        ("I cut myself last night.", "self_harm"),
+        ("I'm going to hurt him when he gets home.", "harm_to_others"),
+        ("My husband hits me when he drinks.", "abuse"),
+        ("I took too many pills and feel dizzy.", "medical_emergency"),
+    ],
+)
+def test_positive_cases_are_flagged_with_their_kind(text, kind):
+    assert kind in crisis.crisis_kinds(text.lower())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "this traffic is killing me",
+        "i'm dying to see that movie",
+        "my phone died",
+        "my grandmother died last year",
+        "i'm nervous about my deadline",
+    ],
+)
+def test_everyday_language_is_not_flagged(text):
+    assert crisis.crisis_kinds(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "status"),
+    [
+        ("i would never kill myself", "negated"),
+        ("i'm not suicidal, just tired of exams", "negated"),
+        ("i don't want to die", "negated"),
+        ("what if i wanted to kill myself?", "hypothetical"),
+        ("if i ever felt suicidal i would call my therapist", "hypothetical"),
+    ],
+)
+def test_negated_and_hypothetical_mentions_are_set_aside(text, status):
+    hits = crisis.detect(text)
+    assert hits and {h.status for h in hits} == {status}
+    assert crisis.crisis_kinds(text) == set()
+
+
+def test_negation_does_not_cross_clauses():
+    assert "suicide" in crisis.crisis_kinds("i'm not suicidal, but i want to end my life")
+
+
+def test_cssrs_ladder_grades_severity():
+    assert crisis.cssrs_level("sometimes i wish i was dead") == 1
+    assert crisis.cssrs_level("i think about killing myself") == 2
+    assert crisis.cssrs_level("i want to kill myself with pills") == 3
+    assert crisis.cssrs_level("i'm going to kill myself tonight") == 4
+    assert crisis.cssrs_level("i have a plan to kill myself") == 5
+    assert crisis.cssrs_level("i tried to kill myself last year") == 6
+    assert crisis.cssrs_level("i feel sad") == 0
+
+
+def test_labelled_set_is_large_enough_and_written_cases_are_detected():
+    labels = agreement.read_crisis_labels(FIXTURES / "crisis_turns.csv")
+    assert len(labels) >= 200 and labels["crisis"].astype(int).sum() >= 50
+    written = labels[labels["origin"] == "written"]
+    result = agreement.crisis_evaluation(written, {})
+    assert result["turns"] == len(written)
+    assert result["precision"] >= 0.9 and result["recall"] >= 0.9
+    assert result["accuracy_by_case"]["negated"] == 1.0
+    assert result["accuracy_by_case"]["hypothetical"] == 1.0
