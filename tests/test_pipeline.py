@@ -8,14 +8,31 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
+from pixelated.acquire import sha256_file
 from tests.paths import REPO, SHARED_DATA
 
 SAMPLE = 200
-STAGES = ("acquire", "ingest", "validate", "filter_length", "split", "export", "report")
+STAGES = (
+    "acquire",
+    "ingest",
+    "validate",
+    "anonymize",
+    "privacy_bench",
+    "filter_length",
+    "split",
+    "export",
+    "report",
+)
+CANARY_DIR = REPO / "tests" / "fixtures" / "canary"
+CANARY_ROWS = 1
+# the planted values, and the distinctive parts that must not survive in any form
+CANARIES = ("Okonkwo", "canary7f3a", "555-0199", "Larkspur")
 
 
 def _run(cmd, cwd, env):
@@ -30,9 +47,43 @@ def _ran(output: str) -> set[str]:
     return {stage for stage in STAGES if f"Running stage '{stage}'" in output}
 
 
+def _with_canary(root) -> Path:
+    """A mirror holding the shared sources (linked) plus the canary source, configured in the
+    clone like any other source."""
+    mirror = root.parent / "mirror"
+    mirror.mkdir()
+    for folder in SHARED_DATA.iterdir():
+        (mirror / folder.name).symlink_to(folder)
+    shutil.copytree(CANARY_DIR, mirror / "canary")
+    source = {
+        "location": "canary",
+        "url": None,
+        "files": {"canary.jsonl": sha256_file(CANARY_DIR / "canary.jsonl")},
+        "read": ["canary.jsonl"],
+        "format": "jsonl",
+        "license": "CC0 (synthetic test record)",
+        "commercial_use": True,
+        "consent": True,
+        "consent_basis": "synthetic record written for the canary test",
+        "role_map": {},
+        "pseudonymize": [],
+        "mapping": {
+            "turns": "dialog",
+            "role": "speaker",
+            "text": "text",
+            "turn_fields": {},
+            "metadata": {"situation": "situation"},
+        },
+    }
+    with open(root / "conf" / "sources" / "shared.yaml", "a") as handle:
+        handle.write("\n" + yaml.safe_dump({"canary": source}, sort_keys=False))
+    return mirror
+
+
 def make_clone(root, sample: int | None):
     """The repo's tracked and unignored files in a new git repo, as a clean clone would be,
-    reading only the first `sample` conversations of each source when one is given."""
+    reading only the first `sample` conversations of each source when one is given, plus the
+    canary source."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=REPO,
@@ -49,12 +100,15 @@ def make_clone(root, sample: int | None):
         config = root / "conf" / "config.yaml"
         text = config.read_text()
         assert "max_per_source: null" in text
-        config.write_text(text.replace("max_per_source: null", f"max_per_source: {sample}"))
+        text = text.replace("max_per_source: null", f"max_per_source: {sample}")
+        assert "per_type: 500" in text  # privacy benchmark: 50 planted values per type is enough here
+        config.write_text(text.replace("per_type: 500", "per_type: 50"))
+    mirror = _with_canary(root)
     env = {
         **os.environ,
         "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
         "PYTHONPATH": str(root / "src"),
-        "PE_DATA_MIRROR": str(SHARED_DATA),
+        "PE_DATA_MIRROR": str(mirror),
         "HF_HUB_OFFLINE": "1",
         "GIT_AUTHOR_NAME": "t",
         "GIT_AUTHOR_EMAIL": "t@t",
@@ -74,7 +128,7 @@ def clone(tmp_path_factory):
 
 
 def _check_ledgers(root) -> dict:
-    for stage in ("ingest", "validate", "filter_length"):
+    for stage in ("ingest", "validate", "anonymize", "filter_length"):
         ledger = json.loads((root / "reports" / "ledger" / f"{stage}.json").read_text())
         assert ledger["rows_in"] == ledger["rows_out"] + sum(ledger["dropped"].values())
     metrics = json.loads((root / "reports" / "metrics.json").read_text())
@@ -85,9 +139,11 @@ def _check_ledgers(root) -> dict:
 def test_repro_runs_everything_then_nothing(clone):
     root, env = clone
     # report's outputs are all in git and byte-identical, so a clean clone may skip it
-    assert _ran(_run(["dvc", "repro"], root, env)) == set(STAGES)
+    output = _run(["dvc", "repro"], root, env)
+    assert _ran(output) == set(STAGES)
     metrics = _check_ledgers(root)
-    assert metrics["ledger"]["ingest"]["rows_out"] == 6 * SAMPLE  # six sources, SAMPLE each
+    assert metrics["ledger"]["ingest"]["rows_out"] == 6 * SAMPLE + CANARY_ROWS  # six sources + canary
+    _assert_no_canary(root, output)
 
     assert _ran(_run(["dvc", "repro"], root, env)) == set()
     assert "up to date" in _run(["dvc", "status"], root, env)
@@ -98,7 +154,33 @@ def test_full_data_pipeline(tmp_path):
     root, env = make_clone(tmp_path / "repo", sample=None)
     assert _ran(_run(["dvc", "repro"], root, env)) == set(STAGES)
     metrics = _check_ledgers(root)
-    assert metrics["ledger"]["ingest"]["rows_in"] == 12949  # every record of the six shared datasets
+    # every record of the six shared datasets, and the canary
+    assert metrics["ledger"]["ingest"]["rows_in"] == 12949 + CANARY_ROWS
+
+
+def _readable(path: Path) -> str:
+    """A file's content as text; Parquet is decoded (its pages are compressed)."""
+    if path.suffix == ".parquet":
+        return json.dumps(pq.read_table(path).to_pylist(), ensure_ascii=False, default=str)
+    return path.read_bytes().decode("utf-8", errors="replace")
+
+
+def _assert_no_canary(root, log_output: str) -> None:
+    raw = pq.read_table(root / "data" / "raw" / "validated.parquet").to_pylist()
+    planted = json.dumps(raw, ensure_ascii=False)
+    assert all(canary in planted for canary in CANARIES)  # the canary did go in
+    places = [*(root / "data").rglob("*"), *(root / "reports").rglob("*"), *(root / "mlruns").rglob("*")]
+    files = [p for p in places if p.is_file() and (root / "data" / "raw") not in p.parents]
+    files.append(root / "mlflow.db")
+    assert any(p.match("data/interim/anonymized.parquet") for p in files)
+    leaks = [
+        (p.relative_to(root).as_posix(), canary)
+        for p in files
+        for canary in CANARIES
+        if canary.casefold() in _readable(p).casefold()
+    ]
+    leaks += [("log output", canary) for canary in CANARIES if canary in log_output]
+    assert leaks == []
 
 
 def _out_hashes(root) -> dict[str, str]:
