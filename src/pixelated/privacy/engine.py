@@ -21,10 +21,10 @@ from importlib.metadata import version
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-# Presidio logs every recognizer load at INFO and analysis details at DEBUG; keep it quiet so
-# a run's log never carries more than counts.
-logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
-logging.getLogger("presidio-anonymizer").setLevel(logging.WARNING)
+# Presidio logs every recognizer load (and each skipped language) and analysis details at DEBUG;
+# keep it to errors so a run's log carries counts, not noise or text.
+logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+logging.getLogger("presidio-anonymizer").setLevel(logging.ERROR)
 
 # spaCy labels Presidio maps; the rest (CARDINAL, MONEY, DATE ...) are not identifying here.
 _NER_MAPPING = {
