@@ -1,10 +1,12 @@
 """anonymize: what is replaced, what survives, pseudonym consistency, consent, cache, bad input,
 the benchmark's scoring and offline start-up."""
 
+import json
 import os
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 from pixelated.conversation import make_turn
@@ -165,7 +167,9 @@ def test_cache_key_changes_with_the_detector_config():
 
 def test_overlapping_spans_merge_so_nothing_leaks():
     spans = [Span(0, 11, "PERSON", 0.85), Span(9, 17, "ZIP_CODE", 1.0), Span(30, 40, "URL", 0.5)]
-    assert resolve_overlaps(spans) == [Span(0, 17, "ZIP_CODE", 1.0), Span(30, 40, "URL", 0.5)]
+    assert resolve_overlaps(spans) == [Span(0, 17, "PERSON", 0.85), Span(30, 40, "URL", 0.5)]
+    inner = [Span(3, 13, "LOCATION", 0.85), Span(0, 13, "STREET_ADDRESS", 0.75)]  # "42 Oak Street"
+    assert resolve_overlaps(inner) == [Span(0, 13, "STREET_ADDRESS", 0.75)]
 
 
 def test_person_slots_match_first_or_last_name_alone():
@@ -213,3 +217,20 @@ def test_analyzer_starts_and_detects_with_the_network_blocked(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "['EMAIL_ADDRESS', 'URL']"
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_speed_bench_cached_rerun_is_faster_and_identical(tmp_path):
+    """bench/anonymize_speed.py on a few real conversations (needs `dvc repro validate`)."""
+    validated = REPO / "data" / "raw" / "validated.parquet"
+    if not validated.exists():
+        pytest.skip("run `dvc repro validate` first")
+    out = tmp_path / "speed.json"
+    script = REPO / "bench" / "anonymize_speed.py"
+    command = [sys.executable, str(script), "--rows", "100", "--output", str(out)]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    subprocess.run(command, check=True, capture_output=True, env=env)
+    result = json.loads(out.read_text())
+    assert result["output_deterministic"] is True
+    assert result["conversations"] == 100 and result["conversations_per_s"] > 0
+    assert result["cached_rerun_ratio"] < 1

@@ -173,9 +173,10 @@ class Detector:
 def resolve_overlaps(spans: list[Span]) -> list[Span]:
     """Merge overlapping spans into one covering span, typed by its best member.
 
-    Best is the highest score, then the longest. Merging (rather than picking one) means no
-    part of a value leaks when two recognizers cut it differently: "Postcode KY" (PERSON) and
-    "KY 27958" (ZIP_CODE) become one span; a URL inside an email becomes the email.
+    Best is the longest (the span that saw the whole value), then the highest score. Merging
+    rather than picking one means no part of a value leaks when two recognizers cut it
+    differently: "Postcode KY" (PERSON) and "KY 27958" (ZIP_CODE) become one span; a URL
+    inside an email becomes the email; "Oak Street" inside "42 Oak Street" the address.
     """
     merged: list[tuple[int, int, list[Span]]] = []
     for span in sorted(spans):
@@ -186,6 +187,6 @@ def resolve_overlaps(spans: list[Span]) -> list[Span]:
             merged.append((span.start, span.end, [span]))
     result = []
     for start, end, members in merged:
-        best = max(members, key=lambda s: (s.score, s.end - s.start, s.entity))
+        best = max(members, key=lambda s: (s.end - s.start, s.score, s.entity))
         result.append(Span(start, end, best.entity, best.score))
     return result

@@ -89,7 +89,7 @@ def street_address_recognizer() -> PatternRecognizer:
             ),
             ("po_box", r"\bP\.?\s?O\.?\s+Box\s+\d+\b", 0.75),
         ],
-        ["live", "address", "street", "moved", "house", "apartment", "home"],
+        ["live", "address", "street", "move", "moved", "house", "apartment", "home"],
         CASED,
     )
 
@@ -182,8 +182,8 @@ def titled_person_recognizer() -> PatternRecognizer:
     return _recognizer(
         "PERSON",
         [
-            ("title", rf"(?<=\b(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor)\.?\s+){name}\b", 0.7),
-            ("intro", rf"(?<=\b(?:[Mm]y name is|[Ii] am called|[Cc]all me|[Nn]amed)\s+){name}\b", 0.7),
+            ("title", rf"(?<=\b(?:Dr|Mr|Mrs|Ms|Miss|Mx|Prof|Doctor)\.?\s+){name}\b", 0.9),
+            ("intro", rf"(?<=\b(?:[Mm]y name is|[Ii] am called|[Cc]all me|[Nn]amed)\s+){name}\b", 0.9),
         ],
         [],
         CASED,
