@@ -18,7 +18,7 @@ import pandas as pd
 
 from pixelated.ledger import Rejection, row_rejection
 from pixelated.privacy.cache import text_key
-from pixelated.privacy.engine import Detector, Span
+from pixelated.privacy.engine import Detector, Span, tokens_touched
 from pixelated.privacy.pseudonym import Pseudonymizer
 
 log = logging.getLogger(__name__)
@@ -68,17 +68,6 @@ def _with_texts(row, texts: list[str]) -> dict:
     return row
 
 
-def _changed_tokens(text: str, spans: list[Span]) -> int:
-    """Whitespace tokens of `text` that a span touches: the over-redaction measure's unit."""
-    count, position = 0, 0
-    for token in text.split():
-        start = text.index(token, position)
-        position = start + len(token)
-        if any(s.start < position and start < s.end for s in spans):
-            count += 1
-    return count
-
-
 def anonymize_batch(
     payload: tuple[pd.DataFrame, dict[str, list[Span]]], cfg: dict, fingerprint: str
 ) -> BatchResult:
@@ -122,8 +111,9 @@ def anonymize_batch(
         rows.append(_with_texts(row, [pseudonyms.apply(t, s) for t, s in zip(texts, spans, strict=True)]))
         for text, text_spans in zip(texts, spans, strict=True):
             result.entities.update(s.entity for s in text_spans)
-            result.tokens += len(text.split())
-            result.tokens_changed += _changed_tokens(text, text_spans)
+            tokens, touched = tokens_touched(text, text_spans)
+            result.tokens += tokens
+            result.tokens_changed += touched
     result.kept = pd.DataFrame(rows, columns=batch.columns).astype(batch.dtypes.to_dict())
     return result
 

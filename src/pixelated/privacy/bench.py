@@ -17,7 +17,7 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
-from pixelated.privacy.engine import Detector, Span
+from pixelated.privacy.engine import Detector, Span, tokens_touched
 
 
 @dataclass(frozen=True)
@@ -130,17 +130,6 @@ def _overlaps(span: Span, start: int, end: int) -> bool:
     return span.start < end and start < span.end
 
 
-def _carrier_tokens(text: str, spans: list[Span]) -> tuple[int, int]:
-    """(tokens, tokens touched by a span) of the real-turn part `text`."""
-    tokens = touched = position = 0
-    for token in text.split():
-        start = text.index(token, position)
-        position = start + len(token)
-        tokens += 1
-        touched += any(_overlaps(s, start, position) for s in spans)
-    return tokens, touched
-
-
 def score(planted: list[Planted], detected: list[list[Span]]) -> dict:
     """Recall and precision per entity type, overall precision and over-redaction."""
     per_type: dict[str, Counter] = defaultdict(Counter)
@@ -158,9 +147,7 @@ def score(planted: list[Planted], detected: list[list[Span]]) -> dict:
             predicted[span.entity]["spans"] += 1
             predicted[span.entity]["hits"] += hit
             predicted[span.entity]["hits_typed"] += hit and span.entity == item.entity
-        n, t = _carrier_tokens(
-            item.text[: item.carrier_end], [s for s in spans if s.start < item.carrier_end]
-        )
+        n, t = tokens_touched(item.text[: item.carrier_end], [s for s in spans if s.start < item.carrier_end])
         tokens, touched = tokens + n, touched + t
     all_spans = sum(c["spans"] for c in predicted.values())
     all_hits = sum(c["hits"] for c in predicted.values())

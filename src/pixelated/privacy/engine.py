@@ -190,3 +190,14 @@ def resolve_overlaps(spans: list[Span]) -> list[Span]:
         best = max(members, key=lambda s: (s.end - s.start, s.score, s.entity))
         result.append(Span(start, end, best.entity, best.score))
     return result
+
+
+def tokens_touched(text: str, spans: list[Span]) -> tuple[int, int]:
+    """(whitespace tokens of `text`, those a span touches): the unit of over-redaction."""
+    tokens = touched = position = 0
+    for token in text.split():
+        start = text.index(token, position)
+        position = start + len(token)
+        tokens += 1
+        touched += any(s.start < position and start < s.end for s in spans)
+    return tokens, touched
