@@ -140,7 +140,12 @@ class Detector:
         self.batch_size = int(cfg.get("nlp_batch_size", 64))
 
     def detect(self, texts: list[str]) -> list[list[Span]]:
-        """Spans per text, overlapping spans resolved (longest, then highest score, wins)."""
+        """Spans per text, overlapping spans merged (see `resolve_overlaps`).
+
+        Nothing to analyse (every text cached) loads no model: a cached rerun stays cheap.
+        """
+        if not texts:
+            return []
         engine = _analyzer(self.cfg["model"], self.entities)
         results = engine.analyze_iterator(
             texts,
