@@ -61,7 +61,7 @@ def phone_recognizer() -> PatternRecognizer:
             ),
             ("intl", r"(?<![\w+])\+\d{1,3}[\s.-]?(?:\(0\))?\(?\d{1,5}\)?(?:[\s.-]?\d{2,5}){1,4}" + ext, 0.7),
             ("uk", r"(?<![\w+])\(?0\d{2,4}\)?[\s-]?\d{3,4}[\s-]?\d{3,4}(?![\w-])", 0.6),
-            ("ten_digits", r"(?<![\w+.-])\d{10,11}(?![\w-])", 0.4),
+            ("ten_digits", r"(?<![\w+.-])\d{10,11}(?![\w-])", 0.5),
         ],
         ["phone", "call", "text", "number", "mobile", "cell", "tel", "reach", "whatsapp"],
         UNCASED,
@@ -72,19 +72,18 @@ def street_address_recognizer() -> PatternRecognizer:
     """A house number, one to three capitalised words and a street suffix, with an optional
     Apt./Suite/Unit part: "17066 Heather Grove Apt. 915", "42 Oak Street"."""
     unit = r"(?:,?\s+(?:Apt\.?|Apartment|Suite|Unit|Flat|#)\s*\d+[A-Za-z]?)?"
+    words = r"(?:[A-Z][a-z]+(?:[A-Z][a-z]+)?\s+){1,3}"  # "Oak", "McCarthy"
     return _recognizer(
         "STREET_ADDRESS",
         [
             (
                 "numbered",
-                r"\b\d{1,6}[A-Za-z]?\s+(?:[A-Z][a-z]+\s+){1,3}" + _SUFFIX + r"(?![\w])" + unit,
+                r"\b\d{1,6}[A-Za-z]?\s+" + words + _SUFFIX + r"(?![\w])" + unit,
                 0.75,
             ),
             (
                 "uk_flat",
-                r"\b(?:Flat|Studio|Apartment|Unit)\s+\d+[A-Z]?,\s+(?:[A-Z][a-z]+\s+){1,3}"
-                + _SUFFIX
-                + r"(?![\w])",
+                r"\b(?:Flat|Studio|Apartment|Unit)\s+\d+[A-Za-z]?,\s+" + words + _SUFFIX + r"(?![\w])",
                 0.75,
             ),
             ("po_box", r"\bP\.?\s?O\.?\s+Box\s+\d+\b", 0.75),
