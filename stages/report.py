@@ -9,7 +9,7 @@ from pixelated import report
 from pixelated.stage import load_params, setup_logging
 from pixelated.tracking import file_md5, log_stage_run
 
-TRACKED_PARAMS = ("acquire", "ingest", "validate", "filter", "report", "executor")
+TRACKED_PARAMS = ("acquire", "ingest", "validate", "privacy", "filter", "report", "executor")
 
 
 def main() -> None:
@@ -17,6 +17,13 @@ def main() -> None:
     parser.add_argument("--input", required=True, type=Path, help="final conversation table")
     parser.add_argument("--ledger", required=True, type=Path, nargs="+", help="ledgers, in pipeline order")
     parser.add_argument("--quarantine", required=True, type=Path, nargs="+")
+    parser.add_argument(
+        "--privacy",
+        type=Path,
+        nargs=2,
+        metavar=("BENCH", "ANONYMIZE"),
+        help="privacy benchmark, anonymize stats",
+    )
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--summary", required=True, type=Path)
     parser.add_argument("--plots", required=True, type=Path, help="folder for plot CSVs")
@@ -30,13 +37,17 @@ def main() -> None:
     stats = report.table_stats(args.input, int(params["report"]["words_bin"]))
     ledgers = report.load_ledgers(args.ledger)
     metrics = report.build_metrics(stats, ledgers)
+    privacy = None
+    if args.privacy:
+        bench, anonymized = (json.loads(path.read_text()) for path in args.privacy)
+        privacy = metrics["privacy"] = report.privacy_metrics(bench, anonymized)
     args.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     report.write_plot_csv(
         args.plots / "turns_per_conversation.csv", ("n_turns", "conversations"), stats["histograms"]["turns"]
     )
     report.write_plot_csv(args.plots / "words_per_turn.csv", ("words", "turns"), stats["histograms"]["words"])
     quarantine = report.quarantine_counts(args.quarantine)
-    args.summary.write_text(report.render_summary(metrics, ledgers, quarantine, params["sources"]))
+    args.summary.write_text(report.render_summary(metrics, ledgers, quarantine, params["sources"], privacy))
     quality = json.loads(args.quality.read_text()) if args.quality else None
     hashes = {path.as_posix(): file_md5(path) for path in [args.input, *args.ledger]}
     args.card.write_text(

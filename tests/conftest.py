@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from pixelated.acquire import acquire_all
+from pixelated.acquire import acquire_all, sha256_file
 from pixelated.conversation import DEFAULT_ROLE_MAP, SourceInfo, make_conversation, make_turn
 from pixelated.ingest import read_source
 from pixelated.ledger import Rejection
@@ -151,9 +151,47 @@ def run_ok(cmd, cwd, env) -> str:
     return result.stdout + result.stderr
 
 
-def make_clone(root, sample: int | None):
+CANARY_DIR = FIXTURES / "canary"
+CANARY_ROWS = 1
+
+
+def _mirror_with_canary(root: Path) -> Path:
+    """A mirror holding the shared sources (linked) plus the canary source: one record with
+    planted PII that must never leave data/raw. The clone configures it like any other source."""
+    mirror = root.parent / "mirror"
+    mirror.mkdir()
+    for folder in SHARED_DATA.iterdir():
+        (mirror / folder.name).symlink_to(folder)
+    shutil.copytree(CANARY_DIR, mirror / "canary")
+    source = {
+        "location": "canary",
+        "url": None,
+        "files": {"canary.jsonl": sha256_file(CANARY_DIR / "canary.jsonl")},
+        "read": ["canary.jsonl"],
+        "format": "jsonl",
+        "license": "CC0 (synthetic test record)",
+        "commercial_use": True,
+        "consent": True,
+        "consent_basis": "synthetic record written for the canary test",
+        "role_map": {},
+        "pseudonymize": [],
+        "mapping": {
+            "turns": "dialog",
+            "role": "speaker",
+            "text": "text",
+            "turn_fields": {},
+            "metadata": {"situation": "situation"},
+        },
+    }
+    with open(root / "conf" / "sources" / "shared.yaml", "a") as handle:
+        handle.write("\n" + yaml.safe_dump({"canary": source}, sort_keys=False))
+    return mirror
+
+
+def make_clone(root: Path, sample: int | None) -> tuple[Path, dict]:
     """The repo's tracked and unignored files in a new git repo, as a clean clone would be,
-    reading only the first `sample` conversations of each source when one is given."""
+    plus the canary source; with `sample`, only the first `sample` conversations of each source
+    are read and the privacy benchmark plants 50 values per type instead of 500."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=REPO,
@@ -169,13 +207,15 @@ def make_clone(root, sample: int | None):
     if sample is not None:
         config = root / "conf" / "config.yaml"
         text = config.read_text()
-        assert "max_per_source: null" in text
-        config.write_text(text.replace("max_per_source: null", f"max_per_source: {sample}"))
+        assert "max_per_source: null" in text and "per_type: 500" in text
+        text = text.replace("max_per_source: null", f"max_per_source: {sample}")
+        config.write_text(text.replace("per_type: 500", "per_type: 50"))
+    mirror = _mirror_with_canary(root)
     env = {
         **os.environ,
         "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
         "PYTHONPATH": str(root / "src"),
-        "PE_DATA_MIRROR": str(SHARED_DATA),
+        "PE_DATA_MIRROR": str(mirror),
         "HF_HUB_OFFLINE": "1",
         "GIT_AUTHOR_NAME": "t",
         "GIT_AUTHOR_EMAIL": "t@t",

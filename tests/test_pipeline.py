@@ -4,11 +4,13 @@ keeps it), reruns nothing the second time, and `dvc exp run -S` reruns only what
 touches. The same on all of the shared data is a slow test."""
 
 import json
+from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.conftest import make_clone
+from tests.conftest import CANARY_ROWS, make_clone
 from tests.conftest import run_ok as _run
 
 SAMPLE = 200
@@ -21,7 +23,21 @@ SOURCE_RECORDS = {
     "hope_sample": 8,
     "mi_counselchat": 1129,
 }
-STAGES = ("acquire", "ingest", "validate", "filter_length", "score", "select", "split", "export", "report")
+STAGES = (
+    "acquire",
+    "ingest",
+    "validate",
+    "anonymize",
+    "privacy_bench",
+    "filter_length",
+    "score",
+    "select",
+    "split",
+    "export",
+    "report",
+)
+# the planted values, and the distinctive parts that must not survive in any form
+CANARIES = ("Okonkwo", "canary7f3a", "555-0199", "Larkspur")
 
 
 def _ran(output: str) -> set[str]:
@@ -34,7 +50,7 @@ def clone(tmp_path_factory):
 
 
 def _check_ledgers(root) -> dict:
-    for stage in ("ingest", "validate", "filter_length"):
+    for stage in ("ingest", "validate", "anonymize", "filter_length"):
         ledger = json.loads((root / "reports" / "ledger" / f"{stage}.json").read_text())
         assert ledger["rows_in"] == ledger["rows_out"] + sum(ledger["dropped"].values())
     metrics = json.loads((root / "reports" / "metrics.json").read_text())
@@ -44,12 +60,15 @@ def _check_ledgers(root) -> dict:
 
 def test_repro_runs_everything_then_nothing(clone):
     root, env = clone
-    assert _ran(_run(["dvc", "repro"], root, env)) == set(STAGES)
+    output = _run(["dvc", "repro"], root, env)
+    assert _ran(output) == set(STAGES)
     _check_ledgers(root)
     ingest = json.loads((root / "reports" / "ledger" / "ingest.json").read_text())
     assert {name: counts["out"] for name, counts in ingest["by_source"].items()} == {
-        name: min(SAMPLE, n) for name, n in SOURCE_RECORDS.items()
+        **{name: min(SAMPLE, n) for name, n in SOURCE_RECORDS.items()},
+        "canary": CANARY_ROWS,
     }
+    _assert_no_canary(root, output)
 
     assert _ran(_run(["dvc", "repro"], root, env)) == set()
     assert "up to date" in _run(["dvc", "status"], root, env)
@@ -60,7 +79,32 @@ def test_full_data_pipeline(tmp_path):
     root, env = make_clone(tmp_path / "repo", sample=None)
     assert _ran(_run(["dvc", "repro"], root, env)) == set(STAGES)
     metrics = _check_ledgers(root)
-    assert metrics["ledger"]["ingest"]["rows_in"] == sum(SOURCE_RECORDS.values())
+    assert metrics["ledger"]["ingest"]["rows_in"] == sum(SOURCE_RECORDS.values()) + CANARY_ROWS
+
+
+def _readable(path: Path) -> str:
+    """A file's content as text; Parquet is decoded (its pages are compressed)."""
+    if path.suffix == ".parquet":
+        return json.dumps(pq.read_table(path).to_pylist(), ensure_ascii=False, default=str)
+    return path.read_bytes().decode("utf-8", errors="replace")
+
+
+def _assert_no_canary(root, log_output: str) -> None:
+    raw = pq.read_table(root / "data" / "raw" / "validated.parquet").to_pylist()
+    planted = json.dumps(raw, ensure_ascii=False)
+    assert all(canary in planted for canary in CANARIES)  # the canary did go in
+    places = [*(root / "data").rglob("*"), *(root / "reports").rglob("*"), *(root / "mlruns").rglob("*")]
+    files = [p for p in places if p.is_file() and (root / "data" / "raw") not in p.parents]
+    files.append(root / "mlflow.db")
+    assert any(p.match("data/interim/anonymized.parquet") for p in files)
+    leaks = [
+        (p.relative_to(root).as_posix(), canary)
+        for p in files
+        for canary in CANARIES
+        if canary.casefold() in _readable(p).casefold()
+    ]
+    leaks += [("log output", canary) for canary in CANARIES if canary in log_output]
+    assert leaks == []
 
 
 def _out_hashes(root) -> dict[str, str]:

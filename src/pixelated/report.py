@@ -93,6 +93,41 @@ def build_metrics(stats: dict, ledgers: list[dict]) -> dict:
     }
 
 
+def privacy_metrics(bench: dict, anonymized: dict) -> dict:
+    """The privacy headline: benchmark recall/precision and how much real text was changed."""
+    return {
+        "recall": {entity: scores["recall"] for entity, scores in bench["entities"].items()},
+        "precision": bench["precision"],
+        "targets_met": bench["targets"]["met"],
+        "tokens_changed_ratio": anonymized["tokens_changed_ratio"],
+        "entities_replaced": anonymized["entities_replaced"],
+        "consent_required": anonymized["consent_required"],
+    }
+
+
+def _privacy_lines(privacy: dict | None) -> list[str]:
+    if privacy is None:
+        return []
+    return [
+        "## Privacy",
+        "",
+        "Every later stage reads anonymized text (`anonymize`). Planted-PII benchmark "
+        f"(`reports/privacy.json`): precision **{privacy['precision']}**, targets met: "
+        f"**{'yes' if privacy['targets_met'] else 'NO'}**. Real tokens changed: "
+        f"{privacy['tokens_changed_ratio']:.2%}. Records without consent are "
+        f"{'dropped' if privacy['consent_required'] else '**kept** (privacy.require_consent: false)'}.",
+        "",
+        *markdown_table(
+            ["entity", "benchmark recall", "replaced in this data"],
+            [
+                [entity, privacy["recall"].get(entity, "-"), privacy["entities_replaced"].get(entity, 0)]
+                for entity in sorted({*privacy["recall"], *privacy["entities_replaced"]})
+            ],
+        ),
+        "",
+    ]
+
+
 def write_plot_csv(path: Path, header: tuple[str, str], rows: list[tuple]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [",".join(header), *(f"{a},{b}" for a, b in rows)]
@@ -125,7 +160,9 @@ def sources_table(metrics: dict, sources: dict) -> list[str]:
     )
 
 
-def render_summary(metrics: dict, ledgers: list[dict], quarantine: list[tuple], sources: dict) -> str:
+def render_summary(
+    metrics: dict, ledgers: list[dict], quarantine: list[tuple], sources: dict, privacy: dict | None = None
+) -> str:
     """The markdown page a reviewer reads: what came in, what was kept, what was dropped and why."""
     lines = [
         "# Pipeline summary",
@@ -159,6 +196,7 @@ def render_summary(metrics: dict, ledgers: list[dict], quarantine: list[tuple], 
         "",
         *sources_table(metrics, sources),
         "",
+        *_privacy_lines(privacy),
         "## Shape",
         "",
         *markdown_table(
