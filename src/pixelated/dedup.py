@@ -9,29 +9,56 @@ question): not duplicates, so none is removed, but the split must keep them on o
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import partial
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 
-from pixelated.conversation import normalize_text
 from pixelated.embed import EmbeddingCache
-from pixelated.minhash import LshParams, near_pairs, shingles, signatures, token_hashes
+from pixelated.minhash import LshParams, near_pairs, shingles, signatures, token_hashes, token_hashes_list
+from pixelated.schema import TURN_TYPE
 from pixelated.unionfind import UnionFind
 
 KEEP_POLICIES = ("earliest", "longest", "highest_rated")
 METHODS = ("exact", "near", "semantic")
-_PUNCTUATION = re.compile(r"[^\w\s]")
-_SPACES = re.compile(r"\s+")
 
 
-def exact_text(text: str) -> str:
-    """Text as compared by exact dedup: normalized, punctuation dropped, spaces collapsed."""
-    return _SPACES.sub(" ", _PUNCTUATION.sub(" ", normalize_text(text or ""))).strip()
+def exact_texts(texts: pa.Array) -> pa.Array:
+    """Texts as compared by exact dedup: NFKC, lower case, punctuation dropped, spaces collapsed.
+
+    Arrow compute over all turns of a batch at once: per-turn Python regexes were most of the
+    stage's time.
+    """
+    text = pc.utf8_lower(pc.utf8_normalize(pc.fill_null(texts, ""), "NFKC"))
+    text = pc.replace_substring_regex(text, r"[^\p{L}\p{N}\s]+", " ")
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
+
+
+def word_hash_sets(exact: pa.Array, doc_of_turn: np.ndarray, n_docs: int) -> list[np.ndarray]:
+    """Per document, the sorted unique xxh32 hashes of its words (word 1-gram shingles).
+
+    Each distinct word of the batch is hashed once; deduplication per document is one sort.
+    """
+    words = pc.utf8_split_whitespace(exact)
+    tokens = words.flatten()
+    if len(tokens) == 0:
+        return [np.zeros(0, np.uint32) for _ in range(n_docs)]
+    doc = doc_of_turn[pc.list_parent_indices(words).to_numpy()]
+    encoded = pc.dictionary_encode(tokens)
+    vocabulary = token_hashes_list(encoded.dictionary.to_pylist())
+    hashes = vocabulary[encoded.indices.to_numpy()]
+    order = np.lexsort((hashes, doc))
+    doc, hashes = doc[order], hashes[order]
+    first = np.ones(len(doc), bool)
+    first[1:] = (doc[1:] != doc[:-1]) | (hashes[1:] != hashes[:-1])
+    doc, hashes = doc[first], hashes[first]
+    bounds = np.searchsorted(doc, np.arange(n_docs + 1))
+    return [hashes[bounds[i] : bounds[i + 1]] for i in range(n_docs)]
 
 
 def features_fn(cfg: dict):
@@ -48,10 +75,6 @@ def _key(text: str) -> str:
     return xxhash.xxh3_64_hexdigest(text.encode("utf-8"))
 
 
-def _side(turns, role: str, max_chars: int) -> str:
-    return "\n".join(t["text"] or "" for t in turns if t["role"] == role)[:max_chars]
-
-
 def conversation_features(
     batch: pd.DataFrame, near: dict, max_chars: int = 0, rating_columns: tuple = ()
 ) -> pd.DataFrame:
@@ -61,29 +84,42 @@ def conversation_features(
     seeker/helper sides, cut to `max_chars`, that semantic dedup embeds.
     """
     rating_columns = [c for c in rating_columns if c in batch]
+    turns = pa.array([list(t) for t in batch["turns"]], type=pa.list_(TURN_TYPE))
+    flat = turns.flatten()
+    doc_of_turn = pc.list_parent_indices(turns).to_numpy()
+    exact_array = exact_texts(flat.field("text"))
+    exact = exact_array.to_pylist()
+    raw = pc.fill_null(flat.field("text"), "").to_pylist()
+    roles = flat.field("role").to_pylist()
+    bounds = np.searchsorted(doc_of_turn, np.arange(len(batch) + 1))
+    kind, size = near["shingle"], int(near["ngram"])
+    if kind == "word" and size == 1:
+        hash_sets = word_hash_sets(exact_array, doc_of_turn, len(batch))
+    else:
+        hash_sets = [
+            token_hashes(shingles(" ".join(exact[bounds[i] : bounds[i + 1]]), kind, size))
+            for i in range(len(batch))
+        ]
     rows = []
-    for row in batch.itertuples(index=False):
-        turns = list(row.turns)
-        exact_turns = [(t["role"], exact_text(t["text"])) for t in turns]
-        seeker = [text for role, text in exact_turns if role == "seeker"]
-        helper_keys = [_key(text) for role, text in exact_turns if role == "helper" and text]
+    for i, row in enumerate(batch.itertuples(index=False)):
+        span = range(bounds[i], bounds[i + 1])
+        seeker = [exact[j] for j in span if roles[j] == "seeker"]
+        helper = [exact[j] for j in span if roles[j] == "helper" and exact[j]]
         rating = next((float(getattr(row, c)) for c in rating_columns if pd.notna(getattr(row, c))), -np.inf)
         rows.append(
             {
                 "conversation_id": row.conversation_id,
                 "source": row.source,
                 "thread_id": row.thread_id,
-                "exact_key": _key("\x1e".join(f"{r}\x1f{t}" for r, t in exact_turns)),
+                "exact_key": _key("\x1e".join(f"{roles[j]}\x1f{exact[j]}" for j in span)),
                 "seeker_key": _key("\x1e".join(seeker)) if any(seeker) else None,
-                "helper_keys": helper_keys,
-                "helper_words": [len(t.split()) for role, t in exact_turns if role == "helper" and t],
-                "hashes": token_hashes(
-                    shingles(" ".join(t["text"] or "" for t in turns), near["shingle"], int(near["ngram"]))
-                ),
-                "length": sum(len(t["text"] or "") for t in turns),
+                "helper_keys": [_key(text) for text in helper],
+                "helper_words": [text.count(" ") + 1 for text in helper],
+                "hashes": hash_sets[i],
+                "length": sum(len(raw[j]) for j in span),
                 "rating": rating,
-                "seeker_text": _side(turns, "seeker", max_chars),
-                "helper_text": _side(turns, "helper", max_chars),
+                "seeker_text": "\n".join(raw[j] for j in span if roles[j] == "seeker")[:max_chars],
+                "helper_text": "\n".join(raw[j] for j in span if roles[j] == "helper")[:max_chars],
             }
         )
     features = pd.DataFrame(rows)
@@ -123,14 +159,15 @@ def near_duplicate_pairs(
 ) -> tuple[list[tuple[int, int]], dict]:
     """Verified near-duplicate pairs (row positions in `features`) among `subset` (default all)."""
     reps = np.arange(len(features)) if subset is None else subset
+    hashes = features["hashes"].to_numpy()
     params = LshParams.for_threshold(
         float(near_cfg["candidate_threshold"]), int(near_cfg["num_perm"]), near_cfg["bands"], near_cfg["rows"]
     )
     if len(reps) == 0:
         return [], {"bands": params.bands, "rows": params.rows, "verified_pairs": 0}
     found = near_pairs(
-        [features["hashes"].iat[i] for i in reps],
-        np.stack([features["signature"].iat[i] for i in reps]),
+        [hashes[i] for i in reps],
+        np.stack(features["signature"].to_numpy()[reps]),
         float(near_cfg["threshold"]),
         float(near_cfg["candidate_threshold"]),
         params.num_perm,

@@ -41,11 +41,14 @@ def shingles(text: str, kind: str = "word", size: int = 1) -> set[str]:
     raise ValueError(f"shingle kind {kind!r}; expected 'word' or 'char'")
 
 
+def token_hashes_list(tokens: list[str]) -> np.ndarray:
+    """xxh32 of each token, in order (the hashfunc given to datasketch's MinHash)."""
+    return np.fromiter((xxhash.xxh32_intdigest(t.encode()) for t in tokens), np.uint32, len(tokens))
+
+
 def token_hashes(tokens: set[str]) -> np.ndarray:
     """Sorted unique 32-bit hashes of the shingles: the set used for signatures and Jaccard."""
-    return np.unique(
-        np.fromiter((xxhash.xxh32_intdigest(t.encode()) for t in tokens), np.uint32, len(tokens))
-    )
+    return np.unique(token_hashes_list(list(tokens)))
 
 
 @cache
