@@ -2,12 +2,13 @@
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import xxhash
 from datasketch import MinHash
 
 from pixelated.conversation import stable_id
-from pixelated.dedup import features_fn, find_duplicates, summarize
+from pixelated.dedup import exact_texts, features_fn, find_duplicates, summarize, word_hash_sets
 from pixelated.embed import EmbeddingCache
 from pixelated.minhash import LshParams, shingles, signatures, token_hashes
 from pixelated.schema import DedupClusterSchema
@@ -226,3 +227,13 @@ def test_split_keeps_planted_duplicates_together():
     groups = result.clusters.set_index("conversation_id")["group_id"]
     with_groups = make_splits(keys, [0.5, 0.25, 0.25], 3, 5, 0, cluster_groups=groups)
     assert near_duplicate_leakage(with_groups, pairs) == 0
+
+
+def test_batch_word_hashes_equal_per_document_shingles():
+    """The Arrow fast path gives the same word sets as `shingles` on plain text."""
+    texts = [[LONG, ANSWER], ["Hi, how ARE you?", "fine  thanks"], []]
+    turns = [t for doc in texts for t in doc]
+    doc_of_turn = np.array([i for i, doc in enumerate(texts) for _ in doc])
+    fast = word_hash_sets(exact_texts(pa.array(turns, pa.string())), doc_of_turn, len(texts))
+    for doc, hashes in zip(texts, fast, strict=True):
+        assert np.array_equal(hashes, token_hashes(shingles(" ".join(doc)))) if doc else len(hashes) == 0
