@@ -198,6 +198,15 @@ def test_semantic_paraphrase_removed_but_different_answers_kept(tmp_path):
     assert rows["p2"]["method"] == "semantic" and rows["p2"]["kept_id"] == stable_id("p1")
     assert rows["p3"]["kept"]  # same question, different answer: not a duplicate
     assert rows["p3"]["group_id"] == rows["p1"]["group_id"]  # but the split keeps them together
+    # another therapist answers p1's question with p2's answer: alike in meaning, not a copy
+    pair = data.iloc[[0]].copy()
+    other = data.iloc[0].to_dict()
+    other["conversation_id"] = stable_id("p4")
+    other["turns"] = [data.iloc[0]["turns"][0], data.iloc[1]["turns"][1]]
+    pair = pd.concat([pair, pd.DataFrame([other])], ignore_index=True)
+    pair.attrs["names"] = ["p1", "p4"]
+    answers = by_name(run(pair, cfg, cache)[0], pair)
+    assert answers["p4"]["kept"] and answers["p4"]["group_id"] == answers["p1"]["group_id"]
     cache.save(keep=[*features["seeker_text"], *features["helper_text"]])
     again = EmbeddingCache(tmp_path / "cache.parquet")
     rerun, _ = run(data, cfg, again)

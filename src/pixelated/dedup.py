@@ -178,6 +178,14 @@ def near_duplicate_pairs(
     return pairs, {"bands": params.bands, "rows": params.rows, "verified_pairs": len(found)}
 
 
+def same_question(features: pd.DataFrame, a: int, b: int) -> bool:
+    """Same source thread or same seeker turns: different answers to one question."""
+    row_a, row_b = features.iloc[a], features.iloc[b]
+    return row_a["thread_id"] == row_b["thread_id"] or (
+        row_a["seeker_key"] is not None and row_a["seeker_key"] == row_b["seeker_key"]
+    )
+
+
 @dataclass
 class DedupResult:
     clusters: pd.DataFrame  # one row per input conversation, input order
@@ -224,8 +232,17 @@ def find_duplicates(features: pd.DataFrame, cfg: dict, cache: EmbeddingCache | N
         seeker = cache.encode(list(features["seeker_text"].iloc[reps]))
         helper = cache.encode(list(features["helper_text"].iloc[reps]))
         found = semantic_pairs(seeker, helper, float(sem_cfg["threshold"]))
-        all_links += [(int(reps[a]), int(reps[b])) for a, b, _ in found]
-        stats["semantic"] = {"compared": len(reps), "pairs": len(found)}
+        # answers to one question are alike in meaning but are not copies: they share a
+        # group (see below), not a cluster; lexical copies among them were caught by `near`
+        same = [same_question(features, reps[a], reps[b]) for a, b, _ in found]
+        all_links += [
+            (int(reps[a]), int(reps[b])) for (a, b, _), skip in zip(found, same, strict=True) if not skip
+        ]
+        stats["semantic"] = {
+            "compared": len(reps),
+            "pairs": len(found) - sum(same),
+            "same_question": sum(same),
+        }
     roots = _components(n, all_links)
 
     # keep policy: the best-ranked member of each final cluster
