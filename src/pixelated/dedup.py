@@ -35,7 +35,7 @@ def exact_texts(texts: pa.Array) -> pa.Array:
     stage's time.
     """
     text = pc.utf8_lower(pc.utf8_normalize(pc.fill_null(texts, ""), "NFKC"))
-    text = pc.replace_substring_regex(text, r"[^\p{L}\p{N}\s]+", " ")
+    text = pc.replace_substring_regex(text, r"[^\p{L}\p{N}\s]+", "")
     return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
 
 
