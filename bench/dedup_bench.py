@@ -124,7 +124,8 @@ def planted_set(base: pd.DataFrame, fraction: float, seed: int) -> tuple[pd.Data
     for k, row in enumerate(chosen.itertuples(index=False)):
         edit = EDITS[k % len(EDITS)]
         vid = xxhash.xxh3_64_hexdigest(f"{row.conversation_id}:{edit}".encode())
-        variants.append({**row._asdict(), "conversation_id": vid, "turns": perturb(row.turns, edit, rng)})
+        variant = {**row._asdict(), "conversation_id": vid, "thread_id": vid}  # a copy is its own record
+        variants.append({**variant, "turns": perturb(row.turns, edit, rng)})
         truth.add((*sorted((row.conversation_id, vid)), edit))
     corpus = pd.concat([base, pd.DataFrame(variants)], ignore_index=True)
     hard = set()

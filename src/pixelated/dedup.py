@@ -178,12 +178,30 @@ def near_duplicate_pairs(
     return pairs, {"bands": params.bands, "rows": params.rows, "verified_pairs": len(found)}
 
 
-def same_question(features: pd.DataFrame, a: int, b: int) -> bool:
-    """Same source thread or same seeker turns: different answers to one question."""
-    row_a, row_b = features.iloc[a], features.iloc[b]
-    return row_a["thread_id"] == row_b["thread_id"] or (
-        row_a["seeker_key"] is not None and row_a["seeker_key"] == row_b["seeker_key"]
-    )
+def _without_shared_threads(threads, near_roots, reps, found) -> tuple[list[tuple[int, int]], int]:
+    """Semantic links that never put two conversations of one source thread in one cluster.
+
+    Answers to one question (a counsel-chat thread) are alike in meaning but are not copies:
+    they share a group, not a cluster. Checking whole components, not just the pair, also
+    stops a copy of answer A (near-linked to A) from pulling in answer B of A's thread.
+    """
+    members: dict[int, set] = {}
+    for i, root in enumerate(near_roots):
+        members.setdefault(int(root), set()).add(threads[i])
+    links = UnionFind(members)
+    kept, skipped = [], 0
+    for a, b, _ in sorted(found, key=lambda p: (-p[2], p[0], p[1])):
+        x, y = int(reps[a]), int(reps[b])
+        ra, rb = links.find(int(near_roots[x])), links.find(int(near_roots[y]))
+        if ra == rb:
+            continue
+        if members[ra] & members[rb]:
+            skipped += 1
+            continue
+        links.union(ra, rb)
+        members[links.find(ra)] = members[ra] | members[rb]
+        kept.append((x, y))
+    return kept, skipped
 
 
 @dataclass
@@ -232,17 +250,9 @@ def find_duplicates(features: pd.DataFrame, cfg: dict, cache: EmbeddingCache | N
         seeker = cache.encode(list(features["seeker_text"].iloc[reps]))
         helper = cache.encode(list(features["helper_text"].iloc[reps]))
         found = semantic_pairs(seeker, helper, float(sem_cfg["threshold"]))
-        # answers to one question are alike in meaning but are not copies: they share a
-        # group (see below), not a cluster; lexical copies among them were caught by `near`
-        same = [same_question(features, reps[a], reps[b]) for a, b, _ in found]
-        all_links += [
-            (int(reps[a]), int(reps[b])) for (a, b, _), skip in zip(found, same, strict=True) if not skip
-        ]
-        stats["semantic"] = {
-            "compared": len(reps),
-            "pairs": len(found) - sum(same),
-            "same_question": sum(same),
-        }
+        links, skipped = _without_shared_threads(features["thread_id"].to_numpy(), near_roots, reps, found)
+        all_links += links
+        stats["semantic"] = {"compared": len(reps), "pairs": len(links), "same_thread_skipped": skipped}
     roots = _components(n, all_links)
 
     # keep policy: the best-ranked member of each final cluster
