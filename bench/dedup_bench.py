@@ -222,6 +222,7 @@ def main() -> None:
     parser.add_argument("--per-source", type=int, default=400)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=3, help="timing runs; the best is reported")
     args = parser.parse_args()
     cfg = load_params()["dedup"]
     real = load(args.input)
@@ -247,10 +248,11 @@ def main() -> None:
     speed = {}
     for size in args.sizes:
         data = grown(real, size, args.seed)
-        seconds, _ = ours(data, cfg)
+        # best of `repeats`: the machine is shared, so the minimum is the least noisy estimate
+        seconds = min(ours(data, cfg)[0] for _ in range(args.repeats))
         speed[str(size)] = {"ours_seconds": round(seconds, 2), "ours_conv_per_s": round(size / seconds, 1)}
         if size == min(args.sizes):
-            baseline = naive(data, cfg)
+            baseline = min(naive(data, cfg) for _ in range(args.repeats))
             speed[str(size)].update(
                 naive_seconds=round(baseline, 2),
                 naive_conv_per_s=round(size / baseline, 1),
@@ -273,7 +275,8 @@ def main() -> None:
             "data_ratio": large / small,
             "time_ratio": round(speed[str(large)]["ours_seconds"] / speed[str(small)]["ours_seconds"], 2),
         },
-        "note": "speed: exact + MinHash path in one process; semantic timed on the planted set only",
+        "note": "speed: exact + MinHash path in one process, best of --repeats runs, naive loop timed "
+        "the same way on the same corpus; semantic is timed on the planted set only",
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
