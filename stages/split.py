@@ -2,14 +2,18 @@
 
 import argparse
 import json
+from functools import partial
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 
+from pixelated.dedup import conversation_features, near_duplicate_pairs
+from pixelated.executor import map_batches
 from pixelated.filters import canonical_schema
 from pixelated.ledger import Ledger
 from pixelated.schema import CONVERSATION_SCHEMA, SPLIT_ASSIGNMENT_SCHEMA, SplitAssignmentSchema
-from pixelated.split import SPLITS, leakage, make_splits, proportions
+from pixelated.split import SPLITS, leakage, make_splits, near_duplicate_leakage, proportions
 from pixelated.stage import load_params, setup_logging
 from pixelated.tableio import ValidatedWriter, read_batches, to_pandas
 
@@ -20,6 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--input", required=True, type=Path)
     parser.add_argument("--output", required=True, type=Path, help="folder for <split>.parquet")
+    parser.add_argument("--clusters", required=True, type=Path, help="dedup cluster table (group_id)")
     parser.add_argument("--ledger", required=True, type=Path)
     parser.add_argument("--metrics", required=True, type=Path)
     parser.add_argument("--params", default="params.yaml", type=Path)
@@ -31,8 +36,14 @@ def main() -> None:
     # select adds quality_tier; split stratifies by source x tier (see pixelated.split)
     tier = ["quality_tier"] if "quality_tier" in pq.read_schema(args.input).names else []
     keys = to_pandas(pq.read_table(args.input, columns=KEY_COLUMNS + tier))
+    clusters = to_pandas(pq.read_table(args.clusters, columns=["conversation_id", "group_id"]))
     assignments = make_splits(
-        keys, list(cfg["fractions"]), int(cfg["seed"]), int(cfg["cv_folds"]), int(cfg["cv_below"])
+        keys,
+        list(cfg["fractions"]),
+        int(cfg["seed"]),
+        int(cfg["cv_folds"]),
+        int(cfg["cv_below"]),
+        cluster_groups=clusters.set_index("conversation_id")["group_id"],
     )
     args.output.mkdir(parents=True, exist_ok=True)
     with ValidatedWriter(
@@ -61,11 +72,33 @@ def main() -> None:
     metrics = {
         "conversations": {name: writers[name].rows for name in SPLITS},
         "proportions": proportions(assignments, keys),
-        "leakage": leakage(assignments, keys),
+        "leakage": {
+            **leakage(assignments, keys),
+            "near_duplicate_pairs_across_splits": near_leakage(args.input, assignments, params),
+        },
         "cv_folds": int(assignments["fold"].nunique()),
         "groups": int(assignments["group"].nunique()),
     }
     args.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+
+
+def near_leakage(path: Path, assignments: pd.DataFrame, params: dict) -> int:
+    """Near-duplicate pairs (dedup's MinHash LSH + Jaccard check) split across sides."""
+    executor = params["executor"]
+    features = pd.concat(
+        map_batches(
+            partial(conversation_features, near=params["dedup"]["near"]),
+            read_batches(path, int(executor["batch_size"])),
+            kind=executor.get("kind", "local"),
+            workers=int(executor.get("workers", 1)),
+        ),
+        ignore_index=True,
+    )
+    if features.empty:
+        return 0
+    pairs, _ = near_duplicate_pairs(features, params["dedup"]["near"])
+    ids = features["conversation_id"].to_numpy()
+    return near_duplicate_leakage(assignments, [(ids[a], ids[b]) for a, b in pairs])
 
 
 if __name__ == "__main__":

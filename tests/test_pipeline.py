@@ -29,6 +29,7 @@ STAGES = (
     "validate",
     "anonymize",
     "privacy_bench",
+    "dedup",
     "filter_length",
     "score",
     "select",
@@ -50,7 +51,7 @@ def clone(tmp_path_factory):
 
 
 def _check_ledgers(root) -> dict:
-    for stage in ("ingest", "validate", "anonymize", "filter_length"):
+    for stage in ("ingest", "validate", "anonymize", "dedup", "filter_length"):
         ledger = json.loads((root / "reports" / "ledger" / f"{stage}.json").read_text())
         assert ledger["rows_in"] == ledger["rows_out"] + sum(ledger["dropped"].values())
     metrics = json.loads((root / "reports" / "metrics.json").read_text())
@@ -107,9 +108,18 @@ def _assert_no_canary(root, log_output: str) -> None:
     assert leaks == []
 
 
+# records run history (embedding cache hits), not content: it differs between a first run and a rerun
+RUN_HISTORY = {"reports/dedup_cache.json"}
+
+
 def _out_hashes(root) -> dict[str, str]:
     lock = yaml.safe_load((root / "dvc.lock").read_text())
-    return {out["path"]: out["md5"] for stage in lock["stages"].values() for out in stage.get("outs", [])}
+    return {
+        out["path"]: out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", [])
+        if out["path"] not in RUN_HISTORY
+    }
 
 
 def test_from_scratch_runs_give_identical_hashes(clone):
@@ -118,6 +128,8 @@ def test_from_scratch_runs_give_identical_hashes(clone):
     first = _out_hashes(root)
     assert _ran(_run(["dvc", "repro", "--force"], root, env)) == set(STAGES)
     assert _out_hashes(root) == first
+    cache = json.loads((root / "reports" / "dedup_cache.json").read_text())
+    assert cache["embedded"] == 0 and cache["cache_hits"] > 0  # the persisted cache served every text
 
 
 def test_exp_run_quality_threshold_reruns_only_select_and_after(clone):

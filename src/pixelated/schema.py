@@ -266,3 +266,39 @@ def selected_schema(canonical: pa.DataFrameSchema) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(
         columns, checks=canonical.checks, strict=True, ordered=True, name="selected_conversations"
     )
+
+
+DEDUP_CLUSTER_SCHEMA = pa_arrow.schema(
+    [
+        ("conversation_id", pa_arrow.string()),
+        ("cluster_id", pa_arrow.string()),
+        ("group_id", pa_arrow.string()),
+        ("kept", pa_arrow.bool_()),
+        ("method", pa_arrow.string()),
+        ("kept_id", pa_arrow.string()),
+    ]
+)
+
+# One row per dedup input conversation: its duplicate cluster (removal unit) and its group
+# (cluster joined with shared seeker turns and source thread: the unit the split keeps together).
+DedupClusterSchema = pa.DataFrameSchema(
+    {
+        "conversation_id": pa.Column(pd.StringDtype(), pa.Check.str_matches(_HEX16), unique=True),
+        "cluster_id": pa.Column(pd.StringDtype(), pa.Check.str_matches(_HEX16)),
+        "group_id": pa.Column(pd.StringDtype(), pa.Check.str_matches(_HEX16)),
+        "kept": pa.Column(bool),
+        "method": pa.Column(pd.StringDtype(), pa.Check.isin(["unique", "kept", "exact", "near", "semantic"])),
+        "kept_id": pa.Column(pd.StringDtype(), pa.Check.str_matches(_HEX16)),
+    },
+    checks=[
+        pa.Check(
+            lambda df: df["kept"] == (df["kept_id"] == df["conversation_id"]), name="kept_is_own_keeper"
+        ),
+        pa.Check(
+            lambda df: df.groupby("cluster_id")["kept"].transform("sum") == 1, name="one_kept_per_cluster"
+        ),
+    ],
+    strict=True,
+    ordered=True,
+    name="dedup_clusters",
+)

@@ -112,6 +112,12 @@ def leakage(assignments: pd.DataFrame, conversations: pd.DataFrame) -> dict[str,
     }
 
 
+def near_duplicate_leakage(assignments: pd.DataFrame, pairs: list[tuple[str, str]]) -> int:
+    """Near-duplicate pairs (conversation ids) whose two sides landed in different splits; must be 0."""
+    split_of = assignments.set_index("conversation_id")["split"]
+    return sum(split_of[a] != split_of[b] for a, b in pairs)
+
+
 def proportions(assignments: pd.DataFrame, conversations: pd.DataFrame) -> dict:
     """Share of each split overall and within each stratum, for the report."""
     columns = ["conversation_id", "source", "quality_tier"]
