@@ -139,12 +139,44 @@ def candidate_pairs(bands: pa.Table, threads: int = 2) -> np.ndarray:
     )
 
 
-def jaccard(x: np.ndarray, y: np.ndarray) -> float:
-    """True Jaccard of two sorted unique hash arrays."""
-    if len(x) == 0 and len(y) == 0:
-        return 1.0
-    inter = len(np.intersect1d(x, y, assume_unique=True))
-    return inter / (len(x) + len(y) - inter)
+def verified_pairs(
+    candidates: np.ndarray, hash_sets: list[np.ndarray], threshold: float, threads: int = 2
+) -> list[tuple[int, int, float]]:
+    """Candidate pairs whose true Jaccard of shingle sets reaches `threshold`, with the score.
+
+    The intersections are one DuckDB join of (doc, shingle hash) rows, so verification costs
+    grow with the number of candidates and shingles, not with a Python loop per pair."""
+    if not len(candidates):
+        return []
+    sizes = np.fromiter((len(h) for h in hash_sets), np.int64, len(hash_sets))
+    shingle_rows = pa.table(
+        {
+            "doc": np.repeat(np.arange(len(hash_sets), dtype=np.int64), sizes),
+            "h": np.concatenate(hash_sets).astype(np.uint64).view(np.int64) if sizes.sum() else [],
+        }
+    )
+    pairs = pa.table({"a": candidates[:, 0], "b": candidates[:, 1]})
+    con = duckdb.connect()
+    con.execute(f"SET threads={int(threads)}")
+    con.register("shingles", shingle_rows)
+    con.register("pairs", pairs)
+    inter = con.execute(
+        """
+        SELECT p.a, p.b, count(y.h) AS inter
+        FROM pairs p
+        JOIN shingles x ON x.doc = p.a
+        LEFT JOIN shingles y ON y.doc = p.b AND y.h = x.h
+        GROUP BY p.a, p.b ORDER BY p.a, p.b
+        """
+    ).fetchnumpy()
+    con.close()
+    a, b, shared = inter["a"], inter["b"], inter["inter"].astype(np.float64)
+    union = sizes[a] + sizes[b] - shared
+    score = np.divide(shared, union, out=np.ones_like(shared), where=union > 0)
+    # documents with no shingles at all never join: two empty documents are identical
+    empty = [(x, y) for x, y in candidates if sizes[x] == 0 and sizes[y] == 0]
+    found = [(int(x), int(y), float(s)) for x, y, s in zip(a, b, score, strict=True) if s >= threshold]
+    return sorted(found + [(int(x), int(y), 1.0) for x, y in empty])
 
 
 def near_pairs(
@@ -160,9 +192,4 @@ def near_pairs(
     """Verified pairs (a, b, jaccard >= threshold) among documents; LSH candidates come from
     bands/rows tuned for the lower `candidate_threshold`, since LSH is a soft threshold."""
     params = LshParams.for_threshold(candidate_threshold, num_perm, bands, rows)
-    found = []
-    for a, b in candidate_pairs(band_table(sigs, params), threads):
-        score = jaccard(hash_sets[a], hash_sets[b])
-        if score >= threshold:
-            found.append((int(a), int(b), score))
-    return found
+    return verified_pairs(candidate_pairs(band_table(sigs, params), threads), hash_sets, threshold, threads)
