@@ -181,8 +181,11 @@ def group_metrics(
                 rows.append(
                     {"attribute": attribute, "group": group, "model": model, "n": int(mask.sum()), **metrics}
                 )
-    columns = ["attribute", "group", "model", "n", *(f"recall_at_{k}" for k in ks), "mrr"]
-    return pd.DataFrame(rows, columns=columns)
+    metric_columns = [*(f"recall_at_{k}" for k in ks), "mrr"]
+    table = pd.DataFrame(rows, columns=["attribute", "group", "model", "n", *metric_columns])
+    return table.astype(
+        {"attribute": str, "group": str, "model": str, "n": int} | dict.fromkeys(metric_columns, float)
+    )
 
 
 HELD_OUT_KEYS = ("conversation_id", "thread_id", "content_hash")
