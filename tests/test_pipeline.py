@@ -143,13 +143,17 @@ def test_from_scratch_runs_give_identical_hashes(clone):
     assert _out_hashes(root) == first
 
 
-def test_training_param_reruns_only_train_and_evaluate(clone):
-    root, env = clone
+def _exp_run(root, env, override: str) -> set[str]:
+    """Commit the reproduced workspace, then `dvc exp run -S override`; the stages it ran."""
     _run(["dvc", "repro"], root, env)
     _run(["git", "add", "-A"], root, env)
-    _run(["git", "commit", "--allow-empty", "-qm", "v0"], root, env)
-    output = _run(["dvc", "exp", "run", "-S", "train.learning_rate=5.0e-05"], root, env)
-    assert _ran(output) == {"train", "evaluate"}
+    _run(["git", "commit", "--allow-empty", "-qm", f"before {override}"], root, env)
+    return _ran(_run(["dvc", "exp", "run", "-S", override], root, env))
+
+
+def test_training_param_reruns_only_train_and_evaluate(clone):
+    root, env = clone
+    assert _exp_run(root, env, "train.learning_rate=5.0e-05") == {"train", "evaluate"}
     evaluation = json.loads((root / "reports" / "eval.json").read_text())
     models = {"finetuned", "pretrained", "tfidf", "ablation_uncurated"}
     assert set(evaluation["test"]) >= models and evaluation["cv"]["folds"] == 5
@@ -160,10 +164,7 @@ def test_training_param_reruns_only_train_and_evaluate(clone):
 
 def test_exp_run_override_reruns_only_downstream(clone):
     root, env = clone
-    _run(["dvc", "repro"], root, env)
-    _run(["git", "add", "-A"], root, env)
-    _run(["git", "commit", "--allow-empty", "-qm", "v1"], root, env)
-    output = _run(["dvc", "exp", "run", "-S", "filter.max_turns=40"], root, env)
-    assert _ran(output) == {"filter_length", "split", "export", "train", "evaluate", "report"}
+    ran = _exp_run(root, env, "filter.max_turns=40")
+    assert ran == {"filter_length", "split", "export", "train", "evaluate", "report"}
     ledger = json.loads((root / "reports" / "ledger" / "filter_length.json").read_text())
     assert ledger["dropped"]["too_many_turns"] > 0  # sampled ESConv dialogues exceed 40 turns

@@ -130,8 +130,13 @@ def log_registered_sentence_model(
     (the registry needs the sqlite backend; aliases replace the deprecated stages)."""
     import mlflow
 
-    info = mlflow.sentence_transformers.log_model(
-        model, name="model", registered_model_name=registry_cfg["name"]
+    flavor = mlflow.sentence_transformers
+    # the flavour's pinned defaults: inferring them re-loads the model in a subprocess (minutes on CPU)
+    info = flavor.log_model(
+        model,
+        name="model",
+        registered_model_name=registry_cfg["name"],
+        pip_requirements=flavor.get_default_pip_requirements(),
     )
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
