@@ -158,8 +158,8 @@ def test_training_param_reruns_only_train_and_evaluate(clone):
     models = {"finetuned", "pretrained", "tfidf", "ablation_uncurated"}
     assert set(evaluation["test"]) >= models and evaluation["cv"]["folds"] == 5
     assert evaluation["test"]["candidates"] == 32  # one query per test conversation, capped at 32
-    plots = _run(["dvc", "plots", "show", "--json"], root, env)
-    assert "recall_at_k.csv" in plots and "train_curve.csv" in plots
+    plots = json.loads(_run(["dvc", "plots", "show", "--json"], root, env))["data"]
+    assert plots["Recall@k on test"] and plots["Training curve"] and plots["reports/plots/train_curve.csv"]
 
 
 def test_exp_run_override_reruns_only_downstream(clone):
