@@ -151,6 +151,12 @@ def run_ok(cmd, cwd, env) -> str:
     return result.stdout + result.stderr
 
 
+# On a sample, the privacy benchmark and training only need to run, not to be precise or learn.
+SAMPLE_RUN = {
+    "privacy": {"bench": {"per_type": 50}},
+    "train": {"max_pairs": 16, "epochs": 1, "batch_size": 8, "max_seq_length": 32, "val_max_queries": 32},
+    "evaluate": {"max_queries": 32, "cv": {"max_pairs": 8, "max_queries": 8}},
+}
 CANARY_DIR = FIXTURES / "canary"
 CANARY_ROWS = 1
 
@@ -188,10 +194,26 @@ def _mirror_with_canary(root: Path) -> Path:
     return mirror
 
 
+def _override(config: Path, overrides: dict) -> None:
+    """Set existing nested keys of a Hydra config file (comments are lost: a throwaway clone)."""
+
+    def merge(tree: dict, changes: dict) -> None:
+        for key, value in changes.items():
+            assert key in tree, key
+            if isinstance(value, dict):
+                merge(tree[key], value)
+            else:
+                tree[key] = value
+
+    tree = yaml.safe_load(config.read_text())
+    merge(tree, overrides)
+    config.write_text(yaml.safe_dump(tree, sort_keys=False))
+
+
 def make_clone(root: Path, sample: int | None) -> tuple[Path, dict]:
     """The repo's tracked and unignored files in a new git repo, as a clean clone would be,
     plus the canary source; with `sample`, only the first `sample` conversations of each source
-    are read and the privacy benchmark plants 50 values per type instead of 500."""
+    are read, with the quick settings of SAMPLE_RUN."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=REPO,
@@ -205,11 +227,7 @@ def make_clone(root: Path, sample: int | None) -> tuple[Path, dict]:
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)
     if sample is not None:
-        config = root / "conf" / "config.yaml"
-        text = config.read_text()
-        assert "max_per_source: null" in text and "per_type: 500" in text
-        text = text.replace("max_per_source: null", f"max_per_source: {sample}")
-        config.write_text(text.replace("per_type: 500", "per_type: 50"))
+        _override(root / "conf" / "config.yaml", {**SAMPLE_RUN, "ingest": {"max_per_source": sample}})
     mirror = _mirror_with_canary(root)
     env = {
         **os.environ,

@@ -31,14 +31,20 @@ def model_path() -> Path:
     return get_model_path()
 
 
-@functools.cache
-def load_model(device: str | None = None):
-    """The pretrained MiniLM, loaded once per process (offline: HF_HUB_OFFLINE is forced)."""
+def load_sentence_model(path: str | Path | None = None, device: str | None = None):
+    """A new SentenceTransformer from `path` (default: the pretrained MiniLM), offline
+    (HF_HUB_OFFLINE is forced). Training needs its own copy: `load_model`'s is shared."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from sentence_transformers import SentenceTransformer
 
-    return SentenceTransformer(str(model_path()), device=device)
+    return SentenceTransformer(str(path or model_path()), device=device)
+
+
+@functools.cache
+def load_model(device: str | None = None):
+    """The pretrained MiniLM, loaded once per process and shared; never train this one."""
+    return load_sentence_model(device=device)
 
 
 def text_key(text: str) -> str:

@@ -2,16 +2,20 @@
 
 Runs go to a local SQLite store (`mlflow.db`, git-ignored; the plain file store is refused
 by MLflow 3.13+) with artifacts under `mlruns/`. Each run is tagged with the git commit and
-the md5 of every input file, the same hash `dvc.lock` records for it, so a run can be
-traced to the exact data it describes.
+the hash of every input file or folder, the same hash `dvc.lock` records for it, so a run
+can be traced to the exact data it describes. Trained models are logged as MLflow models and
+registered with the data version they were trained on.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -24,6 +28,21 @@ def file_md5(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def dvc_md5(path: Path) -> str:
+    """The hash `dvc.lock` records for an output: a file's md5, or for a folder the md5 of its
+    sorted (relpath, md5) listing with a `.dir` suffix, so runs name the exact data version."""
+    path = Path(path)
+    if not path.is_dir():
+        return file_md5(path)
+    entries = [
+        {"md5": file_md5(file), "relpath": file.relative_to(path).as_posix()}
+        for file in sorted(path.rglob("*"))
+        if file.is_file()
+    ]
+    listing = json.dumps(sorted(entries, key=lambda e: e["relpath"]), sort_keys=True).encode()
+    return hashlib.md5(listing).hexdigest() + ".dir"
 
 
 def git_state() -> dict[str, str]:
@@ -48,16 +67,10 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
     return flat
 
 
-def log_stage_run(
-    stage: str,
-    mlflow_cfg: dict,
-    *,
-    params: dict,
-    metrics: dict,
-    inputs: list[Path],
-    artifacts: list[Path] = (),
-) -> str:
-    """Log one stage's params, numeric metrics and artifacts; returns the run id."""
+@contextmanager
+def stage_run(stage: str, mlflow_cfg: dict, *, params: dict, inputs: list[Path]) -> Iterator:
+    """An active MLflow run for one stage, tagged with the git commit and the dvc.lock hash of
+    every input, with `params` logged; yields the `mlflow.ActiveRun`."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
@@ -68,12 +81,68 @@ def log_stage_run(
         mlflow.create_experiment(name, artifact_location=artifact_root)
     mlflow.set_experiment(name)
     tags = {"stage": stage, **git_state()}
-    tags.update({f"dvc.md5.{path.as_posix()}": file_md5(path) for path in inputs})
-    numeric = {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, int | float)}
+    tags.update({f"dvc.md5.{Path(path).as_posix()}": dvc_md5(path) for path in inputs})
     with mlflow.start_run(run_name=stage, tags=tags) as run:
         mlflow.log_params({k: str(v)[:500] for k, v in flatten(params).items()})
+        yield run
+
+
+def numeric_metrics(metrics: dict) -> dict[str, float]:
+    """The numbers in a nested metrics dict, flattened to MLflow metric names."""
+    return {k: float(v) for k, v in flatten(metrics).items() if isinstance(v, int | float)}
+
+
+def log_stage_run(
+    stage: str,
+    mlflow_cfg: dict,
+    *,
+    params: dict,
+    metrics: dict,
+    inputs: list[Path],
+    artifacts: list[Path] = (),
+) -> str:
+    """Log one stage's params, numeric metrics and artifacts; returns the run id."""
+    import mlflow
+
+    numeric = numeric_metrics(metrics)
+    with stage_run(stage, mlflow_cfg, params=params, inputs=inputs) as run:
         mlflow.log_metrics(numeric)
         for artifact in artifacts:
             mlflow.log_artifact(str(artifact))
     log.info("logged %s to MLflow run %s (%d metrics)", stage, run.info.run_id, len(numeric))
     return run.info.run_id
+
+
+def log_history(history: list[dict], step: str = "epoch", prefix: str = "") -> None:
+    """Per-step metrics (one dict per epoch) into the active run, so MLflow draws the curves."""
+    import mlflow
+
+    for row in history:
+        values = {f"{prefix}{k}": v for k, v in numeric_metrics(row).items() if k != step}
+        mlflow.log_metrics(values, step=int(row[step]))
+
+
+def log_registered_sentence_model(
+    model, registry_cfg: dict, *, data_version: str, description: str, tags: dict[str, str] | None = None
+) -> str:
+    """Log `model` into the active run as an MLflow sentence-transformers model and register it
+    under `registry_cfg.name`, tagged with the data version and pointed to by `registry_cfg.alias`
+    (the registry needs the sqlite backend; aliases replace the deprecated stages)."""
+    import mlflow
+
+    flavor = mlflow.sentence_transformers
+    # the flavour's pinned defaults: inferring them re-loads the model in a subprocess (minutes on CPU)
+    info = flavor.log_model(
+        model,
+        name="model",
+        registered_model_name=registry_cfg["name"],
+        pip_requirements=flavor.get_default_pip_requirements(),
+    )
+    version = str(info.registered_model_version)
+    client = mlflow.MlflowClient()
+    client.update_model_version(registry_cfg["name"], version, description=description)
+    for key, value in {"data_version": data_version, **(tags or {})}.items():
+        client.set_model_version_tag(registry_cfg["name"], version, key, value)
+    client.set_registered_model_alias(registry_cfg["name"], registry_cfg["alias"], version)
+    log.info("registered %s version %s as @%s", registry_cfg["name"], version, registry_cfg["alias"])
+    return version

@@ -1,0 +1,130 @@
+"""Response-selection pairs, seeded candidate sets and rank metrics on hand-made cases."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pixelated.conversation import make_turn
+from pixelated.retrieval import (
+    candidate_sets,
+    conversation_pairs,
+    exclude_held_out,
+    group_metrics,
+    pairs_from_batch,
+    positive_ranks,
+    rank_metrics,
+)
+
+
+def test_pairs_answer_a_seeker_turn_with_most_recent_context_first():
+    turns = [
+        make_turn("helper", "Hi, how can I help you today my friend?"),
+        make_turn("seeker", "I lost my job."),
+        make_turn("seeker", "And my flat."),
+        make_turn("helper", "That sounds like a lot to carry at once."),
+        make_turn("helper", "Second helper turn in a row is not a reply."),
+        make_turn("seeker", "Yes."),
+        make_turn("helper", "ok"),
+    ]
+    found = conversation_pairs(turns, context_turns=2, min_response_words=3)
+    # the opening helper turn answers nobody; the last reply is too short to select on
+    assert found == [(3, "And my flat.\nI lost my job.", "That sounds like a lot to carry at once.")]
+
+
+def test_pairs_per_conversation_are_capped_and_seeded():
+    turns = []
+    for i in range(6):
+        turns += [make_turn("seeker", f"question {i}"), make_turn("helper", f"a long enough answer {i}")]
+    batch = pd.DataFrame(
+        [
+            {
+                "conversation_id": "a" * 16,
+                "thread_id": "b" * 16,
+                "content_hash": "c" * 16,
+                "source": "s",
+                "emotion_type": None,
+                "problem_type": pd.NA,
+                "topic": "t",
+                "turns": turns,
+            }
+        ]
+    )
+    kwargs = {"context_turns": 1, "min_response_words": 3, "per_conversation": 2}
+    first = pairs_from_batch(batch, seed=1, **kwargs)
+    assert len(first) == 2 and first["turn_index"].is_monotonic_increasing
+    assert first.equals(pairs_from_batch(batch, seed=1, **kwargs))
+    assert first["problem_type"].isna().all() and (first["topic"] == "t").all()
+    others = {tuple(pairs_from_batch(batch, seed=s, **kwargs)["turn_index"]) for s in range(10)}
+    assert len(others) > 1  # not always the first replies
+
+
+def test_candidate_sets_hold_the_positive_and_distinct_others():
+    sets = candidate_sets(50, 10, seed=3)
+    assert sets.shape == (50, 10)
+    assert (sets[:, 0] == np.arange(50)).all()
+    assert all(len(set(row)) == 10 for row in sets)
+    assert np.array_equal(sets, candidate_sets(50, 10, seed=3))
+    assert not np.array_equal(sets, candidate_sets(50, 10, seed=4))
+    assert candidate_sets(5, 100, seed=0).shape == (5, 5)  # fewer queries than candidates
+
+
+def test_ranks_and_metrics_on_a_known_matrix():
+    similarity = np.array(
+        [
+            [0.9, 0.1, 0.2],  # own response best: rank 1
+            [0.5, 0.4, 0.3],  # one above: rank 2
+            [0.7, 0.7, 0.7],  # all tied: ties count against the model, rank 3
+        ]
+    )
+    candidates = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])
+    ranks = positive_ranks(similarity, candidates)
+    assert ranks.tolist() == [1, 2, 3]
+    metrics = rank_metrics(ranks, ks=(1, 2))
+    assert metrics["recall_at_1"] == pytest.approx(1 / 3)
+    assert metrics["recall_at_2"] == pytest.approx(2 / 3)
+    assert metrics["mrr"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
+
+
+def test_fairness_table_skips_small_groups():
+    pairs = pd.DataFrame(
+        {
+            "source": ["a", "a", "a", "b"],
+            "emotion_type": ["sad", "sad", None, "sad"],
+            "problem_type": [None] * 4,
+            "topic": [None] * 4,
+        }
+    )
+    table = group_metrics(pairs, {"m": np.array([1, 2, 1, 5])}, ks=(1, 5), min_queries=2)
+    rows = {(r.attribute, r.group): r for r in table.itertuples()}
+    assert set(rows) == {("source", "a"), ("emotion_type", "sad")}
+    assert rows["source", "a"].n == 3 and rows["source", "a"].recall_at_1 == pytest.approx(2 / 3)
+    assert rows["emotion_type", "sad"].mrr == pytest.approx((1 + 1 / 2 + 1 / 5) / 3)
+
+
+def test_ablation_drops_held_out_conversations_threads_and_contents():
+    pairs = pd.DataFrame(
+        {
+            "conversation_id": ["c1", "c1", "c2", "c3", "c4"],
+            "thread_id": ["t1", "t1", "t2", "t3", "t4"],
+            "content_hash": ["h1", "h1", "h2", "h3", "h4"],
+        }
+    )
+    held_out = pd.DataFrame({"conversation_id": ["c1"], "thread_id": ["t3"], "content_hash": ["h4"]})
+    kept, dropped = exclude_held_out(pairs, held_out)
+    assert kept["conversation_id"].tolist() == ["c2"]
+    assert dropped == 3
+
+
+def test_ablation_drops_conversations_sharing_a_dedup_group_with_held_out():
+    pairs = pd.DataFrame(
+        {
+            "conversation_id": ["c1", "c2", "c3"],
+            "thread_id": ["t1", "t2", "t3"],
+            "content_hash": ["h1", "h2", "h3"],
+        }
+    )
+    held_out = pd.DataFrame({"conversation_id": ["c9"], "thread_id": ["t9"], "content_hash": ["h9"]})
+    groups = pd.Series({"c1": "g1", "c2": "g9", "c3": "g3", "c9": "g9"})  # c2 near-duplicates c9
+    kept, dropped = exclude_held_out(pairs, held_out, groups)
+    assert kept["conversation_id"].tolist() == ["c1", "c3"]
+    assert dropped == 1
