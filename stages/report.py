@@ -9,7 +9,18 @@ from pixelated import report
 from pixelated.stage import load_params, setup_logging
 from pixelated.tracking import file_md5, log_stage_run
 
-TRACKED_PARAMS = ("acquire", "ingest", "validate", "privacy", "filter", "report", "executor")
+TRACKED_PARAMS = (
+    "acquire",
+    "ingest",
+    "validate",
+    "privacy",
+    "dedup",
+    "filter",
+    "quality",
+    "safety",
+    "report",
+    "executor",
+)
 
 
 def main() -> None:
@@ -28,7 +39,7 @@ def main() -> None:
     parser.add_argument("--summary", required=True, type=Path)
     parser.add_argument("--plots", required=True, type=Path, help="folder for plot CSVs")
     parser.add_argument("--card", required=True, type=Path, help="dataset card (markdown)")
-    parser.add_argument("--quality", type=Path, help="score stage report, when the pipeline has one")
+    parser.add_argument("--quality", type=Path, help="score stage report (agreement, distributions)")
     parser.add_argument("--params", default="params.yaml", type=Path)
     args = parser.parse_args()
     params = load_params(args.params)
