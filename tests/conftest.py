@@ -194,7 +194,7 @@ def _mirror_with_canary(root: Path) -> Path:
     return mirror
 
 
-def _override(config: Path, overrides: dict) -> None:
+def override_config(config: Path, overrides: dict) -> None:
     """Set existing nested keys of a Hydra config file (comments are lost: a throwaway clone)."""
 
     def merge(tree: dict, changes: dict) -> None:
@@ -227,7 +227,7 @@ def make_clone(root: Path, sample: int | None) -> tuple[Path, dict]:
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)
     if sample is not None:
-        _override(root / "conf" / "config.yaml", {**SAMPLE_RUN, "ingest": {"max_per_source": sample}})
+        override_config(root / "conf" / "config.yaml", {**SAMPLE_RUN, "ingest": {"max_per_source": sample}})
     mirror = _mirror_with_canary(root)
     env = {
         **os.environ,

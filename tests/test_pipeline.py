@@ -4,6 +4,7 @@ keeps it), reruns nothing the second time, and `dvc exp run -S` reruns only what
 touches. The same on all of the shared data is a slow test."""
 
 import json
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -149,7 +150,9 @@ def test_exp_run_quality_threshold_reruns_only_select_and_after(clone):
 
 
 def _exp_run(root, env, override: str) -> set[str]:
-    """Commit the reproduced workspace, then `dvc exp run -S override`; the stages it ran."""
+    """Commit the reproduced workspace at the default params (an earlier experiment may have left
+    its own in params.yaml), then `dvc exp run -S override`; the stages it ran."""
+    _run([sys.executable, "-m", "pixelated.params"], root, env)
     _run(["dvc", "repro"], root, env)
     _run(["git", "add", "-A"], root, env)
     _run(["git", "commit", "--allow-empty", "-qm", f"before {override}"], root, env)
