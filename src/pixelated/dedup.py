@@ -17,9 +17,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import xxhash
 
-from pixelated.embed import EmbeddingCache
+from pixelated.embed import EmbeddingCache, text_key
 from pixelated.minhash import LshParams, near_pairs, shingles, signatures, token_hashes, token_hashes_list
 from pixelated.schema import TURN_TYPE
 from pixelated.unionfind import UnionFind
@@ -71,10 +70,6 @@ def features_fn(cfg: dict):
     )
 
 
-def _key(text: str) -> str:
-    return xxhash.xxh3_64_hexdigest(text.encode("utf-8"))
-
-
 def conversation_features(
     batch: pd.DataFrame, near: dict, max_chars: int = 0, rating_columns: tuple = ()
 ) -> pd.DataFrame:
@@ -111,9 +106,9 @@ def conversation_features(
                 "conversation_id": row.conversation_id,
                 "source": row.source,
                 "thread_id": row.thread_id,
-                "exact_key": _key("\x1e".join(f"{roles[j]}\x1f{exact[j]}" for j in span)),
-                "seeker_key": _key("\x1e".join(seeker)) if any(seeker) else None,
-                "helper_keys": [_key(text) for text in helper],
+                "exact_key": text_key("\x1e".join(f"{roles[j]}\x1f{exact[j]}" for j in span)),
+                "seeker_key": text_key("\x1e".join(seeker)) if any(seeker) else None,
+                "helper_keys": [text_key(text) for text in helper],
                 "helper_words": [text.count(" ") + 1 for text in helper],
                 "hashes": hash_sets[i],
                 "length": sum(len(raw[j]) for j in span),
