@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 params: install
-	$(BIN)/python -m pixelated.params
+	$(BIN)/python -m pixelated.core.params
 
 repro: params
 	dvc repro
@@ -40,8 +40,8 @@ lint: install
 format: install
 	ruff format . && ruff check --fix .
 
-# Data versions (src/pixelated/versioning.py). REMOTE=<name> picks a DVC remote (default: the repo's).
-VERSIONING = $(BIN)/python -m pixelated.versioning
+# Data versions (src/pixelated/versioning/). REMOTE=<name> picks a DVC remote (default: the repo's).
+VERSIONING = $(BIN)/python -m pixelated.versioning.cli
 REMOTE_ARG = $(if $(REMOTE),--remote $(REMOTE))
 
 backup: install

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pixelated.embed import EmbeddingCache
-from pixelated.executor import map_batches
-from pixelated.quality import STRATEGIES, measurement_turns, score_batch
-from pixelated.tableio import read_batches
+from pixelated.core.embed import EmbeddingCache
+from pixelated.core.executor import map_batches
+from pixelated.core.tableio import read_batches
+from pixelated.scoring.metrics import STRATEGIES, measurement_turns, score_batch
 
 WEIGHTS = {
     "therapeutic_accuracy": 0.25,

@@ -29,11 +29,11 @@ import pyarrow.parquet as pq
 import xxhash
 from datasketch import MinHash, MinHashLSH
 
-from pixelated.dedup import features_fn, find_duplicates
-from pixelated.embed import EmbeddingCache
-from pixelated.minhash import shingles
-from pixelated.stage import load_params
-from pixelated.tableio import to_pandas
+from pixelated.core.embed import EmbeddingCache
+from pixelated.core.runner import load_params
+from pixelated.core.tableio import to_pandas
+from pixelated.dedup.cascade import features_fn, find_duplicates
+from pixelated.dedup.minhash import shingles
 
 EDITS = ("word_swap", "deletion", "insertion", "typo", "truncation", "reorder", "pseudonym", "case_punct")
 NAMES = ("Alex", "Sam", "Jordan", "Taylor", "Morgan", "Riley", "Casey", "Jamie")

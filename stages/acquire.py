@@ -3,8 +3,8 @@
 import argparse
 from pathlib import Path
 
-from pixelated.acquire import acquire_all, resolve_mirror
-from pixelated.stage import load_params, setup_logging
+from pixelated.core.runner import load_params, setup_logging
+from pixelated.ingest.acquire import acquire_all, resolve_mirror
 
 
 def main() -> None:

@@ -11,16 +11,16 @@ from collections import Counter
 from functools import partial
 from pathlib import Path
 
-from pixelated.executor import map_batches
-from pixelated.filters import canonical_schema, validate_batch
-from pixelated.ledger import Ledger
+from pixelated.core.executor import map_batches
+from pixelated.core.ledger import Ledger
+from pixelated.core.runner import load_params, setup_logging
+from pixelated.core.schema import CONVERSATION_SCHEMA
+from pixelated.core.tableio import QuarantineWriter, ValidatedWriter, count_rows, read_batches
+from pixelated.core.validation import canonical_schema, validate_batch
 from pixelated.privacy import cache as span_cache
 from pixelated.privacy.anonymize import anonymize_batch, free_texts
-from pixelated.privacy.cache import text_key
+from pixelated.privacy.cache import span_key
 from pixelated.privacy.engine import fingerprint
-from pixelated.schema import CONVERSATION_SCHEMA
-from pixelated.stage import load_params, setup_logging
-from pixelated.tableio import QuarantineWriter, ValidatedWriter, count_rows, read_batches
 
 log = logging.getLogger("pixelated.anonymize")
 
@@ -46,7 +46,7 @@ def main() -> None:
     def payloads():
         """Each batch with the cached spans of its texts, so workers skip what is known."""
         for batch in read_batches(args.input, int(executor["batch_size"])):
-            keys = {text_key(stamp, t) for _, row in batch.iterrows() for t in free_texts(row)}
+            keys = {span_key(stamp, t) for _, row in batch.iterrows() for t in free_texts(row)}
             used.update(keys)
             yield batch, {k: cached[k] for k in keys if k in cached}
 

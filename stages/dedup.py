@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from pixelated.dedup import features_fn, find_duplicates, summarize
-from pixelated.embed import EmbeddingCache
-from pixelated.executor import map_batches
-from pixelated.filters import canonical_schema
-from pixelated.ledger import Ledger, row_rejection
-from pixelated.schema import CONVERSATION_SCHEMA, DEDUP_CLUSTER_SCHEMA, DedupClusterSchema
-from pixelated.stage import load_params, setup_logging
-from pixelated.tableio import QuarantineWriter, ValidatedWriter, read_batches
+from pixelated.core.embed import EmbeddingCache
+from pixelated.core.executor import map_batches
+from pixelated.core.ledger import Ledger, row_rejection
+from pixelated.core.runner import load_params, setup_logging
+from pixelated.core.schema import CONVERSATION_SCHEMA, DEDUP_CLUSTER_SCHEMA, DedupClusterSchema
+from pixelated.core.tableio import QuarantineWriter, ValidatedWriter, read_batches
+from pixelated.core.validation import canonical_schema
+from pixelated.dedup.cascade import features_fn, find_duplicates, summarize
 
 
 def main() -> None:

@@ -9,13 +9,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pixelated.embed import load_sentence_model
-from pixelated.evaluation import HEADLINE_KS, cross_validation, model_ranks, texts_of
-from pixelated.finetune import resolve_device
-from pixelated.reporttables import FairnessSchema, RecallCurveSchema, write_validated_csv
-from pixelated.retrieval import group_metrics, load_pairs, rank_metrics, sample_rows
-from pixelated.stage import load_params, setup_logging
-from pixelated.tracking import log_stage_run
+from pixelated.core.embed import load_sentence_model
+from pixelated.core.runner import load_params, setup_logging
+from pixelated.modeling.evaluation import HEADLINE_KS, cross_validation, model_ranks, texts_of
+from pixelated.modeling.finetune import resolve_device
+from pixelated.modeling.retrieval import group_metrics, load_pairs, rank_metrics, sample_rows
+from pixelated.reporting.tables import FairnessSchema, RecallCurveSchema, write_validated_csv
+from pixelated.reporting.tracking import log_stage_run
 
 log = logging.getLogger("pixelated")
 

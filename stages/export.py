@@ -4,9 +4,9 @@ import argparse
 import json
 from pathlib import Path
 
-from pixelated.export import export_all
-from pixelated.split import SPLITS
-from pixelated.stage import load_params, setup_logging
+from pixelated.core.runner import load_params, setup_logging
+from pixelated.core.schema import SPLITS
+from pixelated.export.writers import export_all
 
 
 def main() -> None:

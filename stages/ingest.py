@@ -1,7 +1,7 @@
 """ingest: read every source in data/raw into the canonical conversation table."""
 
-from pixelated.ingest import run_ingest
-from pixelated.stage import load_params, setup_logging, stage_args
+from pixelated.core.runner import load_params, setup_logging, stage_args
+from pixelated.ingest.ingest import run_ingest
 
 
 def main() -> None:

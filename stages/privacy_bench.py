@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from pixelated.privacy import bench
-from pixelated.stage import load_params, setup_logging
+from pixelated.core.runner import load_params, setup_logging
+from pixelated.privacy import privacy_bench
 
 MIN_WORDS, MAX_CHARS = 5, 400  # carriers: real sentences, not one-word acknowledgements
 
@@ -42,7 +42,7 @@ def main() -> None:
     setup_logging(params)
     cfg = params["privacy"]
     texts = carriers(args.input, int(cfg["bench"]["max_carriers"]), int(cfg["bench"]["seed"]))
-    result = bench.run(texts, cfg["analyzer"], cfg["bench"])
+    result = privacy_bench.run(texts, cfg["analyzer"], cfg["bench"])
     args.metrics.parent.mkdir(parents=True, exist_ok=True)
     args.metrics.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
     logging.getLogger("pixelated").info(

@@ -5,9 +5,10 @@ import json
 import logging
 from pathlib import Path
 
-from pixelated import report
-from pixelated.stage import load_params, setup_logging
-from pixelated.tracking import file_md5, log_stage_run
+from pixelated.core.hashing import file_md5
+from pixelated.core.runner import load_params, setup_logging
+from pixelated.reporting import summary as report
+from pixelated.reporting.tracking import log_stage_run
 
 TRACKED_PARAMS = (
     "acquire",

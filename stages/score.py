@@ -12,15 +12,15 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pixelated import agreement
-from pixelated.embed import EmbeddingCache
-from pixelated.executor import map_batches
-from pixelated.filters import canonical_schema
-from pixelated.quality import METRICS, measurement_turns, score_batch
-from pixelated.schema import SCORED_SCHEMA, scored_schema
-from pixelated.stage import load_params, progress, setup_logging
-from pixelated.strategy import StrategyClassifier
-from pixelated.tableio import ValidatedWriter, count_rows, read_batches, to_pandas
+from pixelated.core.embed import EmbeddingCache
+from pixelated.core.executor import map_batches
+from pixelated.core.runner import load_params, progress, setup_logging
+from pixelated.core.schema import SCORED_SCHEMA, scored_schema
+from pixelated.core.tableio import ValidatedWriter, count_rows, read_batches, to_pandas
+from pixelated.core.validation import canonical_schema
+from pixelated.scoring import agreement
+from pixelated.scoring.metrics import METRICS, measurement_turns, score_batch
+from pixelated.scoring.models import StrategyClassifier
 
 log = logging.getLogger("pixelated.score")
 

@@ -8,14 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pixelated.dedup import conversation_features, near_duplicate_pairs
-from pixelated.executor import map_batches
-from pixelated.filters import canonical_schema
-from pixelated.ledger import Ledger
-from pixelated.schema import CONVERSATION_SCHEMA, SPLIT_ASSIGNMENT_SCHEMA, SplitAssignmentSchema
-from pixelated.split import SPLITS, leakage, make_splits, near_duplicate_leakage, proportions
-from pixelated.stage import load_params, setup_logging
-from pixelated.tableio import ValidatedWriter, read_batches, to_pandas
+from pixelated.core.executor import map_batches
+from pixelated.core.ledger import Ledger
+from pixelated.core.runner import load_params, setup_logging
+from pixelated.core.schema import CONVERSATION_SCHEMA, SPLIT_ASSIGNMENT_SCHEMA, SPLITS, SplitAssignmentSchema
+from pixelated.core.tableio import ValidatedWriter, read_batches, to_pandas
+from pixelated.core.validation import canonical_schema
+from pixelated.dedup.cascade import conversation_features, near_duplicate_pairs
+from pixelated.selection.split import leakage, make_splits, near_duplicate_leakage, proportions
 
 KEY_COLUMNS = ["conversation_id", "source", "thread_id", "content_hash"]
 
@@ -33,7 +33,7 @@ def main() -> None:
     setup_logging(params)
     cfg = params["split"]
 
-    # select adds quality_tier; split stratifies by source x tier (see pixelated.split)
+    # select adds quality_tier; split stratifies by source x tier (see pixelated.selection.split)
     tier = ["quality_tier"] if "quality_tier" in pq.read_schema(args.input).names else []
     keys = to_pandas(pq.read_table(args.input, columns=KEY_COLUMNS + tier))
     clusters = to_pandas(pq.read_table(args.clusters, columns=["conversation_id", "group_id"]))

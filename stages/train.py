@@ -8,12 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from pixelated.finetune import fit
-from pixelated.reporttables import TrainingCurveSchema, write_validated_csv
-from pixelated.retrieval import HELD_OUT_KEYS, exclude_held_out, load_pairs, sample_rows
-from pixelated.stage import load_params, setup_logging
-from pixelated.tableio import to_pandas
-from pixelated.tracking import dvc_md5, log_history, log_registered_sentence_model, stage_run
+from pixelated.core.hashing import dvc_md5
+from pixelated.core.runner import load_params, setup_logging
+from pixelated.core.tableio import to_pandas
+from pixelated.modeling.finetune import fit
+from pixelated.modeling.retrieval import HELD_OUT_KEYS, exclude_held_out, load_pairs, sample_rows
+from pixelated.reporting.tables import TrainingCurveSchema, write_validated_csv
+from pixelated.reporting.tracking import log_history, log_registered_sentence_model, stage_run
 
 
 def train_one(name: str, pairs: pd.DataFrame, val_pairs: pd.DataFrame, cfg: dict, output: Path) -> dict:

@@ -19,13 +19,13 @@ import pandas as pd
 import pytest
 import yaml
 
-from pixelated.acquire import acquire_all, sha256_file
-from pixelated.conversation import DEFAULT_ROLE_MAP, SourceInfo, make_conversation, make_turn
-from pixelated.ingest import read_source
-from pixelated.ledger import Rejection
-from pixelated.readers import FileContext, get_reader
-from pixelated.schema import CONVERSATION_SCHEMA
-from pixelated.tableio import from_records
+from pixelated.core.ledger import Rejection
+from pixelated.core.schema import CONVERSATION_SCHEMA
+from pixelated.core.tableio import from_records
+from pixelated.ingest.acquire import acquire_all, sha256_file
+from pixelated.ingest.conversation import DEFAULT_ROLE_MAP, SourceInfo, make_conversation, make_turn
+from pixelated.ingest.ingest import read_source
+from pixelated.ingest.readers import FileContext, get_reader
 from tests.paths import REPO, SHARED_DATA
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
@@ -241,7 +241,7 @@ def make_clone(root: Path, sample: int | None) -> tuple[Path, dict]:
         "GIT_COMMITTER_EMAIL": "t@t",
     }
     run_ok(["git", "init", "-q"], root, env)
-    run_ok([sys.executable, "-m", "pixelated.params"], root, env)
+    run_ok([sys.executable, "-m", "pixelated.core.params"], root, env)
     run_ok(["git", "add", "-A"], root, env)
     run_ok(["git", "commit", "-qm", "clone"], root, env)
     return root, env

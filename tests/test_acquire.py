@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pixelated.acquire import (
+from pixelated.ingest.acquire import (
     MANIFEST,
     MIRROR_ENV,
     AcquireError,

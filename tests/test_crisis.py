@@ -3,8 +3,8 @@ ladder, and precision/recall on the written part of the labelled set."""
 
 import pytest
 
-from pixelated import agreement, crisis
-from tests.conftest import FIXTURES
+from pixelated.scoring import agreement, crisis
+from tests.paths import REPO
 
 
 @pytest.mark.parametrize(
@@ -67,7 +67,7 @@ def test_cssrs_ladder_grades_severity():
 
 
 def test_labelled_set_is_large_enough_and_written_cases_are_detected():
-    labels = agreement.read_crisis_labels(FIXTURES / "crisis_turns.csv")
+    labels = agreement.read_crisis_labels(REPO / "data" / "labels" / "crisis_turns.csv")
     assert len(labels) >= 200 and labels["crisis"].astype(int).sum() >= 50
     written = labels[labels["origin"] == "written"]
     result = agreement.crisis_evaluation(written, {})

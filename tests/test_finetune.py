@@ -7,9 +7,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pixelated.finetune import fit, resolve_device
-from pixelated.retrieval import embedding_similarity
-from pixelated.tracking import dvc_md5, log_history, log_registered_sentence_model, stage_run
+from pixelated.core.hashing import dvc_md5
+from pixelated.modeling.finetune import fit, resolve_device
+from pixelated.modeling.retrieval import embedding_similarity
+from pixelated.reporting.tracking import log_history, log_registered_sentence_model, stage_run
 
 TOPICS = [
     ("I can't sleep before my exams.", "Exam stress keeps many students awake; a wind-down routine helps."),
@@ -79,7 +80,7 @@ def test_auto_device_is_cpu_without_a_gpu():
 
 
 def test_model_is_registered_with_the_data_version(pairs, tmp_path):
-    from pixelated.embed import load_sentence_model
+    from pixelated.core.embed import load_sentence_model
 
     cfg = {
         "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",

@@ -9,9 +9,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from pixelated.filters import validate_batch
-from pixelated.ingest import read_source, run_ingest
-from pixelated.ledger import Rejection
+from pixelated.core.ledger import Rejection
+from pixelated.core.validation import validate_batch
+from pixelated.ingest.ingest import read_source, run_ingest
 
 INGEST_CFG = {"max_field_bytes": 67108864, "batch_size": 2000}
 MAX_TURN_CHARS = 20000

@@ -152,7 +152,7 @@ def test_exp_run_quality_threshold_reruns_only_select_and_after(clone):
 def _exp_run(root, env, override: str) -> set[str]:
     """Commit the reproduced workspace at the default params (an earlier experiment may have left
     its own in params.yaml), then `dvc exp run -S override`; the stages it ran."""
-    _run([sys.executable, "-m", "pixelated.params"], root, env)
+    _run([sys.executable, "-m", "pixelated.core.params"], root, env)
     _run(["dvc", "repro"], root, env)
     _run(["git", "add", "-A"], root, env)
     _run(["git", "commit", "--allow-empty", "-qm", f"before {override}"], root, env)
@@ -171,7 +171,7 @@ def test_training_param_reruns_only_train_and_evaluate(clone):
 
 def test_exp_run_override_reruns_only_downstream(clone):
     root, env = clone
-    ran = _exp_run(root, env, "filter.max_turns=40")
+    ran = _exp_run(root, env, "filter_length.max_turns=40")
     assert ran == {"filter_length", "score", "select", "split", "export", "train", "evaluate", "report"}
     ledger = json.loads((root / "reports" / "ledger" / "filter_length.json").read_text())
     assert ledger["dropped"]["too_many_turns"] > 0  # sampled ESConv dialogues exceed 40 turns

@@ -9,11 +9,11 @@ import sys
 import pytest
 import yaml
 
-from pixelated.conversation import make_turn
-from pixelated.privacy import bench
+from pixelated.ingest.conversation import make_turn
 from pixelated.privacy import cache as span_cache
+from pixelated.privacy import privacy_bench
 from pixelated.privacy.anonymize import anonymize_batch, free_texts
-from pixelated.privacy.cache import text_key
+from pixelated.privacy.cache import span_key
 from pixelated.privacy.engine import Span, fingerprint, resolve_overlaps
 from pixelated.privacy.pseudonym import Pseudonymizer
 from tests.paths import REPO
@@ -162,7 +162,7 @@ def test_span_cache_round_trip_gives_the_same_output(canonical_row, frame, tmp_p
 
 def test_cache_key_changes_with_the_detector_config():
     changed = {**PRIVACY["analyzer"], "score_threshold": 0.9}
-    assert text_key(fingerprint(PRIVACY["analyzer"]), "hi") != text_key(fingerprint(changed), "hi")
+    assert span_key(fingerprint(PRIVACY["analyzer"]), "hi") != span_key(fingerprint(changed), "hi")
 
 
 def test_overlapping_spans_merge_so_nothing_leaks():
@@ -179,10 +179,12 @@ def test_person_slots_match_first_or_last_name_alone():
 
 def test_benchmark_scores_leaks_types_and_over_redaction():
     text = "I feel sad today. Call John Smith now."
-    item = bench.Planted(text, "PERSON", text.index("John"), text.index(" now"), len("I feel sad today."))
+    item = privacy_bench.Planted(
+        text, "PERSON", text.index("John"), text.index(" now"), len("I feel sad today.")
+    )
     full = [Span(item.start, item.end, "PERSON", 0.9), Span(7, 10, "ORGANIZATION", 0.8)]
     partial = [Span(item.start, item.start + 4, "LOCATION", 0.9)]
-    result = bench.score([item, item], [full, partial])
+    result = privacy_bench.score([item, item], [full, partial])
     scores = result["entities"]["PERSON"]
     assert scores["recall"] == 0.5  # "Smith" leaks in the second
     assert scores["recall_typed"] == 0.5
@@ -192,7 +194,7 @@ def test_benchmark_scores_leaks_types_and_over_redaction():
 
 def test_planting_is_seeded_and_places_values_where_it_says():
     carriers = ["I have been feeling low for weeks now.", "Nobody at home listens to me at all."]
-    first, second = bench.plant(carriers, 5, 7), bench.plant(carriers, 5, 7)
+    first, second = privacy_bench.plant(carriers, 5, 7), privacy_bench.plant(carriers, 5, 7)
     assert first == second and len(first) == 5 * 11
     assert all(p.text[: p.carrier_end] in carriers for p in first)
     assert all(p.text[p.start : p.end].strip() == p.text[p.start : p.end] != "" for p in first)

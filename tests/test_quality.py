@@ -4,12 +4,12 @@ plus safety, text normalization and the batch function's output schema."""
 import numpy as np
 import pytest
 
-from pixelated import quality
-from pixelated.conversation import make_turn
-from pixelated.embed import EmbeddingCache
-from pixelated.filters import canonical_schema
-from pixelated.quality import STRATEGIES, MTurn, measurement_turns
-from pixelated.schema import scored_schema
+from pixelated.core.embed import EmbeddingCache
+from pixelated.core.schema import scored_schema
+from pixelated.core.validation import canonical_schema
+from pixelated.ingest.conversation import make_turn
+from pixelated.scoring import metrics as quality
+from pixelated.scoring.metrics import STRATEGIES, MTurn, measurement_turns
 from tests.conftest import MAX_TURN_CHARS, canonical_row, frame
 
 

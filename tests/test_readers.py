@@ -11,10 +11,10 @@ import pyarrow as pa_arrow
 import pyarrow.parquet as pq
 import pytest
 
-from pixelated.conversation import content_hash, make_turn, map_role, normalize_text, stable_id
-from pixelated.ingest import read_source
-from pixelated.readers import READERS, get_reader, register
-from pixelated.schema import METADATA_COLUMNS, TURN_FIELDS
+from pixelated.core.schema import METADATA_COLUMNS, TURN_FIELDS
+from pixelated.ingest.conversation import content_hash, make_turn, map_role, normalize_text, stable_id
+from pixelated.ingest.ingest import read_source
+from pixelated.ingest.readers import READERS, get_reader, register
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 INGEST_CFG = {"max_field_bytes": 67108864, "batch_size": 2000}

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pixelated.conversation import make_turn
-from pixelated.retrieval import (
+from pixelated.ingest.conversation import make_turn
+from pixelated.modeling.retrieval import (
     candidate_sets,
     conversation_pairs,
     exclude_held_out,

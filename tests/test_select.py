@@ -2,6 +2,7 @@
 sample and the bias report; and the stage script end to end on a small scored table."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -10,11 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from pixelated import selection
-from pixelated.filters import canonical_schema
-from pixelated.quality import METRICS
-from pixelated.schema import SCORED_SCHEMA, scored_schema
-from pixelated.tableio import ValidatedWriter
+from pixelated.core.schema import SCORED_SCHEMA, scored_schema
+from pixelated.core.tableio import ValidatedWriter
+from pixelated.core.validation import canonical_schema
+from pixelated.scoring.metrics import METRICS
+from pixelated.selection import gates as selection
 from tests.conftest import MAX_TURN_CHARS, canonical_row, frame
 from tests.paths import REPO
 
@@ -144,11 +145,11 @@ def test_select_stage_writes_outputs_and_applies_verdicts_on_rerun(tmp_path):
 
     def run():
         subprocess.run(
-            [sys.executable, str(REPO / "stages" / "select_conversations.py"),
+            [sys.executable, "-m", "stages.select",
              "--input", "scored.parquet", "--verdicts", "verdicts.csv", "--output", "selected.parquet",
              "--quarantine", "quarantine.parquet", "--ledger", "ledger.json", "--review", "review",
              "--metrics", "select.json", "--params", "params.yaml"],
-            cwd=tmp_path, check=True, capture_output=True,
+            cwd=tmp_path, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)},
         )  # fmt: skip
         return pq.read_table(tmp_path / "selected.parquet").column("conversation_id").to_pylist()
 

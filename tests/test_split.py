@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from pixelated.split import leakage, make_splits, proportions
+from pixelated.selection.split import leakage, make_splits, proportions
 
 
 def _conversations(n_per_source: int = 400, answers_per_thread: int = 1) -> pd.DataFrame:

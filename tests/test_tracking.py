@@ -2,7 +2,8 @@
 
 import mlflow
 
-from pixelated.tracking import file_md5, flatten, log_stage_run
+from pixelated.core.hashing import file_md5
+from pixelated.reporting.tracking import flatten, log_stage_run
 
 
 def test_stage_run_is_tagged_with_commit_and_input_hashes(tmp_path):

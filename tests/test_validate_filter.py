@@ -11,14 +11,16 @@ import pandera.pandas as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pixelated.conversation import make_turn
-from pixelated.executor import map_batches
-from pixelated.filters import canonical_schema, length_filter, validate_batch
-from pixelated.ledger import EXCERPT_CHARS, Ledger, LedgerError, Rejection
-from pixelated.rules import turn_rules
-from pixelated.schema import CONVERSATION_SCHEMA, IngestedSchema, conversation_schema
-from pixelated.stage import run_batch_filter
-from pixelated.tableio import QuarantineWriter, ValidatedWriter, read_batches
+from pixelated.core.config import ExecutorConfig
+from pixelated.core.executor import map_batches
+from pixelated.core.ledger import EXCERPT_CHARS, Ledger, LedgerError, Rejection
+from pixelated.core.rules import turn_rules
+from pixelated.core.runner import TablePaths, filter_table
+from pixelated.core.schema import CONVERSATION_SCHEMA, IngestedSchema, conversation_schema
+from pixelated.core.tableio import QuarantineWriter, ValidatedWriter, read_batches
+from pixelated.core.validation import canonical_schema, validate_batch
+from pixelated.ingest.conversation import make_turn
+from pixelated.selection.filter_length import length_filter
 
 MAX = 20000
 
@@ -290,23 +292,20 @@ def test_quarantine_writer_refuses_a_malformed_reason(tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["local", "process"])
-def test_run_batch_filter_validate_accounts_for_every_row(canonical_row, tmp_path, kind):
+def test_filter_table_validate_accounts_for_every_row(canonical_row, tmp_path, kind):
     source = tmp_path / "ingested.parquet"
     rows = [canonical_row(i) for i in range(1, 8)]
     rows[2] = canonical_row(3, turns=[make_turn("seeker", None)])
     rows[5] = canonical_row(6, turns=[])
     with ValidatedWriter(source, CONVERSATION_SCHEMA, IngestedSchema) as writer:
         writer.write_records(rows)
-    ledger = run_batch_filter(
+    ledger = filter_table(
         "validate",
         partial(validate_batch, max_turn_chars=MAX),
-        input_path=source,
-        output_path=tmp_path / "out.parquet",
-        quarantine_path=tmp_path / "q.parquet",
-        ledger_path=tmp_path / "ledger.json",
-        arrow_schema=CONVERSATION_SCHEMA,
-        output_check=canonical_schema(MAX),
-        executor={"kind": kind, "workers": 2, "batch_size": 3},
+        TablePaths(source, tmp_path / "out.parquet", tmp_path / "q.parquet", tmp_path / "ledger.json"),
+        schema=CONVERSATION_SCHEMA,
+        check=canonical_schema(MAX),
+        executor=ExecutorConfig(kind=kind, workers=2, batch_size=3),
     )
     report = json.loads((tmp_path / "ledger.json").read_text())
     assert report["rows_in"] == 7 == report["rows_out"] + report["rows_dropped"]

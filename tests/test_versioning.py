@@ -19,7 +19,7 @@ import mlflow
 import pytest
 import yaml
 
-from pixelated.versioning import VersioningError, locked_outputs, rollback_model
+from pixelated.versioning.cli import VersioningError, locked_outputs, rollback_model
 from tests.conftest import make_clone, override_config, run_ok
 
 SAMPLE = 20
@@ -70,7 +70,7 @@ def _boto_credentials() -> dict:
 
 def _versioning(root, env, *args) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pixelated.versioning", *args],
+        [sys.executable, "-m", "pixelated.versioning.cli", *args],
         cwd=root,
         env=env,
         capture_output=True,
@@ -120,8 +120,8 @@ def versions(tmp_path_factory, s3_endpoint):
     run_ok(["dvc", "remote", "modify", "--local", "s3", "sse", "AES256"], root, env)
     v1 = _run_version(root, env, "v1")
     # v2 drops 2-turn conversations and reshuffles the splits, so data and model both change
-    override_config(root / "conf" / "config.yaml", {"filter": {"min_turns": 3}, "split": {"seed": 7}})
-    run_ok([sys.executable, "-m", "pixelated.params"], root, env)
+    override_config(root / "conf" / "config.yaml", {"filter_length": {"min_turns": 3}, "split": {"seed": 7}})
+    run_ok([sys.executable, "-m", "pixelated.core.params"], root, env)
     v2 = _run_version(root, env, "v2")
     assert v1 != v2
     return root, env, {"v1": v1, "v2": v2}
@@ -204,7 +204,7 @@ def test_review_of_two_commits_shows_changed_params_and_metrics(versions, tmp_pa
     result = _versioning(root, env, "review", "v1", "v2", "--output", str(tmp_path / "review"))
     assert result.returncode == 0, result.stderr[-3000:]
     text = (tmp_path / "review" / "review.md").read_text()
-    assert "| `filter.min_turns` | `2` | `3` |" in text
+    assert "| `filter_length.min_turns` | `2` | `3` |" in text
     v1 = yaml.safe_load(run_ok(["git", "show", "v1:reports/metrics.json"], root, env))
     v2 = yaml.safe_load(run_ok(["git", "show", "v2:reports/metrics.json"], root, env))
     change = v2["conversations"] - v1["conversations"]

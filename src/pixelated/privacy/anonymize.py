@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from pixelated.ledger import Rejection, row_rejection
-from pixelated.privacy.cache import text_key
+from pixelated.core.ledger import Rejection, row_rejection
+from pixelated.privacy.cache import span_key
 from pixelated.privacy.engine import Detector, Span, tokens_touched
 from pixelated.privacy.pseudonym import Pseudonymizer
 
@@ -87,7 +87,7 @@ def anonymize_batch(
         ]
         consented = batch[~no_consent]
     texts_by_row = {index: free_texts(row) for index, row in consented.iterrows()}
-    keys = {text: text_key(fingerprint, text) for texts in texts_by_row.values() for text in texts}
+    keys = {text: span_key(fingerprint, text) for texts in texts_by_row.values() for text in texts}
     missing = sorted({text for text, key in keys.items() if key not in cached})
     detector = Detector(cfg["analyzer"])
     try:

@@ -28,7 +28,7 @@ SCHEMA = pa.schema(
 )
 
 
-def text_key(fingerprint: str, text: str) -> str:
+def span_key(fingerprint: str, text: str) -> str:
     return hashlib.sha256(f"{fingerprint}\x1f{text}".encode()).hexdigest()[:32]
 
 

@@ -115,11 +115,13 @@ def _analyzer(model: str, entities: tuple[str, ...]):
 
 
 def fingerprint(cfg: dict) -> str:
-    """What detection depends on: config, pinned package versions and this package's code.
+    """What detection depends on: config, pinned package versions and the detection code
+    (this module and the recognizers; not the pseudonymizer or the stage around them).
 
     Part of every span-cache key, so a changed recognizer or threshold never reuses old spans.
     """
-    code = b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))
+    here = Path(__file__).parent
+    code = b"".join((here / name).read_bytes() for name in ("engine.py", "recognizers.py"))
     state = {
         "cfg": {k: cfg[k] for k in ("model", "entities", "score_threshold", "allow_list")},
         "versions": [version(p) for p in ("presidio-analyzer", "spacy", cfg["model"].replace("_", "-"))],

@@ -1,0 +1,149 @@
+"""What every stage shares: its arguments, progress bars and the one batch loop.
+
+A stage's logic is a function of one batch that returns a `BatchResult`: the input rows'
+sources, the rows kept (or routed to named outputs) and a rejection per dropped row. The
+runner owns everything else, as datatrove's `BaseFilter.run` does: the executor, the ledger
+(checked before it is written), the quarantine table and the pandera check of every output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pa_arrow
+from tqdm import tqdm
+
+from pixelated.core.config import ExecutorConfig
+from pixelated.core.executor import map_batches
+from pixelated.core.ledger import Ledger, Rejection
+from pixelated.core.tableio import QuarantineWriter, ValidatedWriter, count_rows, read_batches
+
+P = TypeVar("P")
+KEPT = "kept"  # the output name of a stage with a single table out
+
+
+def progress(iterable: Iterable, desc: str, total: int | None = None, unit: str = "rows"):
+    return tqdm(iterable, desc=desc, total=total, unit=unit, mininterval=2.0, dynamic_ncols=True)
+
+
+def stage_args(description: str, paths: type[P]) -> tuple[P, Path]:
+    """Parse `--<field>` for every field of the `paths` dataclass, plus `--params`."""
+    parser = argparse.ArgumentParser(description=description)
+    for item in dataclasses.fields(paths):
+        parser.add_argument(f"--{item.name.replace('_', '-')}", dest=item.name, required=True, type=Path)
+    parser.add_argument("--params", default="params.yaml", type=Path)
+    args = vars(parser.parse_args())
+    params = args.pop("params")
+    return paths(**args), params
+
+
+@dataclass(frozen=True)
+class TablePaths:
+    """A stage that reads one table and writes one, with its quarantine and ledger."""
+
+    input: Path
+    output: Path
+    quarantine: Path
+    ledger: Path
+
+
+@dataclass(frozen=True)
+class Output:
+    """One table a stage writes: where, its Arrow storage schema and its pandera check."""
+
+    path: Path
+    arrow_schema: pa_arrow.Schema
+    check: pa.DataFrameSchema
+
+
+@dataclass
+class BatchResult:
+    """What one batch hands back: every input row is kept (in some output) or rejected."""
+
+    inputs: pd.Series  # the source of every input row, for the ledger's rows_in
+    kept: pd.DataFrame | dict[str, pd.DataFrame]  # one frame, or frames by output name
+    rejections: list[Rejection] = field(default_factory=list)
+    stats: Any = None  # stage-specific side results (counts, cache entries), for `on_result`
+
+
+def run_batches(
+    stage: str,
+    fn: Callable[[P], BatchResult],
+    payloads: Iterable[P],
+    *,
+    outputs: Output | Mapping[str, Output],
+    quarantine: Path,
+    ledger: Path,
+    executor: ExecutorConfig,
+    total: int | None = None,
+    on_result: Callable[[BatchResult], None] | None = None,
+) -> Ledger:
+    """Map `fn` over `payloads` with the executor and account every row.
+
+    `total` (input rows) drives the progress bar; `on_result` sees each result in input order,
+    in this process, for side results such as counters or cache entries.
+    """
+    outputs = {KEPT: outputs} if isinstance(outputs, Output) else dict(outputs)
+    counts = Ledger(stage)
+    results = map_batches(fn, payloads, kind=executor.kind, workers=executor.n_workers)
+    with ExitStack() as stack:
+        writers = {
+            name: stack.enter_context(ValidatedWriter(out.path, out.arrow_schema, out.check))
+            for name, out in outputs.items()
+        }
+        rejected = stack.enter_context(QuarantineWriter(quarantine, stage))
+        bar = stack.enter_context(tqdm(total=total, desc=stage, unit="conv", mininterval=2.0))
+        for result in results:
+            kept = result.kept if isinstance(result.kept, dict) else {KEPT: result.kept}
+            for source, n in result.inputs.value_counts(sort=False).items():
+                counts.count_in(int(n), source)
+            for name, frame in kept.items():
+                writers[name].write(frame)
+                counts.count_frame_out(frame)
+            for rejection in result.rejections:
+                counts.count_drop(rejection.reason, source=rejection.source)
+            rejected.add(result.rejections)
+            if on_result is not None:
+                on_result(result)
+            bar.update(len(result.inputs))
+    counts.write(ledger)
+    return counts
+
+
+BatchFilter = Callable[[pd.DataFrame], tuple[pd.DataFrame, list[Rejection]]]
+
+
+def filter_table(
+    stage: str,
+    batch_filter: BatchFilter,
+    paths: TablePaths,
+    *,
+    schema: pa_arrow.Schema,
+    check: pa.DataFrameSchema,
+    executor: ExecutorConfig,
+) -> Ledger:
+    """The common case: stream `paths.input` through a filter into `paths.output`."""
+    return run_batches(
+        stage,
+        partial(_filtered, batch_filter),
+        read_batches(paths.input, executor.batch_size),
+        outputs=Output(paths.output, schema, check),
+        quarantine=paths.quarantine,
+        ledger=paths.ledger,
+        executor=executor,
+        total=count_rows(paths.input),
+    )
+
+
+def _filtered(batch_filter: BatchFilter, batch: pd.DataFrame) -> BatchResult:
+    kept, rejections = batch_filter(batch)
+    return BatchResult(batch["source"], kept, rejections)

@@ -1,0 +1,110 @@
+"""Streaming Parquet in and out, with a pandera check on every batch before it is written.
+
+Stages never hold a whole table: they read record batches, work on them, and append to a
+writer. Output is byte-deterministic for the same input (no timestamps, fixed schema,
+rows in input order), so `dvc.lock` changes only when content does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pandera.pandas as pa
+import pyarrow as pa_arrow
+import pyarrow.parquet as pq
+
+from pixelated.core.ledger import Rejection
+from pixelated.core.schema import QUARANTINE_SCHEMA, QuarantineSchema
+
+_PANDAS_TYPES = {
+    pa_arrow.string(): pd.StringDtype(),
+    pa_arrow.int64(): pd.Int64Dtype(),
+    pa_arrow.int32(): pd.Int32Dtype(),
+}
+
+
+def to_pandas(table: pa_arrow.Table | pa_arrow.RecordBatch) -> pd.DataFrame:
+    """Arrow to pandas with nullable dtypes, the types the pandera schemas expect."""
+    return table.to_pandas(types_mapper=_PANDAS_TYPES.get)
+
+
+def from_records(records: list[dict], schema: pa_arrow.Schema) -> pd.DataFrame:
+    """Python dict rows to a pandas frame typed exactly as `schema` would store them."""
+    return to_pandas(pa_arrow.Table.from_pylist(records, schema=schema))
+
+
+def read_batches(path: str | Path, batch_size: int) -> Iterator[pd.DataFrame]:
+    """Yield the Parquet file at `path` as pandas frames of at most `batch_size` rows."""
+    parquet = pq.ParquetFile(path)
+    for batch in parquet.iter_batches(batch_size=batch_size):
+        yield to_pandas(batch)
+
+
+def count_rows(path: str | Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows
+
+
+class ValidatedWriter:
+    """Append pandas batches to one Parquet file, validating each with a pandera schema.
+
+    The file always exists after `close()`, with the schema even when no rows were written,
+    so downstream stages never special-case an empty input.
+    """
+
+    def __init__(self, path: str | Path, schema: pa_arrow.Schema, check: pa.DataFrameSchema):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.schema = schema
+        self.check = check
+        self.rows = 0
+        self._writer = pq.ParquetWriter(self.path, schema, compression="zstd")
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        self.check.validate(frame, lazy=True)
+        table = pa_arrow.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def write_records(self, records: list[dict]) -> None:
+        if records:
+            self.write(from_records(records, self.schema))
+
+    def close(self) -> None:
+        self._writer.close()
+
+    def __enter__(self) -> ValidatedWriter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class QuarantineWriter(ValidatedWriter):
+    """The rows a stage refused, with the reason; one file per stage under data/quarantine.
+
+    Rejections arrive one at a time from readers, so they are buffered into batches.
+    """
+
+    BUFFER = 1000
+
+    def __init__(self, path: str | Path, stage: str):
+        super().__init__(path, QUARANTINE_SCHEMA, QuarantineSchema)
+        self.stage = stage
+        self._buffer: list[dict] = []
+
+    def add(self, rejections: Iterable[Rejection]) -> None:
+        self._buffer.extend(r.as_row(self.stage) for r in rejections)
+        if len(self._buffer) >= self.BUFFER:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.write_records(self._buffer)
+        self._buffer = []
+
+    def close(self) -> None:
+        self._flush()
+        super().close()

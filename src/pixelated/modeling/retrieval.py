@@ -1,0 +1,204 @@
+"""Response selection: (seeker context -> helper response) pairs, seeded candidate sets and
+rank metrics, shared by training (early stopping), evaluation, CV and the ablation.
+
+A query is the context before a helper turn; its candidates are its own response plus
+responses drawn (seeded) from other conversations, so every model is ranked on the very
+same candidate sets. Ties count against the model, so a scorer that gives every candidate
+the same score (an empty TF-IDF vector) gets no credit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pixelated.core.executor import map_batches
+from pixelated.core.hashing import seeded_key
+from pixelated.core.tableio import read_batches
+
+GROUP_COLUMNS = ("source", "emotion_type", "problem_type", "topic")
+PAIR_COLUMNS = (
+    "conversation_id",
+    "thread_id",
+    "content_hash",
+    *GROUP_COLUMNS,
+    "turn_index",
+    "context",
+    "response",
+)
+TABLE_COLUMNS = ["conversation_id", "thread_id", "content_hash", *GROUP_COLUMNS, "turns"]
+
+
+def conversation_pairs(turns, context_turns: int, min_response_words: int) -> list[tuple[int, str, str]]:
+    """(turn index, context, response) for every helper turn that answers a seeker turn.
+
+    The context is the `context_turns` turns before the reply, most recent first, so that
+    truncation at the model's max_seq_length drops the oldest turns, not the question.
+    Replies shorter than `min_response_words` ("ok", "you're welcome") are skipped: they
+    fit any context, so they cannot be told apart from the negatives.
+    """
+    found = []
+    for index in range(1, len(turns)):
+        turn, previous = turns[index], turns[index - 1]
+        if turn["role"] != "helper" or previous["role"] != "seeker":
+            continue
+        if len(turn["text"].split()) < min_response_words:
+            continue
+        window = turns[max(0, index - context_turns) : index]
+        context = "\n".join(t["text"] for t in reversed(window))
+        found.append((index, context, turn["text"]))
+    return found
+
+
+def pairs_from_batch(
+    batch: pd.DataFrame, *, context_turns: int, min_response_words: int, per_conversation: int, seed: int
+) -> pd.DataFrame:
+    """The pairs of a batch of conversations, at most `per_conversation` each, picked by seeded
+    hash (not the first ones: ESConv opens with greetings)."""
+    rows = []
+    for row in batch[TABLE_COLUMNS].itertuples(index=False):
+        found = conversation_pairs(row.turns, context_turns, min_response_words)
+        picked = sorted(found, key=lambda p: seeded_key(seed, row.conversation_id, p[0]))[:per_conversation]
+        meta = [None if pd.isna(v) else v for v in row[:-1]]
+        rows.extend((*meta, index, context, response) for index, context, response in sorted(picked))
+    return pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
+
+
+def load_pairs(path: Path, cfg: dict, per_conversation: int, executor: dict) -> pd.DataFrame:
+    """Pairs from a conversation table, mapped over its batches, sorted by conversation.
+
+    `cfg` is the `train` config section (context_turns, min_response_words, seed).
+    """
+    work = partial(
+        pairs_from_batch,
+        context_turns=int(cfg["context_turns"]),
+        min_response_words=int(cfg["min_response_words"]),
+        per_conversation=per_conversation,
+        seed=int(cfg["seed"]),
+    )
+    frames = map_batches(
+        work,
+        read_batches(path, int(executor.get("batch_size", 2000))),
+        kind=executor.get("kind", "local"),
+        workers=int(executor.get("workers", 2)),
+    )
+    pairs = pd.concat([pd.DataFrame(columns=list(PAIR_COLUMNS)), *frames], ignore_index=True)
+    return pairs.sort_values(["conversation_id", "turn_index"], kind="stable").reset_index(drop=True)
+
+
+def sample_rows(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
+    """At most `limit` rows, a seeded sample in a fixed order (caps CPU time, not meaning)."""
+    if limit is None or len(frame) <= limit:
+        return frame.reset_index(drop=True)
+    return frame.sample(n=int(limit), random_state=seed).reset_index(drop=True)
+
+
+def candidate_sets(n: int, size: int, seed: int) -> np.ndarray:
+    """(n, min(size, n)) indices: column 0 is the query's own response, the rest are distinct
+    other responses drawn with a seeded generator, so every model sees the same sets."""
+    size = min(size, n)
+    rng = np.random.default_rng(seed)
+    sets = np.empty((n, size), dtype=np.int64)
+    for query in range(n):
+        others = rng.choice(n - 1, size=size - 1, replace=False)
+        others[others >= query] += 1
+        sets[query, 0] = query
+        sets[query, 1:] = others
+    return sets
+
+
+def positive_ranks(similarity: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """1-based rank of each query's own response among its candidates (ties count against it).
+
+    `similarity[i, j]` scores query i against response j.
+    """
+    scores = np.take_along_axis(similarity, candidates, axis=1)
+    return 1 + (scores[:, 1:] >= scores[:, :1]).sum(axis=1)
+
+
+def rank_metrics(ranks: np.ndarray, ks: Iterable[int] = (1, 5)) -> dict[str, float]:
+    """recall@k (share of queries whose response ranks in the top k) and mean reciprocal rank."""
+    ranks = np.asarray(ranks)
+    if ranks.size == 0:
+        return {**{f"recall_at_{k}": 0.0 for k in ks}, "mrr": 0.0}
+    metrics = {f"recall_at_{k}": float(np.mean(ranks <= k)) for k in ks}
+    metrics["mrr"] = float(np.mean(1.0 / ranks))
+    return metrics
+
+
+def embedding_similarity(model, pairs: pd.DataFrame, batch_size: int) -> np.ndarray:
+    """Cosine similarity of every context to every response under a bi-encoder."""
+    encode = partial(
+        model.encode,
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
+    queries = encode(pairs["context"].tolist())
+    responses = encode(pairs["response"].tolist())
+    return queries @ responses.T
+
+
+def tfidf_similarity(fit_texts: list[str], pairs: pd.DataFrame, cfg: dict) -> np.ndarray:
+    """The lexical baseline: cosine of TF-IDF vectors fitted on training texts only."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectorizer = TfidfVectorizer(
+        ngram_range=(1, int(cfg["ngram_max"])),
+        min_df=int(cfg["min_df"]),
+        sublinear_tf=bool(cfg["sublinear_tf"]),
+        strip_accents="unicode",
+    )
+    vectorizer.fit(fit_texts)
+    queries = vectorizer.transform(pairs["context"].tolist())
+    responses = vectorizer.transform(pairs["response"].tolist())
+    return (queries @ responses.T).toarray()
+
+
+def group_metrics(
+    pairs: pd.DataFrame, ranks: dict[str, np.ndarray], ks: Iterable[int], min_queries: int
+) -> pd.DataFrame:
+    """The fairness table: metrics per model within each value of each group column, for the
+    groups with at least `min_queries` queries (smaller ones would be noise)."""
+    rows = []
+    for attribute in GROUP_COLUMNS:
+        values = pairs[attribute]
+        for group in sorted(values.dropna().unique()):
+            mask = (values == group).to_numpy()
+            if mask.sum() < min_queries:
+                continue
+            for model, model_ranks in ranks.items():
+                metrics = rank_metrics(model_ranks[mask], ks)
+                rows.append(
+                    {"attribute": attribute, "group": group, "model": model, "n": int(mask.sum()), **metrics}
+                )
+    metric_columns = [*(f"recall_at_{k}" for k in ks), "mrr"]
+    table = pd.DataFrame(rows, columns=["attribute", "group", "model", "n", *metric_columns])
+    return table.astype(
+        {"attribute": str, "group": str, "model": str, "n": int} | dict.fromkeys(metric_columns, float)
+    )
+
+
+HELD_OUT_KEYS = ("conversation_id", "thread_id", "content_hash")
+
+
+def exclude_held_out(
+    pairs: pd.DataFrame, held_out: pd.DataFrame, groups: pd.Series | None = None
+) -> tuple[pd.DataFrame, int]:
+    """Drop pairs whose conversation, source thread or exact content is in `held_out` (the
+    validation and test conversations), or, given dedup `groups` (conversation_id -> group_id),
+    that share a duplicate group with them, so a model trained on other data is scored fairly on
+    the clean test split. Returns the kept pairs and how many conversations were dropped."""
+    leaked = pd.Series(False, index=pairs.index)
+    for key in HELD_OUT_KEYS:
+        leaked |= pairs[key].isin(set(held_out[key].dropna()))
+    if groups is not None:
+        held_groups = set(held_out["conversation_id"].map(groups).dropna())
+        leaked |= pairs["conversation_id"].map(groups).isin(held_groups)
+    dropped = int(pairs.loc[leaked, "conversation_id"].nunique())
+    return pairs[~leaked].reset_index(drop=True), dropped

@@ -1,6 +1,0 @@
-"""Input formats. Importing this package registers every built-in reader."""
-
-from pixelated.readers import records, tables  # noqa: F401  (registration side effect)
-from pixelated.readers.base import READERS, FileContext, get_reader, register
-
-__all__ = ["READERS", "FileContext", "get_reader", "register"]

@@ -1,0 +1,141 @@
+"""How far the quality score agrees with human judgement, for reports/quality.json.
+
+- ROC AUC separating ESConv dialogues the authors rejected (FailedESConv) from accepted ones;
+- Spearman rank correlation with counsel-chat upvotes and ESConv seeker ratings;
+- crisis detector precision/recall on a hand-labelled turn set (tests/fixtures);
+- error analysis: the lowest-scoring conversations and the sub-metric that sank each.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+from sklearn.metrics import roc_auc_score
+
+from pixelated.core.text import normalize_for_measure
+from pixelated.scoring import crisis
+from pixelated.scoring.metrics import METRICS, sinking_metric
+
+
+def _r(x: float) -> float | None:
+    return None if x is None or not np.isfinite(x) else round(float(x), 4)
+
+
+def rejected_vs_accepted_auc(scores: pd.DataFrame, accepted: str, rejected: str) -> dict:
+    """AUC of each score column for accepted (1) vs rejected (0) dialogues."""
+    part = scores[scores["source"].isin([accepted, rejected])]
+    y = (part["source"] == accepted).astype(int)
+    if y.nunique() < 2:
+        return {"n_accepted": int(y.sum()), "n_rejected": int((1 - y).sum()), "auc": None}
+    result = {"n_accepted": int(y.sum()), "n_rejected": int((1 - y).sum())}
+    result["auc"] = _r(roc_auc_score(y, part["quality"]))
+    result["auc_by_metric"] = {m: _r(roc_auc_score(y, part[m])) for m in (*METRICS, "safety")}
+    return result
+
+
+def spearman(scores: pd.DataFrame, column: str, target: pd.Series) -> dict:
+    mask = target.notna()
+    n = int(mask.sum())
+    if n < 10 or target[mask].nunique() < 2:
+        return {"n": n, "rho": None}
+    rho, p = spearmanr(scores.loc[mask, column], target[mask].astype(float))
+    return {"n": n, "rho": _r(rho), "p_value": _r(p)}
+
+
+def seeker_feedback_mean(turns_column: pd.Series) -> pd.Series:
+    """Mean per-turn seeker rating (ESConv `feedback`, 1-5) of each conversation, NaN if none."""
+
+    def mean(turns):
+        values = [t["feedback"] for t in turns if t.get("feedback") is not None]
+        return float(np.mean(values)) if values else np.nan
+
+    return turns_column.map(mean)
+
+
+def human_agreement(scores: pd.DataFrame, feedback: pd.Series) -> dict:
+    """Spearman of the quality score with every human rating the data carries."""
+    cc = scores["source"] == "counsel_chat"
+    esconv = scores["source"].str.startswith("esconv")
+    improvement = scores["initial_emotion_intensity"] - scores["final_emotion_intensity"]
+    return {
+        "counsel_chat_upvotes": spearman(scores[cc], "quality", scores.loc[cc, "upvotes"]),
+        "esconv_seeker_turn_feedback": spearman(scores[esconv], "quality", feedback[esconv]),
+        "esconv_seeker_empathy": spearman(scores[esconv], "quality", scores.loc[esconv, "seeker_empathy"]),
+        "esconv_seeker_relevance": spearman(
+            scores[esconv], "quality", scores.loc[esconv, "seeker_relevance"]
+        ),
+        "esconv_supporter_relevance": spearman(
+            scores[esconv], "quality", scores.loc[esconv, "supporter_relevance"]
+        ),
+        "esconv_emotion_intensity_drop": spearman(scores[esconv], "quality", improvement[esconv]),
+    }
+
+
+def read_crisis_labels(path) -> pd.DataFrame:
+    """The labelled crisis turns (CSV after leading '#' comment lines)."""
+    with open(path, encoding="utf-8") as handle:
+        lines = [line for line in handle if not line.startswith("#")]
+    return pd.read_csv(
+        io.StringIO("".join(lines)), dtype={"conversation_id": "string"}, keep_default_na=False
+    )
+
+
+def crisis_evaluation(labels: pd.DataFrame, texts_by_turn: dict[tuple[str, int], str]) -> dict:
+    """Precision/recall of crisis.crisis_kinds on labelled turns: written ones carry text, real
+    ones point at (conversation_id, turn_index) and are found among this run's conversations."""
+    rows = []
+    missing = 0
+    for label in labels.itertuples(index=False):
+        text = label.text if isinstance(label.text, str) and label.text else None
+        if text is None:
+            text = texts_by_turn.get((label.conversation_id, int(label.turn_index)))
+        if text is None:
+            missing += 1
+            continue
+        predicted = bool(crisis.crisis_kinds(normalize_for_measure(text)))
+        rows.append((bool(int(label.crisis)), predicted, label.origin, label.case))
+    frame = pd.DataFrame(rows, columns=["truth", "predicted", "origin", "case"])
+    tp = int((frame.truth & frame.predicted).sum())
+    fp = int((~frame.truth & frame.predicted).sum())
+    fn = int((frame.truth & ~frame.predicted).sum())
+    return {
+        "turns": len(frame),
+        "turns_not_in_this_run": missing,
+        "by_origin": frame["origin"].value_counts().sort_index().to_dict(),
+        "accuracy_by_case": {
+            case: round(float((part.truth == part.predicted).mean()), 4)
+            for case, part in frame.groupby("case", sort=True)
+        },
+        "positives": int(frame.truth.sum()),
+        "precision": _r(tp / (tp + fp)) if tp + fp else None,
+        "recall": _r(tp / (tp + fn)) if tp + fn else None,
+        "tp": tp,
+        "fp": fp,
+        "fn": fn,
+    }
+
+
+def error_analysis(scores: pd.DataFrame, weights: dict[str, float], n: int) -> list[dict]:
+    """The n lowest-scoring conversations (ids and scores only, never text)."""
+    lowest = scores.sort_values(["quality", "conversation_id"]).head(n)
+    return [
+        {
+            "conversation_id": row.conversation_id,
+            "source": row.source,
+            "quality": round(float(row.quality), 4),
+            "sank_by": sinking_metric(row, weights),
+            **{m: round(float(row[m]), 4) for m in METRICS},
+        }
+        for _, row in lowest.iterrows()
+    ]
+
+
+def distribution(values: pd.Series) -> dict:
+    quantiles = values.quantile([0.1, 0.25, 0.5, 0.75, 0.9])
+    return {
+        "mean": _r(values.mean()),
+        **{f"p{int(q * 100)}": _r(v) for q, v in quantiles.items()},
+    }
