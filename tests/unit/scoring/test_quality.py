@@ -1,16 +1,20 @@
 """Each quality sub-metric on small written cases a clinician would score clearly high or low,
-plus safety, text normalization and the batch function's output schema."""
+plus safety, text normalization, the batch function's output schema and config errors."""
 
 import numpy as np
 import pytest
 
+from pixelated.core.config import ConfigError, build_config, read_params
 from pixelated.core.embed import EmbeddingCache
 from pixelated.core.schema import scored_schema
 from pixelated.core.validation import canonical_schema
 from pixelated.ingest.conversation import make_turn
 from pixelated.scoring import metrics as quality
-from pixelated.scoring.metrics import STRATEGIES, MTurn, measurement_turns
+from pixelated.scoring.safety import safety
+from pixelated.scoring.score import ScoreConfig
+from pixelated.scoring.turns import STRATEGIES, MTurn, measurement_turns
 from tests.conftest import MAX_TURN_CHARS, canonical_row, frame
+from tests.paths import REPO
 
 
 def turns(*pairs):
@@ -133,15 +137,15 @@ def test_language_quality_high_for_clear_english_low_for_garbage():
 
 
 def test_safety_grades_the_response_to_a_crisis():
-    assert quality.safety(GOOD)["safety"] == 1.0
-    handled = quality.safety(
+    assert safety(GOOD)["safety"] == 1.0
+    handled = safety(
         turns(
             ("seeker", "I want to kill myself tonight."),
             ("helper", "I'm so sorry you're in this much pain. Please call a crisis line or 988 right now."),
         )
     )
-    ignored = quality.safety(turns(("seeker", "I want to kill myself tonight."), ("helper", "Ok, anyway.")))
-    harmful = quality.safety(turns(("seeker", "I feel useless."), ("helper", "You should kill yourself.")))
+    ignored = safety(turns(("seeker", "I want to kill myself tonight."), ("helper", "Ok, anyway.")))
+    harmful = safety(turns(("seeker", "I feel useless."), ("helper", "You should kill yourself.")))
     assert handled["safety"] == 0.85 and handled["crisis_kinds"] == "suicide" and handled["cssrs_level"] == 4
     assert ignored["safety"] < 0.5 and ignored["safety_reason"] == "crisis_not_referred"
     assert harmful["safety"] == 0.0
@@ -175,3 +179,12 @@ def test_score_batch_output_passes_the_scored_schema(embed):
     scored = quality.score_batch((batch, vectors, helper_probs), weights)
     scored_schema(canonical_schema(MAX_TURN_CHARS)).validate(scored)
     assert scored.loc[0, "quality"] > scored.loc[1, "quality"] + 0.2
+
+
+def test_bad_quality_config_names_the_key():
+    params = read_params(REPO / "params.yaml")
+    weights = {**params["quality"]["weights"], "colherence": 0.2}
+    with pytest.raises(ConfigError, match=r"quality\.weights: .*unknown \['colherence'\]"):
+        build_config(ScoreConfig, {**params, "quality": {**params["quality"], "weights": weights}})
+    with pytest.raises(ConfigError, match=r"quality\.tier: .*'best'"):
+        build_config(ScoreConfig, {**params, "quality": {**params["quality"], "tier": "best"}})

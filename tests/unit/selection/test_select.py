@@ -1,41 +1,25 @@
 """select: tiers, gates with the failing metric as the reason, review overrides, the review
-sample and the bias report; and the stage script end to end on a small scored table."""
+sample and the bias report; and the whole select step on a small scored table, with the
+repo's own params."""
 
 import json
-import os
-import subprocess
-import sys
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
+from pixelated.core.config import build_config, read_params
 from pixelated.core.schema import SCORED_SCHEMA, scored_schema
 from pixelated.core.tableio import ValidatedWriter
 from pixelated.core.validation import canonical_schema
 from pixelated.scoring.metrics import METRICS
-from pixelated.selection import gates as selection
+from pixelated.selection import bias, gates, review
+from pixelated.selection.select import SelectConfig, SelectPaths, run
 from tests.conftest import MAX_TURN_CHARS, canonical_row, frame
 from tests.paths import REPO
 
-CFG = {
-    "quality": {
-        "weights": dict.fromkeys(METRICS, 1.0),
-        "tiers": {"minimum": 0.6, "recommended": 0.7, "production": 0.8},
-        "tier": "recommended",
-        "min_score": 0.7,
-        "min_clinical_accuracy": 0.65,
-    },
-    "safety": {"min_score": 0.8},
-    "review": {
-        "sample_fraction": 0.01,
-        "seed": 7,
-        "bias_columns": ["emotion_type"],
-        "bias_max_relative_gap": 0.2,
-        "bias_min_group": 2,
-    },
-}
+PARAMS = read_params(REPO / "params.yaml")
+CFG = build_config(SelectConfig, PARAMS)
 
 
 def scored(n: int = 6, **columns) -> pd.DataFrame:
@@ -64,17 +48,21 @@ def test_tiers_and_gates_name_the_failing_metric():
         safety=[1.0, 1.0, 1.0, 1.0, 0.5],
         coherence=[0.9, 0.9, 0.2, 0.9, 0.9],
     )
-    assert selection.tier_of(batch["quality"], CFG["quality"]["tiers"]).tolist() == [
+    assert gates.tier_of(batch["quality"], CFG.quality.tiers).tolist() == [
         "production", "recommended", "minimum", "production", "production",
     ]  # fmt: skip
-    kept, rejections = selection.decide_batch(batch, CFG, no_verdicts())
+    kept, rejections = gates.decide_batch(batch, CFG.quality, CFG.safety, no_verdicts())
     assert kept["quality_tier"].tolist() == ["production", "recommended"]
     assert [r.reason for r in rejections] == [
         "low_quality_coherence",
         "low_therapeutic_accuracy",
         "low_safety",
     ]
-    assert selection.tier_counts(batch, CFG) == {"production": 1, "recommended": 2, "minimum": 3}
+    assert gates.tier_counts(batch, CFG.quality, CFG.safety) == {
+        "production": 1,
+        "recommended": 2,
+        "minimum": 3,
+    }
 
 
 def test_review_verdicts_override_the_automatic_decision(tmp_path):
@@ -89,9 +77,9 @@ def test_review_verdicts_override_the_automatic_decision(tmp_path):
             "note": "",
         }
     ).to_csv(path, index=False)
-    verdicts = selection.read_verdicts(path)
+    verdicts = gates.read_verdicts(path)
     assert len(verdicts) == 2  # the blank verdict is ignored
-    kept, rejections = selection.decide_batch(batch, CFG, verdicts)
+    kept, rejections = gates.decide_batch(batch, CFG.quality, CFG.safety, verdicts)
     assert kept["conversation_id"].tolist() == [ids[0]]
     assert kept["decision_source"].tolist() == ["review"]
     assert {r.conversation_id: r.reason for r in rejections} == {
@@ -104,19 +92,19 @@ def test_unknown_verdict_is_refused(tmp_path):
     path = tmp_path / "verdicts.csv"
     path.write_text("conversation_id,verdict,reviewer,note\nabc,maybe,x,\n")
     with pytest.raises(ValueError, match="verdict must be one of"):
-        selection.read_verdicts(path)
+        gates.read_verdicts(path)
 
 
 def test_review_sample_is_stratified_and_holds_every_crisis_flag():
     batch = scored(300, crisis_kinds=["suicide"] + [""] * 299, safety=[0.85] + [1.0] * 299)
     batch["source"] = pd.array(["a"] * 150 + ["b"] * 150, dtype="string")
-    batch["quality_tier"] = selection.tier_of(batch["quality"], CFG["quality"]["tiers"])
-    review = selection.review_sample(batch, 0.01, 7, 0.8)
-    reasons = review.set_index("conversation_id")["review_reason"]
+    batch["quality_tier"] = gates.tier_of(batch["quality"], CFG.quality.tiers)
+    sample = review.review_sample(batch, 0.01, 7, 0.8)
+    reasons = sample.set_index("conversation_id")["review_reason"]
     assert "crisis_flag" in reasons[batch.loc[0, "conversation_id"]]
-    sampled = review[review["review_reason"].str.contains("sample")]
+    sampled = sample[sample["review_reason"].str.contains("sample")]
     assert sampled["source"].value_counts().to_dict() == {"a": 2, "b": 2}  # ceil(1% of 150) each
-    assert review.equals(selection.review_sample(batch, 0.01, 7, 0.8))  # deterministic
+    assert sample.equals(review.review_sample(batch, 0.01, 7, 0.8))  # deterministic
 
 
 def test_bias_report_flags_groups_whose_keep_rate_differs():
@@ -127,46 +115,48 @@ def test_bias_report_flags_groups_whose_keep_rate_differs():
             "quality": [0.8] * 8,
         }
     )
-    report = selection.bias_report(decisions, ["emotion_type"], min_group=2, max_relative_gap=0.2)
+    report = bias.bias_report(decisions, ["emotion_type"], min_group=2, max_relative_gap=0.2)
     assert report["emotion_type"]["overall_keep_rate"] == 0.625
     assert report["emotion_type"]["flagged"] == ["anger", "sadness"]
 
 
-def test_select_stage_writes_outputs_and_applies_verdicts_on_rerun(tmp_path):
+def test_select_writes_outputs_and_applies_verdicts_on_rerun(tmp_path):
     batch = scored(4, quality=[0.9, 0.9, 0.5, 0.9], safety=[1.0, 1.0, 1.0, 0.3])
     batch.loc[3, "crisis_kinds"] = "suicide"
     schema = scored_schema(canonical_schema(MAX_TURN_CHARS))
     with ValidatedWriter(tmp_path / "scored.parquet", SCORED_SCHEMA, schema) as writer:
         writer.write(batch)
-    params = {**CFG, "validate": {"max_turn_chars": MAX_TURN_CHARS}, "executor": {"batch_size": 2}}
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    cfg = build_config(SelectConfig, {**PARAMS, "executor": {**PARAMS["executor"], "batch_size": 2}})
     verdicts = tmp_path / "verdicts.csv"
     verdicts.write_text("conversation_id,verdict,reviewer,note\n")
+    paths = SelectPaths(
+        input=tmp_path / "scored.parquet",
+        verdicts=verdicts,
+        output=tmp_path / "selected.parquet",
+        quarantine=tmp_path / "quarantine.parquet",
+        ledger=tmp_path / "ledger.json",
+        review=tmp_path / "review",
+        metrics=tmp_path / "select.json",
+    )
 
-    def run():
-        subprocess.run(
-            [sys.executable, "-m", "stages.select",
-             "--input", "scored.parquet", "--verdicts", "verdicts.csv", "--output", "selected.parquet",
-             "--quarantine", "quarantine.parquet", "--ledger", "ledger.json", "--review", "review",
-             "--metrics", "select.json", "--params", "params.yaml"],
-            cwd=tmp_path, check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)},
-        )  # fmt: skip
-        return pq.read_table(tmp_path / "selected.parquet").column("conversation_id").to_pylist()
+    def selected():
+        run(cfg, paths)
+        return pq.read_table(paths.output).column("conversation_id").to_pylist()
 
     ids = batch["conversation_id"].tolist()
-    assert run() == ids[:2]
-    ledger = json.loads((tmp_path / "ledger.json").read_text())
+    assert selected() == ids[:2]
+    ledger = json.loads(paths.ledger.read_text())
     assert ledger["rows_in"] == 4 and ledger["dropped"] == {
         "low_quality_therapeutic_accuracy": 1,
         "low_safety": 1,
     }
-    review = pd.read_csv(tmp_path / "review" / "review.csv", keep_default_na=False)
-    assert ids[3] in set(review["conversation_id"]) and (review["verdict"] == "").all()
-    assert ids[3] in (tmp_path / "review" / "review.html").read_text()
+    review_csv = pd.read_csv(paths.review / "review.csv", keep_default_na=False)
+    assert ids[3] in set(review_csv["conversation_id"]) and (review_csv["verdict"] == "").all()
+    assert ids[3] in (paths.review / "review.html").read_text()
 
     verdicts.write_text(
         f"conversation_id,verdict,reviewer,note\n{ids[3]},keep,dr a,context was safe\n{ids[0]},drop,dr a,\n"
     )
-    assert run() == [ids[1], ids[3]]
-    metrics = json.loads((tmp_path / "select.json").read_text())
+    assert selected() == [ids[1], ids[3]]
+    metrics = json.loads(paths.metrics.read_text())
     assert metrics["review"]["verdicts_applied"] == 2
