@@ -6,6 +6,7 @@ split's leakage check, works on small columns instead of conversation text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -66,7 +67,9 @@ def features_fn(cfg: DedupConfig):
     )
 
 
-def table_features(path: Path, fn, executor: ExecutorConfig) -> pd.DataFrame:
+def table_features(
+    path: Path, fn: Callable[[pd.DataFrame], pd.DataFrame], executor: ExecutorConfig
+) -> pd.DataFrame:
     """`fn` (a `features_fn`) over the conversations at `path`, in input order."""
     batches = read_batches(path, executor.batch_size)
     return pd.concat(
@@ -86,7 +89,7 @@ def _hash_sets(exact_array: pa.Array, exact: list[str], doc_of_turn, bounds, nea
 
 
 def conversation_features(
-    batch: pd.DataFrame, near: NearConfig, max_chars: int = 0, rating_columns: tuple = ()
+    batch: pd.DataFrame, near: NearConfig, max_chars: int = 0, rating_columns: tuple[str, ...] = ()
 ) -> pd.DataFrame:
     """Per-conversation keys, shingle hashes, MinHash signature and embedding texts.
 

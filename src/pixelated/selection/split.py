@@ -35,6 +35,7 @@ KEY_COLUMNS = ["conversation_id", "source", "thread_id", "content_hash"]
 
 
 def check_fractions(fractions: Sequence[float]) -> Sequence[float]:
+    """The one check of split fractions: for params.yaml (ConfigError) and for `make_splits`."""
     if abs(sum(fractions) - 1) > 1e-9:
         raise ValueError(f"split fractions {list(fractions)} do not sum to 1")
     return fractions
