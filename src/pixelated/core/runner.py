@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from pixelated.core.config import ExecutorConfig
 from pixelated.core.executor import map_batches
-from pixelated.core.ledger import Ledger, Rejection
+from pixelated.core.ledger import Ledger, LedgerError, Rejection
 from pixelated.core.tableio import QuarantineWriter, ValidatedWriter, count_rows, read_batches
 
 P = TypeVar("P")
@@ -81,7 +81,7 @@ def run_batches(
     payloads: Iterable[P],
     *,
     outputs: Output | Mapping[str, Output],
-    quarantine: Path,
+    quarantine: Path | None,
     ledger: Path,
     executor: ExecutorConfig,
     total: int | None = None,
@@ -90,7 +90,8 @@ def run_batches(
     """Map `fn` over `payloads` with the executor and account every row.
 
     `total` (input rows) drives the progress bar; `on_result` sees each result in input order,
-    in this process, for side results such as counters or cache entries.
+    in this process, for side results such as counters or cache entries. A stage that only
+    routes rows (split) passes `quarantine=None`, and then any rejection is an error.
     """
     outputs = {KEPT: outputs} if isinstance(outputs, Output) else dict(outputs)
     counts = Ledger(stage)
@@ -100,7 +101,7 @@ def run_batches(
             name: stack.enter_context(ValidatedWriter(out.path, out.arrow_schema, out.check))
             for name, out in outputs.items()
         }
-        rejected = stack.enter_context(QuarantineWriter(quarantine, stage))
+        rejected = stack.enter_context(QuarantineWriter(quarantine, stage)) if quarantine else None
         bar = stack.enter_context(tqdm(total=total, desc=stage, unit="conv", mininterval=2.0))
         for result in results:
             kept = result.kept if isinstance(result.kept, dict) else {KEPT: result.kept}
@@ -111,7 +112,10 @@ def run_batches(
                 counts.count_frame_out(frame)
             for rejection in result.rejections:
                 counts.count_drop(rejection.reason, source=rejection.source)
-            rejected.add(result.rejections)
+            if result.rejections:
+                if rejected is None:
+                    raise LedgerError(f"{stage} drops no rows: {result.rejections[0].describe()}")
+                rejected.add(result.rejections)
             if on_result is not None:
                 on_result(result)
             bar.update(len(result.inputs))

@@ -1,9 +1,25 @@
-"""Splits: proportions, stratification, groups kept on one side, determinism, CV folds."""
+"""Splits: proportions, stratification, groups kept on one side, determinism, CV folds, and the
+stage routing every row to one split."""
+
+import json
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from pixelated.selection.split import leakage, make_splits, proportions
+from pixelated.core.config import ConfigError, build_config, read_params
+from pixelated.core.schema import CONVERSATION_SCHEMA, SPLITS
+from pixelated.selection.split import (
+    SplitPaths,
+    SplitStageConfig,
+    leakage,
+    make_splits,
+    proportions,
+    run,
+)
+from tests.conftest import canonical_row, frame
+from tests.paths import REPO
 
 
 def _conversations(n_per_source: int = 400, answers_per_thread: int = 1) -> pd.DataFrame:
@@ -76,3 +92,48 @@ def test_cv_folds_only_below_threshold_and_never_on_test():
 def test_fractions_must_sum_to_one():
     with pytest.raises(ValueError, match="sum to 1"):
         make_splits(_conversations(10), [0.7, 0.2, 0.2], 1, 5, 0)
+
+
+def stage_config(**split_changes) -> SplitStageConfig:
+    params = read_params(REPO / "params.yaml")
+    return build_config(SplitStageConfig, {**params, "split": {**params["split"], **split_changes}})
+
+
+def test_bad_fractions_name_the_key():
+    with pytest.raises(ConfigError, match=r"split\.fractions.*sum to 1"):
+        stage_config(fractions=[0.7, 0.2, 0.2])
+
+
+def test_stage_routes_every_row_to_one_split(tmp_path):
+    """The stage: each conversation lands in exactly one split file, nothing is dropped, the
+    ledger balances, and a dedup cluster (here: rows 0 and 1) stays on one side."""
+    rows = [canonical_row(i) for i in range(1, 61)]
+    source = tmp_path / "selected.parquet"
+    pq.write_table(pa.Table.from_pandas(frame(rows), CONVERSATION_SCHEMA, preserve_index=False), source)
+    ids = [row["conversation_id"] for row in rows]
+    groups = pd.DataFrame({"conversation_id": ids, "group_id": [ids[0], *ids[:1], *ids[2:]]})
+    groups.to_parquet(tmp_path / "clusters.parquet")
+    paths = SplitPaths(
+        source,
+        tmp_path / "splits",
+        tmp_path / "clusters.parquet",
+        tmp_path / "ledger.json",
+        tmp_path / "m.json",
+    )
+    run(stage_config(), paths)
+    written = {name: pq.read_table(paths.output / f"{name}.parquet") for name in SPLITS}
+    assert sorted(i for table in written.values() for i in table["conversation_id"].to_pylist()) == sorted(
+        ids
+    )
+    assert all(table.schema.names == CONVERSATION_SCHEMA.names for table in written.values())
+    ledger = json.loads(paths.ledger.read_text())
+    assert (ledger["rows_in"], ledger["rows_out"], ledger["rows_dropped"]) == (60, 60, 0)
+    metrics = json.loads(paths.metrics.read_text())
+    assert metrics["conversations"] == {name: table.num_rows for name, table in written.items()}
+    assert metrics["leakage"] == {
+        "groups_across_splits": 0,
+        "identical_content_across_splits": 0,
+        "near_duplicate_pairs_across_splits": 0,
+    }
+    assignments = pq.read_table(paths.output / "assignments.parquet").to_pandas().set_index("conversation_id")
+    assert assignments.loc[ids[0], "split"] == assignments.loc[ids[1], "split"]

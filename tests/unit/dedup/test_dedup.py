@@ -1,39 +1,45 @@
-"""Dedup: exact, near and semantic duplicates, keep policies, the cluster table and determinism."""
+"""Dedup: exact, near and semantic duplicates, keep policies, the cluster table, determinism
+and the stage's keep/quarantine pass."""
+
+import json
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import xxhash
 from datasketch import MinHash
 
+from pixelated.core.config import build_config, read_params
 from pixelated.core.embed import EmbeddingCache
-from pixelated.core.schema import DedupClusterSchema
-from pixelated.dedup.cascade import exact_texts, features_fn, find_duplicates, summarize, word_hash_sets
+from pixelated.core.schema import CONVERSATION_SCHEMA, DedupClusterSchema
+from pixelated.dedup.cascade import find_duplicates
+from pixelated.dedup.dedup import DedupPaths, DedupStageConfig, run
+from pixelated.dedup.features import exact_texts, features_fn, word_hash_sets
 from pixelated.dedup.minhash import LshParams, shingles, signatures, token_hashes
-from pixelated.ingest.conversation import stable_id
+from pixelated.dedup.report import summarize
+from pixelated.ingest.conversation import make_turn, stable_id
 from pixelated.selection.split import make_splits, near_duplicate_leakage
+from tests.conftest import canonical_row
+from tests.conftest import frame as typed_frame
+from tests.paths import REPO
 
-CFG = {
-    "keep": "earliest",
-    "rating_columns": ["upvotes"],
-    "exact": True,
-    "near": {
-        "enabled": True,
-        "threshold": 0.85,
-        "candidate_threshold": 0.8,
-        "num_perm": 128,
-        "bands": None,
-        "rows": None,
-        "shingle": "word",
-        "ngram": 1,
-        "seed": 1,
-    },
-    "semantic": {"enabled": False, "threshold": 0.85, "max_chars": 512, "batch_size": 16},
-    "group_by_seeker": True,
-    "templated": {"min_conversations": 2, "min_words": 3, "top": 5},
-    "examples": 2,
-}
+
+def _merged(base: dict, changes: dict) -> dict:
+    return {k: _merged(base[k], v) if isinstance(v, dict) else v for k, v in {**base, **changes}.items()}
+
+
+def stage_config(**changes) -> DedupStageConfig:
+    """params.yaml's config, dedup section changed as these tests need: no MiniLM unless asked,
+    templated replies counted from two conversations on, two example clusters."""
+    params = read_params(REPO / "params.yaml")
+    test = {"semantic": {"enabled": False}, "templated": {"min_conversations": 2, "top": 5}, "examples": 2}
+    dedup = _merged(_merged(params["dedup"], test), changes)
+    return build_config(DedupStageConfig, {**params, "dedup": dedup})
+
+
+CFG = stage_config().dedup
 
 LONG = (
     "I have been feeling very low since I lost my job last month and I do not know how to tell my "
@@ -59,7 +65,7 @@ def frame(*rows):
     return pd.DataFrame(rows)
 
 
-def run(data, cfg=CFG, cache=None):
+def cluster(data, cfg=CFG, cache=None):
     features = features_fn(cfg)(data)
     result = find_duplicates(features, cfg, cache)
     DedupClusterSchema.validate(result.clusters)
@@ -100,7 +106,7 @@ def test_exact_near_and_hard_negative():
         ("a_edit", LONG.replace("very low", "so low"), ANSWER.replace("real loss", "big loss")),
         ("other", "I lost my job and feel low, how do I tell my family?", "Talk to them soon."),
     )
-    result, _ = run(data)
+    result, _ = cluster(data)
     rows = by_name(result, data)
     assert rows["a"]["method"] == "kept"
     assert rows["a_copy"]["method"] == "exact"
@@ -116,7 +122,7 @@ def test_shared_question_is_one_group_not_a_duplicate():
         ("q1", LONG, ANSWER, "counsel_chat", "t1"),
         ("q2", LONG, "Consider writing down what you want to say before you call your parents.", "cc", "t2"),
     )
-    result, _ = run(data)
+    result, _ = cluster(data)
     rows = by_name(result, data)
     assert rows["q1"]["kept"] and rows["q2"]["kept"]
     assert rows["q1"]["cluster_id"] != rows["q2"]["cluster_id"]
@@ -132,7 +138,7 @@ def test_keep_policy(policy, winner):
         ("long", LONG, ANSWER + " Take your time.", "s", None, 2),
         ("rated", LONG + ".", ANSWER, "s", None, 9),
     )
-    result, _ = run(data, {**CFG, "keep": policy})
+    result, _ = cluster(data, stage_config(keep=policy).dedup)
     rows = by_name(result, data)
     assert {name for name, row in rows.items() if row["kept"]} == {winner}
 
@@ -144,12 +150,12 @@ def test_same_input_same_clusters_any_order():
         ("c", LONG.replace("month", "week"), ANSWER),
         ("d", "Different question entirely about sleep", "Try a regular bedtime."),
     )
-    first, _ = run(data)
-    again, _ = run(data)
+    first, _ = cluster(data)
+    again, _ = cluster(data)
     pd.testing.assert_frame_equal(first.clusters, again.clusters)
     shuffled = data.iloc[[3, 2, 1, 0]].reset_index(drop=True)
     shuffled.attrs["names"] = data.attrs["names"]
-    other, _ = run(shuffled)
+    other, _ = cluster(shuffled)
     left = first.clusters.set_index("conversation_id")[["cluster_id", "group_id"]].sort_index()
     right = other.clusters.set_index("conversation_id")[["cluster_id", "group_id"]].sort_index()
     pd.testing.assert_frame_equal(left, right)
@@ -163,7 +169,7 @@ def test_report_counts_by_method_and_templated_replies():
         ("x", "My cat died yesterday", reply),
         ("y", "I failed my driving test", reply),
     )
-    result, features = run(data)
+    result, features = cluster(data)
     report = summarize(result, features, CFG)
     assert report["removed"] == {"exact": 1, "near": 0, "semantic": 0}
     assert report["rows_in"] == 4 and report["rows_out"] == 3
@@ -174,7 +180,7 @@ def test_report_counts_by_method_and_templated_replies():
 
 
 def test_semantic_paraphrase_removed_but_different_answers_kept(tmp_path):
-    cfg = {**CFG, "semantic": {**CFG["semantic"], "enabled": True}}
+    cfg = stage_config(semantic={"enabled": True}).dedup
     data = named(
         (
             "p1",
@@ -193,7 +199,7 @@ def test_semantic_paraphrase_removed_but_different_answers_kept(tmp_path):
         ),
     )
     cache = EmbeddingCache(tmp_path / "cache.parquet")
-    result, features = run(data, cfg, cache)
+    result, features = cluster(data, cfg, cache)
     rows = by_name(result, data)
     assert rows["p2"]["method"] == "semantic" and rows["p2"]["kept_id"] == stable_id("p1")
     assert rows["p3"]["kept"]  # same question, different answer: not a duplicate
@@ -205,11 +211,11 @@ def test_semantic_paraphrase_removed_but_different_answers_kept(tmp_path):
     other["turns"] = [data.iloc[0]["turns"][0], data.iloc[1]["turns"][1]]
     pair = pd.concat([pair, pd.DataFrame([other])], ignore_index=True)
     pair.attrs["names"] = ["p1", "p4"]
-    answers = by_name(run(pair, cfg, cache)[0], pair)
+    answers = by_name(cluster(pair, cfg, cache)[0], pair)
     assert answers["p4"]["kept"] and answers["p4"]["group_id"] == answers["p1"]["group_id"]
     cache.save(keep=[*features["seeker_text"], *features["helper_text"]])
     again = EmbeddingCache(tmp_path / "cache.parquet")
-    rerun, _ = run(data, cfg, again)
+    rerun, _ = cluster(data, cfg, again)
     assert again.misses == 0 and again.hits > 0  # a re-run embeds nothing
     pd.testing.assert_frame_equal(result.clusters, rerun.clusters)
 
@@ -223,7 +229,7 @@ def test_split_keeps_planted_duplicates_together():
         rows.append(conv(f"copy{i}", text.replace("very low", "so low"), ANSWER, "s"))
     data = pd.DataFrame(rows)
     features = features_fn(CFG)(data)
-    result = find_duplicates(features, {**CFG, "exact": False})
+    result = find_duplicates(features, stage_config(exact=False).dedup)
     pairs = [
         (a, b)
         for a, b in zip(result.clusters["conversation_id"], result.clusters["kept_id"], strict=True)
@@ -246,3 +252,32 @@ def test_batch_word_hashes_equal_per_document_shingles():
     fast = word_hash_sets(exact_texts(pa.array(turns, pa.string())), doc_of_turn, len(texts))
     for doc, hashes in zip(texts, fast, strict=True):
         assert np.array_equal(hashes, token_hashes(shingles(" ".join(doc)))) if doc else len(hashes) == 0
+
+
+def test_stage_keeps_one_per_cluster_and_quarantines_the_rest(tmp_path):
+    """The stage: every input row is kept or quarantined with its keeper, and the ledger balances."""
+    talk = [make_turn("seeker", LONG), make_turn("helper", ANSWER)]
+    rows = [canonical_row(1, talk), canonical_row(2, talk), canonical_row(3)]
+    source = tmp_path / "anonymized.parquet"
+    pq.write_table(pa.Table.from_pandas(typed_frame(rows), CONVERSATION_SCHEMA, preserve_index=False), source)
+    files = {
+        "output": "deduped.parquet",
+        "clusters": "clusters.parquet",
+        "quarantine": "quarantine.parquet",
+        "ledger": "ledger.json",
+        "report": "dedup.json",
+        "cache": "embeddings.parquet",
+        "cache_stats": "cache.json",
+    }
+    paths = DedupPaths(input=source, **{name: tmp_path / file for name, file in files.items()})
+    run(stage_config(), paths)
+    ids = [row["conversation_id"] for row in rows]
+    assert pq.read_table(paths.output)["conversation_id"].to_pylist() == [ids[0], ids[2]]
+    quarantined = pq.read_table(paths.quarantine).to_pylist()
+    assert [(q["conversation_id"], q["reason"]) for q in quarantined] == [(ids[1], "duplicate_exact")]
+    assert f"exact duplicate of {ids[0]}" in quarantined[0]["detail"]
+    ledger = json.loads(paths.ledger.read_text())
+    assert (ledger["rows_in"], ledger["rows_out"], ledger["dropped"]) == (3, 2, {"duplicate_exact": 1})
+    assert pq.read_table(paths.clusters).num_rows == 3
+    assert json.loads(paths.report.read_text())["removed"]["exact"] == 1
+    assert json.loads(paths.cache_stats.read_text()) == {"semantic": False, "cache_hits": 0, "embedded": 0}
