@@ -116,6 +116,8 @@ class SpanCacheRun:
 
 
 def run(cfg: AnonymizeConfig, paths: AnonymizePaths) -> None:
+    """The stage: anonymize `paths.input` batch by batch, reusing the span cache, then save it
+    pruned to this input's texts and write the entity and token counts."""
     max_chars = cfg.validate_.max_turn_chars
     stamp = fingerprint(cfg.privacy.analyzer)
     spans = SpanCacheRun(span_cache.load(paths.cache), stamp)
