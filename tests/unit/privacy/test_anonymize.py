@@ -1,24 +1,28 @@
-"""anonymize: what is replaced, what survives, pseudonym consistency, consent, cache, bad input,
-the benchmark's scoring and offline start-up."""
+"""anonymize: what is replaced, what survives, pseudonym consistency, consent, the span cache,
+bad input, and the stage's accounting of every row."""
 
 import json
 import os
 import subprocess
 import sys
+from dataclasses import fields
 
+import pyarrow.parquet as pq
 import pytest
-import yaml
 
+from pixelated.core.config import build_config, read_params
+from pixelated.core.schema import CONVERSATION_SCHEMA
+from pixelated.core.tableio import ValidatedWriter
+from pixelated.core.validation import canonical_schema
 from pixelated.ingest.conversation import make_turn
+from pixelated.privacy import anonymize
 from pixelated.privacy import cache as span_cache
-from pixelated.privacy import privacy_bench
 from pixelated.privacy.anonymize import anonymize_batch, free_texts
-from pixelated.privacy.cache import span_key
-from pixelated.privacy.engine import Span, fingerprint, resolve_overlaps
-from pixelated.privacy.pseudonym import Pseudonymizer
+from pixelated.privacy.engine import fingerprint
 from tests.paths import REPO
 
-PRIVACY = yaml.safe_load((REPO / "conf" / "config.yaml").read_text())["privacy"]
+CONFIG = build_config(anonymize.AnonymizeConfig, read_params(REPO / "params.yaml"))
+MAX_TURN_CHARS = CONFIG.validate_.max_turn_chars
 
 # (planted value, sentence) per kind of PII the stage must remove
 PII = [
@@ -59,9 +63,9 @@ def _batch(canonical_row, frame, conversations: list[list[str]], **overrides):
     )
 
 
-def _anonymize(batch, cached=None, **cfg):
-    config = {**PRIVACY, **cfg}
-    return anonymize_batch((batch, cached or {}), config, fingerprint(config["analyzer"]))
+def _anonymize(batch, cached=None, **privacy):
+    cfg = CONFIG.privacy.model_copy(update=privacy)
+    return anonymize_batch((batch, cached or {}), cfg, fingerprint(cfg.analyzer))
 
 
 def _texts(result) -> list[list[str]]:
@@ -81,7 +85,7 @@ def test_therapeutic_vocabulary_survives(canonical_row, frame):
     batch = _batch(canonical_row, frame, [[THERAPY, "That sounds really hard. How long have you felt numb?"]])
     result = _anonymize(batch)
     assert _texts(result) == [[THERAPY, "That sounds really hard. How long have you felt numb?"]]
-    assert result.tokens_changed == 0
+    assert result.stats.tokens_changed == 0
 
 
 def test_pseudonyms_are_consistent_within_a_conversation(canonical_row, frame):
@@ -151,74 +155,50 @@ def test_span_cache_round_trip_gives_the_same_output(canonical_row, frame, tmp_p
     batch = _batch(canonical_row, frame, [[sentence, "I hear you."] for _, sentence in PII[:4]])
     first = _anonymize(batch)
     path = tmp_path / "spans.parquet"
-    span_cache.save(path, first.new_spans)
+    span_cache.save(path, first.stats.new_spans)
     cached = span_cache.load(path)
-    assert cached == first.new_spans
+    assert cached == first.stats.new_spans
     second = _anonymize(batch, cached)
-    assert second.cache_hits == len({t for _, row in batch.iterrows() for t in free_texts(row)})
-    assert not second.new_spans
+    assert second.stats.cache_hits == len({t for _, row in batch.iterrows() for t in free_texts(row)})
+    assert not second.stats.new_spans
     assert _texts(second) == _texts(first)
 
 
-def test_cache_key_changes_with_the_detector_config():
-    changed = {**PRIVACY["analyzer"], "score_threshold": 0.9}
-    assert span_key(fingerprint(PRIVACY["analyzer"]), "hi") != span_key(fingerprint(changed), "hi")
+def _stage_paths(folder) -> anonymize.AnonymizePaths:
+    """Every path of the stage in `folder`, named after its argument."""
+    return anonymize.AnonymizePaths(*(folder / item.name for item in fields(anonymize.AnonymizePaths)))
 
 
-def test_overlapping_spans_merge_so_nothing_leaks():
-    spans = [Span(0, 11, "PERSON", 0.85), Span(9, 17, "ZIP_CODE", 1.0), Span(30, 40, "URL", 0.5)]
-    assert resolve_overlaps(spans) == [Span(0, 17, "PERSON", 0.85), Span(30, 40, "URL", 0.5)]
-    inner = [Span(3, 13, "LOCATION", 0.85), Span(0, 13, "STREET_ADDRESS", 0.75)]  # "42 Oak Street"
-    assert resolve_overlaps(inner) == [Span(0, 13, "STREET_ADDRESS", 0.75)]
+def test_run_accounts_every_row_and_reruns_from_its_cache(canonical_row, frame, tmp_path):
+    """A stand-in longer than its value can push a turn over the limit: that row is quarantined
+    and counted; a rerun serves every text from the saved cache and writes the same bytes."""
+    phone = "Call me at 555-123-4567 tonight. "
+    at_limit = (phone + "I keep going round in circles. " * 1000)[:MAX_TURN_CHARS]
+    conversations = [
+        [PII[0][1], "I hear you."],
+        [at_limit, "That is a lot."],
+        ["I feel alone.", "I am here."],
+    ]
+    batch = _batch(canonical_row, frame, conversations)
+    paths = _stage_paths(tmp_path)
+    with ValidatedWriter(paths.input, CONVERSATION_SCHEMA, canonical_schema(MAX_TURN_CHARS)) as writer:
+        writer.write(batch)
 
+    anonymize.run(CONFIG, paths)
+    ledger = json.loads(paths.ledger.read_text())
+    assert (ledger["rows_in"], ledger["rows_out"], ledger["dropped"]) == (3, 2, {"text_too_long": 1})
+    quarantined = pq.read_table(paths.quarantine).to_pylist()
+    assert [row["reason"] for row in quarantined] == ["text_too_long"]
+    metrics = json.loads(paths.metrics.read_text())
+    assert metrics["entities_replaced"]["PHONE_NUMBER"] == 2
+    assert metrics["consent_required"] is CONFIG.privacy.require_consent
+    stamp = fingerprint(CONFIG.privacy.analyzer)
+    texts = {t for _, row in batch.iterrows() for t in free_texts(row)}
+    assert set(span_cache.load(paths.cache)) == {span_cache.span_key(stamp, t) for t in texts}
 
-def test_person_slots_match_first_or_last_name_alone():
-    names = Pseudonymizer("c1")
-    assert [names.slot("PERSON", v) for v in ("Ana Lee", "Bo Chen", "Lee", "ana", "Cy")] == [1, 2, 1, 1, 3]
-
-
-def test_benchmark_scores_leaks_types_and_over_redaction():
-    text = "I feel sad today. Call John Smith now."
-    item = privacy_bench.Planted(
-        text, "PERSON", text.index("John"), text.index(" now"), len("I feel sad today.")
-    )
-    full = [Span(item.start, item.end, "PERSON", 0.9), Span(7, 10, "ORGANIZATION", 0.8)]
-    partial = [Span(item.start, item.start + 4, "LOCATION", 0.9)]
-    result = privacy_bench.score([item, item], [full, partial])
-    scores = result["entities"]["PERSON"]
-    assert scores["recall"] == 0.5  # "Smith" leaks in the second
-    assert scores["recall_typed"] == 0.5
-    assert result["precision"] == round(2 / 3, 4)  # the span on "sad" hits nothing planted
-    assert result["over_redaction"] == {"tokens": 8, "tokens_changed": 1, "ratio": 0.125}
-
-
-def test_planting_is_seeded_and_places_values_where_it_says():
-    carriers = ["I have been feeling low for weeks now.", "Nobody at home listens to me at all."]
-    first, second = privacy_bench.plant(carriers, 5, 7), privacy_bench.plant(carriers, 5, 7)
-    assert first == second and len(first) == 5 * 11
-    assert all(p.text[: p.carrier_end] in carriers for p in first)
-    assert all(p.text[p.start : p.end].strip() == p.text[p.start : p.end] != "" for p in first)
-
-
-def test_analyzer_starts_and_detects_with_the_network_blocked(tmp_path):
-    """A fresh interpreter with sockets disabled: no model hub, no public-suffix-list fetch."""
-    script = tmp_path / "offline.py"
-    script.write_text(
-        "import socket\n"
-        "def refuse(*a, **k):\n    raise OSError('network disabled in test')\n"
-        "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
-        "import yaml\nfrom pixelated.privacy.engine import Detector\n"
-        f"cfg = yaml.safe_load(open({str(REPO / 'conf' / 'config.yaml')!r}))['privacy']['analyzer']\n"
-        "spans = Detector(cfg).detect(['write to ana.lee@mail.co.uk or visit https://x.example.com'])[0]\n"
-        "print(sorted(s.entity for s in spans))\n"
-    )
-    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1"}
-    result = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, env=env, check=False
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "['EMAIL_ADDRESS', 'URL']"
-    assert "Traceback" not in result.stderr
+    written = {path: path.read_bytes() for path in (paths.output, paths.cache, paths.metrics, paths.ledger)}
+    anonymize.run(CONFIG, paths)
+    assert {path: path.read_bytes() for path in written} == written
 
 
 @pytest.mark.slow
