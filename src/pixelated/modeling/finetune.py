@@ -20,6 +20,7 @@ import pandas as pd
 
 from pixelated.core.embed import load_sentence_model
 from pixelated.core.runner import progress
+from pixelated.modeling.config import TrainConfig
 from pixelated.modeling.retrieval import candidate_sets, embedding_similarity, positive_ranks, rank_metrics
 
 log = logging.getLogger(__name__)
@@ -34,18 +35,16 @@ def resolve_device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def validation_scores(model, pairs: pd.DataFrame, cfg: dict) -> dict[str, float]:
+def validation_scores(model, pairs: pd.DataFrame, cfg: TrainConfig) -> dict[str, float]:
     """recall@1/5 and MRR on seeded candidate sets, plus the in-batch loss, from one encoding."""
     import torch
 
     model.eval()
-    similarity = embedding_similarity(model, pairs, int(cfg["eval_batch_size"]))
-    ranks = positive_ranks(
-        similarity, candidate_sets(len(pairs), int(cfg["val_candidates"]), int(cfg["seed"]))
-    )
+    similarity = embedding_similarity(model, pairs, cfg.eval_batch_size)
+    ranks = positive_ranks(similarity, candidate_sets(len(pairs), cfg.val_candidates, cfg.seed))
     # the training loss on validation: the same in-batch softmax over batch_size-sized blocks
-    scores = torch.from_numpy(similarity) * float(cfg["scale"])
-    size = int(cfg["batch_size"])
+    scores = torch.from_numpy(similarity) * cfg.scale
+    size = cfg.batch_size
     blocks = [scores[i : i + size, i : i + size] for i in range(0, len(pairs), size)]
     losses = [torch.nn.functional.cross_entropy(b, torch.arange(len(b))).item() * len(b) for b in blocks]
     return {**rank_metrics(ranks), "loss": float(sum(losses) / max(len(pairs), 1))}
@@ -54,13 +53,13 @@ def validation_scores(model, pairs: pd.DataFrame, cfg: dict) -> dict[str, float]
 def fit(
     train_pairs: pd.DataFrame,
     val_pairs: pd.DataFrame | None,
-    cfg: dict,
+    cfg: TrainConfig,
     checkpoint: Path,
     epochs: int | None = None,
 ):
     """Fine-tune a fresh pretrained MiniLM on `train_pairs`; returns (model, history).
 
-    `cfg` is the `train` config section. `history` has one row per epoch (epoch 0 is the
+    `history` has one row per epoch (epoch 0 is the
     untuned model) with the mean training loss and, when `val_pairs` is given, validation
     recall@1/5, MRR and loss. Without validation every epoch runs and the last one is kept.
     """
@@ -69,20 +68,18 @@ def fit(
     from sentence_transformers.util import batch_to_device
     from transformers import get_linear_schedule_with_warmup, set_seed
 
-    set_seed(int(cfg["seed"]))
-    device = resolve_device(cfg["device"])
+    set_seed(cfg.seed)
+    device = resolve_device(cfg.device)
     model = load_sentence_model(device=device)
-    model.max_seq_length = int(cfg["max_seq_length"])
-    loss = MultipleNegativesRankingLoss(model, scale=float(cfg["scale"]))
-    epochs = int(cfg["epochs"] if epochs is None else epochs)
-    batch_size = int(cfg["batch_size"])
+    model.max_seq_length = cfg.max_seq_length
+    loss = MultipleNegativesRankingLoss(model, scale=cfg.scale)
+    epochs = cfg.epochs if epochs is None else epochs
+    batch_size = cfg.batch_size
     steps_per_epoch = math.ceil(len(train_pairs) / batch_size)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=float(cfg["learning_rate"]), weight_decay=float(cfg["weight_decay"])
-    )
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     total = max(epochs * steps_per_epoch, 1)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(float(cfg["warmup_ratio"]) * total), total)
-    rng = np.random.default_rng(int(cfg["seed"]))
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+    rng = np.random.default_rng(cfg.seed)
     contexts, responses = train_pairs["context"].tolist(), train_pairs["response"].tolist()
 
     def validate(epoch: int, train_loss: float | None) -> dict:
@@ -122,9 +119,9 @@ def fit(
             model.save(str(checkpoint))
         else:
             waited += 1
-            if waited >= int(cfg["patience"]):
+            if waited >= cfg.patience:
                 log.info("early stop after epoch %d: no val recall@1 gain for %d epochs", epoch, waited)
                 break
     best_model = load_sentence_model(checkpoint, device=device)
-    best_model.max_seq_length = int(cfg["max_seq_length"])
+    best_model.max_seq_length = cfg.max_seq_length
     return best_model, history
