@@ -112,54 +112,24 @@ def test_openai_export_is_valid_and_complete(exported):
             assert "not clinical advice" in example["messages"][0]["content"]
 
 
+def _chat(*messages: tuple) -> dict:
+    """{"messages": [...]} from (role, content) pairs, or (role, content, extra keys)."""
+    return {"messages": [{"role": m[0], "content": m[1], **(m[2] if len(m) > 2 else {})} for m in messages]}
+
+
 @pytest.mark.parametrize(
     ("example", "reason"),
     [
         ({"messages": []}, "no_messages"),
         ({"prompt": "x"}, "not_messages"),
-        ({"messages": [{"role": "user", "content": "hi"}]}, "no_assistant"),
-        ({"messages": [{"role": "user", "content": "hi"}, {"role": "bot", "content": "yo"}]}, "bad_role"),
-        (
-            {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": " "}]},
-            "empty_content",
-        ),
-        (
-            {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b", "x": 1}]},
-            "unknown_key",
-        ),
-        (
-            {
-                "messages": [
-                    {"role": "user", "content": "a"},
-                    {"role": "user", "content": "b"},
-                    {"role": "assistant", "content": "c"},
-                ]
-            },
-            "not_alternating",
-        ),
-        (
-            {"messages": [{"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]},
-            "last_not_assistant",
-        ),
-        (
-            {
-                "messages": [
-                    {"role": "user", "content": "a"},
-                    {"role": "system", "content": "s"},
-                    {"role": "assistant", "content": "c"},
-                ]
-            },
-            "late_system",
-        ),
-        (
-            {
-                "messages": [
-                    {"role": "user", "content": "word " * 5000},
-                    {"role": "assistant", "content": "ok"},
-                ]
-            },
-            "over_token_limit",
-        ),
+        (_chat(("user", "hi")), "no_assistant"),
+        (_chat(("user", "hi"), ("bot", "yo")), "bad_role"),
+        (_chat(("user", "hi"), ("assistant", " ")), "empty_content"),
+        (_chat(("user", "a"), ("assistant", "b", {"x": 1})), "unknown_key"),
+        (_chat(("user", "a"), ("user", "b"), ("assistant", "c")), "not_alternating"),
+        (_chat(("assistant", "a"), ("user", "b")), "last_not_assistant"),
+        (_chat(("user", "a"), ("system", "s"), ("assistant", "c")), "late_system"),
+        (_chat(("user", "word " * 5000), ("assistant", "ok")), "over_token_limit"),
     ],
 )
 def test_openai_validator_rejects_broken_examples(example, reason):
