@@ -36,10 +36,12 @@ def progress(iterable: Iterable, desc: str, total: int | None = None, unit: str 
 
 
 def stage_args(description: str, paths: type[P]) -> tuple[P, Path]:
-    """Parse `--<field>` for every field of the `paths` dataclass, plus `--params`."""
+    """Parse `--<field>` for every field of the `paths` dataclass, plus `--params`; a field
+    with `metadata={"nargs": "+"}` takes several paths, in the order given."""
     parser = argparse.ArgumentParser(description=description)
     for item in dataclasses.fields(paths):
-        parser.add_argument(f"--{item.name.replace('_', '-')}", dest=item.name, required=True, type=Path)
+        flag = f"--{item.name.replace('_', '-')}"
+        parser.add_argument(flag, dest=item.name, required=True, type=Path, nargs=item.metadata.get("nargs"))
     parser.add_argument("--params", default="params.yaml", type=Path)
     args = vars(parser.parse_args())
     params = args.pop("params")

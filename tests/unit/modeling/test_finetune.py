@@ -7,10 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pixelated.core.config import MlflowConfig, build_config, read_params
 from pixelated.core.hashing import dvc_md5
 from pixelated.modeling.finetune import fit, resolve_device
 from pixelated.modeling.retrieval import embedding_similarity
+from pixelated.modeling.train import TrainStageConfig
 from pixelated.reporting.tracking import log_history, log_registered_sentence_model, stage_run
+from tests.paths import REPO
 
 TOPICS = [
     ("I can't sleep before my exams.", "Exam stress keeps many students awake; a wind-down routine helps."),
@@ -32,30 +35,30 @@ def pairs() -> pd.DataFrame:
     )
 
 
-CFG = {
-    "seed": 1,
-    "device": "cpu",
-    "max_seq_length": 32,
-    "batch_size": 4,
-    "epochs": 2,
-    "learning_rate": 2e-4,
-    "warmup_ratio": 0.1,
-    "weight_decay": 0.0,
-    "scale": 20.0,
-    "patience": 1,
-    "val_candidates": 8,
-    "eval_batch_size": 8,
-}
+# the configured recipe, shrunk to eight pairs on the CPU
+CFG = build_config(TrainStageConfig, read_params(REPO / "params.yaml")).train.model_copy(
+    update={
+        "seed": 1,
+        "device": "cpu",
+        "max_seq_length": 32,
+        "batch_size": 4,
+        "learning_rate": 2e-4,
+        "weight_decay": 0.0,
+        "val_candidates": 8,
+        "eval_batch_size": 8,
+    }
+)
+ONE_EPOCH = CFG.model_copy(update={"epochs": 1})
 
 
 def test_tiny_training_run_learns_checkpoints_and_restores_the_best(pairs, tmp_path):
-    model, history = fit(pairs, pairs, {**CFG, "epochs": 1}, checkpoint=tmp_path / "ckpt")
+    model, history = fit(pairs, pairs, ONE_EPOCH, checkpoint=tmp_path / "ckpt")
     assert [row["epoch"] for row in history] == [0, 1] and history[0]["train_loss"] is None
     assert all(math.isfinite(row["train_loss"]) for row in history[1:])
     # memorising its own validation set: the in-batch loss falls
     assert min(row["val_loss"] for row in history[1:]) < history[0]["val_loss"]
     assert (tmp_path / "ckpt" / "modules.json").exists()
-    assert model.max_seq_length == CFG["max_seq_length"]
+    assert model.max_seq_length == CFG.max_seq_length
     similarity = embedding_similarity(model, pairs, 8)
     assert similarity.shape == (len(pairs), len(pairs))
     same = embedding_similarity(model, pairs.assign(response=pairs["context"]), 8)
@@ -64,9 +67,8 @@ def test_tiny_training_run_learns_checkpoints_and_restores_the_best(pairs, tmp_p
 
 @pytest.mark.slow
 def test_fixed_seed_gives_the_same_curve(pairs, tmp_path):
-    one_epoch = {**CFG, "epochs": 1}
-    _, first = fit(pairs, pairs, one_epoch, checkpoint=tmp_path / "a")
-    _, second = fit(pairs, pairs, one_epoch, checkpoint=tmp_path / "b")
+    _, first = fit(pairs, pairs, ONE_EPOCH, checkpoint=tmp_path / "a")
+    _, second = fit(pairs, pairs, ONE_EPOCH, checkpoint=tmp_path / "b")
     assert [r["epoch"] for r in first] == [r["epoch"] for r in second] == [0, 1]
     for key in ("train_loss", "val_loss", "val_mrr"):
         assert first[1][key] == pytest.approx(second[1][key], abs=1e-5)
@@ -82,21 +84,20 @@ def test_auto_device_is_cpu_without_a_gpu():
 def test_model_is_registered_with_the_data_version(pairs, tmp_path):
     from pixelated.core.embed import load_sentence_model
 
-    cfg = {
-        "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
-        "artifact_location": str(tmp_path / "mlruns"),
-        "experiment": "test",
-    }
+    cfg = MlflowConfig(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        artifact_location=str(tmp_path / "mlruns"),
+        experiment="test",
+    )
     splits = tmp_path / "splits"
     splits.mkdir()
     (splits / "train.parquet").write_bytes(b"rows")
-    registry = {"name": "selector", "alias": "candidate"}
     with stage_run("train", cfg, params={"train": {"epochs": 1}}, inputs=[splits]) as run:
         log_history([{"epoch": 0, "val_recall_at_1": 0.2}, {"epoch": 1, "val_recall_at_1": 0.5}])
         version = log_registered_sentence_model(
-            load_sentence_model(), registry, data_version=dvc_md5(splits), description="test"
+            load_sentence_model(), "selector", "candidate", data_version=dvc_md5(splits), description="test"
         )
-    client = mlflow.MlflowClient(cfg["tracking_uri"])
+    client = mlflow.MlflowClient(cfg.tracking_uri)
     by_alias = client.get_model_version_by_alias("selector", "candidate")
     assert str(by_alias.version) == version
     assert by_alias.tags["data_version"] == dvc_md5(splits)

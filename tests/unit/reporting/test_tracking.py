@@ -2,6 +2,7 @@
 
 import mlflow
 
+from pixelated.core.config import MlflowConfig
 from pixelated.core.hashing import file_md5
 from pixelated.reporting.tracking import flatten, log_stage_run
 
@@ -9,11 +10,11 @@ from pixelated.reporting.tracking import flatten, log_stage_run
 def test_stage_run_is_tagged_with_commit_and_input_hashes(tmp_path):
     data = tmp_path / "table.parquet"
     data.write_bytes(b"some bytes")
-    cfg = {
-        "tracking_uri": f"sqlite:///{tmp_path / 'mlflow.db'}",
-        "artifact_location": str(tmp_path / "mlruns"),
-        "experiment": "test",
-    }
+    cfg = MlflowConfig(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+        artifact_location=str(tmp_path / "mlruns"),
+        experiment="test",
+    )
     run_id = log_stage_run(
         "report",
         cfg,
@@ -21,7 +22,7 @@ def test_stage_run_is_tagged_with_commit_and_input_hashes(tmp_path):
         metrics={"ledger": {"ingest": {"rows_in": 3}}},
         inputs=[data],
     )
-    run = mlflow.MlflowClient(cfg["tracking_uri"]).get_run(run_id)
+    run = mlflow.MlflowClient(cfg.tracking_uri).get_run(run_id)
     assert run.data.tags["stage"] == "report"
     assert len(run.data.tags["git_commit"]) == 40
     assert run.data.tags[f"dvc.md5.{data.as_posix()}"] == file_md5(data) == "9d0568469d206c1aedf1b71f12f474bc"

@@ -7,14 +7,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from pixelated.core.config import ConfigError, build_config, read_params
 from pixelated.core.schema import CONVERSATION_SCHEMA, SPLITS
+from pixelated.export.config import FORMATS, ExportConfig
+from pixelated.export.export import ExportStageConfig, export_all
 from pixelated.export.openai_chat import example_problems, to_openai
-from pixelated.export.writers import export_all, token_counter
+from pixelated.export.writers import COUNTERS, WRITERS, exported_counts, token_counter
 from pixelated.ingest.conversation import make_turn
 from tests.conftest import canonical_row, frame
+from tests.paths import REPO
 
-FORMATS = ["jsonl", "parquet", "csv", "hf", "openai", "tfrecord"]
-CFG = {"formats": FORMATS, "openai": {"system_prompt": "Be kind. Not clinical advice.", "max_tokens": 4096}}
+CFG = build_config(ExportStageConfig, read_params(REPO / "params.yaml")).export
 
 
 def _turns(index: int) -> list[dict]:
@@ -51,7 +54,7 @@ def _turn_texts(row) -> list[str]:
 
 def test_every_format_carries_the_version(exported):
     out, _, stats = exported
-    for fmt in FORMATS:
+    for fmt in CFG.formats:
         version = json.loads((out / fmt / "VERSION.json").read_text())
         assert version["dataset_version"] == stats["dataset_version"]
     metadata = pq.read_schema(out / "parquet" / "train.parquet").metadata
@@ -102,10 +105,16 @@ def test_openai_export_is_valid_and_complete(exported):
         assert len(lines) == len(rows[name]) == stats["openai"][name]["rows_out"]
         for line in lines:
             example = json.loads(line)
-            assert example_problems(example, 4096, count) == []
+            assert example_problems(example, CFG.openai.max_tokens, count) == []
             roles = [m["role"] for m in example["messages"]]
             assert roles == ["system", "assistant", "user", "assistant"]  # the two seeker turns merged
-            assert "Not clinical advice" in example["messages"][0]["content"]
+            assert example["messages"][0]["content"] == CFG.openai.system_prompt
+            assert "not clinical advice" in example["messages"][0]["content"]
+
+
+def _chat(*messages: tuple) -> dict:
+    """{"messages": [...]} from (role, content) pairs, or (role, content, extra keys)."""
+    return {"messages": [{"role": m[0], "content": m[1], **(m[2] if len(m) > 2 else {})} for m in messages]}
 
 
 @pytest.mark.parametrize(
@@ -113,49 +122,14 @@ def test_openai_export_is_valid_and_complete(exported):
     [
         ({"messages": []}, "no_messages"),
         ({"prompt": "x"}, "not_messages"),
-        ({"messages": [{"role": "user", "content": "hi"}]}, "no_assistant"),
-        ({"messages": [{"role": "user", "content": "hi"}, {"role": "bot", "content": "yo"}]}, "bad_role"),
-        (
-            {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant", "content": " "}]},
-            "empty_content",
-        ),
-        (
-            {"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b", "x": 1}]},
-            "unknown_key",
-        ),
-        (
-            {
-                "messages": [
-                    {"role": "user", "content": "a"},
-                    {"role": "user", "content": "b"},
-                    {"role": "assistant", "content": "c"},
-                ]
-            },
-            "not_alternating",
-        ),
-        (
-            {"messages": [{"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]},
-            "last_not_assistant",
-        ),
-        (
-            {
-                "messages": [
-                    {"role": "user", "content": "a"},
-                    {"role": "system", "content": "s"},
-                    {"role": "assistant", "content": "c"},
-                ]
-            },
-            "late_system",
-        ),
-        (
-            {
-                "messages": [
-                    {"role": "user", "content": "word " * 5000},
-                    {"role": "assistant", "content": "ok"},
-                ]
-            },
-            "over_token_limit",
-        ),
+        (_chat(("user", "hi")), "no_assistant"),
+        (_chat(("user", "hi"), ("bot", "yo")), "bad_role"),
+        (_chat(("user", "hi"), ("assistant", " ")), "empty_content"),
+        (_chat(("user", "a"), ("assistant", "b", {"x": 1})), "unknown_key"),
+        (_chat(("user", "a"), ("user", "b"), ("assistant", "c")), "not_alternating"),
+        (_chat(("assistant", "a"), ("user", "b")), "last_not_assistant"),
+        (_chat(("user", "a"), ("system", "s"), ("assistant", "c")), "late_system"),
+        (_chat(("user", "word " * 5000), ("assistant", "ok")), "over_token_limit"),
     ],
 )
 def test_openai_validator_rejects_broken_examples(example, reason):
@@ -211,7 +185,22 @@ def test_tfrecord_reads_with_tf_data_where_installed(exported):
 def test_only_configured_formats_are_written(tmp_path, exported):
     out, _, _ = exported
     splits = {name: out / "parquet" / f"{name}.parquet" for name in SPLITS}
-    export_all(splits, tmp_path / "only", {"formats": ["csv"]})
+    export_all(splits, tmp_path / "only", ExportConfig(formats=["csv"]))
     assert sorted(p.name for p in (tmp_path / "only").iterdir()) == ["csv"]
-    with pytest.raises(ValueError, match="unknown"):
-        export_all(splits, tmp_path / "bad", {"formats": ["xml"]})
+    with pytest.raises(ConfigError, match=r"export\.formats: .*unknown \['xml'\]"):
+        build_config(ExportStageConfig, {"export": {"formats": ["xml"]}})
+    with pytest.raises(ConfigError, match=r"needs export\.openai"):
+        build_config(ExportStageConfig, {"export": {"formats": ["openai"]}})
+
+
+def test_every_format_has_a_writer_and_a_counter():
+    assert set(WRITERS) == set(COUNTERS) == set(FORMATS)
+
+
+def test_counters_read_back_every_conversation(exported):
+    out, rows, stats = exported
+    counts = exported_counts(out, SPLITS)
+    assert set(counts) == set(CFG.formats)
+    for fmt, by_split in counts.items():
+        expected = stats["openai"] if fmt == "openai" else {n: {"rows_out": len(r)} for n, r in rows.items()}
+        assert by_split == {name: expected[name]["rows_out"] for name in SPLITS}, fmt
