@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pixelated.ingest.config import ReadOptions, SourceConfig
@@ -64,6 +65,44 @@ def _turn(row: dict, source: SourceConfig, ctx: FileContext) -> dict:
     return make_turn(map_role(row.get(source.role), ctx.role_map), row.get(source.text), **annotations)
 
 
+@dataclass
+class _Conversation:
+    """The rows of one conversation in an utterance CSV, gathered while reading."""
+
+    id: str
+    line: int  # where its first row starts
+    first: dict
+    rows: list[dict] = field(default_factory=list)
+    context: dict[str, str] = field(default_factory=dict)  # from context rows, to metadata
+    bad_line: int | None = None  # an unreadable row inside it
+
+
+def _close(group: _Conversation, seen: set[str], path: Path, source: SourceConfig, ctx: FileContext) -> Item:
+    """One gathered conversation as a row, or a rejection for a bad or repeated block."""
+    if group.bad_line is not None:
+        detail = f"conversation {group.id} holds an unreadable row at line {group.bad_line}"
+        return ctx.reject("contains_bad_row", detail, group.line)
+    if group.id in seen:
+        return ctx.reject(
+            "non_contiguous_conversation", f"rows of conversation {group.id} are not contiguous", group.line
+        )
+    seen.add(group.id)
+    metadata = {**_metadata(group.first, source.metadata), **group.context}
+    if key := source.metadata_from_filename:
+        metadata[key] = path.stem
+    try:
+        turns = [_turn(row, source, ctx) for row in group.rows]
+    except ValueError as err:
+        return ctx.reject("bad_turn_annotation", str(err), group.line)
+    return ctx.conversation(
+        group.id,
+        turns,
+        group.line,
+        thread_id=group.first.get(source.thread) if source.thread else None,
+        metadata=metadata,
+    )
+
+
 @register("utterance_csv")
 def read_utterance_csv(
     path: Path, source: SourceConfig, options: ReadOptions, ctx: FileContext
@@ -77,58 +116,26 @@ def read_utterance_csv(
     Rows matching `context_rows` describe the conversation (ED's "situation") and go to
     metadata instead of turns. A conversation with a bad row is rejected with it.
     """
-    id_column = source.conversation
     context = source.context_rows
     seen: set[str] = set()
-    group: dict | None = None
-
-    def close(group: dict) -> Item:
-        if group["bad_line"] is not None:
-            detail = f"conversation {group['id']} holds an unreadable row at line {group['bad_line']}"
-            return ctx.reject("contains_bad_row", detail, group["line"])
-        if group["id"] in seen:
-            detail = f"rows of conversation {group['id']} are not contiguous"
-            return ctx.reject("non_contiguous_conversation", detail, group["line"])
-        seen.add(group["id"])
-        metadata = {**_metadata(group["first"], source.metadata), **group["context"]}
-        if key := source.metadata_from_filename:
-            metadata[key] = path.stem
-        try:
-            turns = [_turn(row, source, ctx) for row in group["rows"]]
-        except ValueError as err:
-            return ctx.reject("bad_turn_annotation", str(err), group["line"])
-        return ctx.conversation(
-            group["id"],
-            turns,
-            group["line"],
-            thread_id=group["first"].get(source.thread) if source.thread else None,
-            metadata=metadata,
-        )
-
+    group: _Conversation | None = None
     for line, row in csv_rows(path, options.max_field_bytes, ctx):
         if not isinstance(row, dict):
             yield row
             if group is not None:
-                group["bad_line"] = line
+                group.bad_line = line
             continue
-        conversation_id = row.get(id_column, "") if id_column else path.stem
-        if group is None or conversation_id != group["id"]:
+        conversation_id = row.get(source.conversation, "") if source.conversation else path.stem
+        if group is None or conversation_id != group.id:
             if group is not None:
-                yield close(group)
-            group = {
-                "id": conversation_id,
-                "line": line,
-                "first": row,
-                "rows": [],
-                "context": {},
-                "bad_line": None,
-            }
+                yield _close(group, seen, path, source, ctx)
+            group = _Conversation(conversation_id, line, row)
         if context and row.get(context.column) == context.value:
-            group["context"][context.text_to] = row.get(source.text)
+            group.context[context.text_to] = row.get(source.text)
         else:
-            group["rows"].append(row)
+            group.rows.append(row)
     if group is not None:
-        yield close(group)
+        yield _close(group, seen, path, source, ctx)
 
 
 @register("qa_csv")
