@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from pathlib import Path
 
 import pyarrow as pa_arrow
 import pyarrow.parquet as pq
@@ -15,9 +14,7 @@ from pixelated.core.schema import METADATA_COLUMNS, TURN_FIELDS
 from pixelated.ingest.conversation import content_hash, make_turn, map_role, normalize_text, stable_id
 from pixelated.ingest.ingest import read_source
 from pixelated.ingest.readers import READERS, get_reader, register
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-INGEST_CFG = {"max_field_bytes": 67108864, "batch_size": 2000}
+from tests.conftest import FIXTURES, READ_OPTIONS
 
 ESCONV_MAPPING = {
     "turns": "dialog",
@@ -102,7 +99,7 @@ def test_registry_holds_exactly_the_documented_formats():
     with pytest.raises(ValueError, match="unknown input format 'xml'"):
         get_reader("xml")
     with pytest.raises(ValueError, match="registered twice"):
-        register("jsonl")(lambda path, cfg, ctx: iter(()))
+        register("jsonl")(lambda path, source, options, ctx: iter(()))
 
 
 def test_stable_id_is_sha256_of_parts_16_hex():
@@ -267,7 +264,7 @@ def test_parquet_reader_reads_nested_list_of_struct_turns(read, tmp_path):
         "turn_fields": {"label": "act"},
         "metadata": {"topic": "meta.topic", "upvotes": "meta.votes", "lang": "lang"},
     }
-    rows, rejections = read("parquet", path, {"mapping": mapping, "batch_size": 1})
+    rows, rejections = read("parquet", path, {"mapping": mapping}, options={"batch_size": 1})
     assert rejections == []
     assert [r["source_record_id"] for r in rows] == ["p-1", "p-2"]
     assert [r["source_line"] for r in rows] == [1, 2]
@@ -408,7 +405,7 @@ def test_shared_source_counts_match_source_md(shared_items, name):
 
 
 def test_shared_read_is_deterministic(shared_sources, shared_raw, shared_items, split_items):
-    rows, _ = split_items(read_source(shared_raw, "hope_sample", shared_sources["hope_sample"], INGEST_CFG))
+    rows, _ = split_items(read_source(shared_raw, "hope_sample", shared_sources["hope_sample"], READ_OPTIONS))
     assert rows == shared_items["hope_sample"][0]
 
 

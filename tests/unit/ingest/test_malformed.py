@@ -10,11 +10,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from pixelated.core.ledger import Rejection
+from pixelated.core.runner import TablePaths
 from pixelated.core.validation import validate_batch
-from pixelated.ingest.ingest import read_source, run_ingest
+from pixelated.ingest import ingest
+from pixelated.ingest.ingest import read_source
+from tests.conftest import INGEST, MAX_TURN_CHARS, READ_OPTIONS, reasons, source_config
 
-INGEST_CFG = {"max_field_bytes": 67108864, "batch_size": 2000}
-MAX_TURN_CHARS = 20000
 TEN_MB = 10 * 1024 * 1024
 QA_CFG = {
     "id": "id",
@@ -30,10 +31,6 @@ def jsonl_line(turns, **fields) -> str:
 
 
 GOOD = [{"role": "user", "text": "I feel stuck."}, {"role": "assistant", "text": "Stuck how?"}]
-
-
-def reasons(rejections: list[Rejection]) -> list[str]:
-    return [r.reason for r in rejections]
 
 
 def assert_located(rejection: Rejection, file_name: str, line: int | None) -> None:
@@ -291,7 +288,7 @@ def test_csv_ten_mb_field_reads(read, tmp_path):
 def test_csv_field_over_configured_limit_rejects_rest_of_file(read, tmp_path):
     path = tmp_path / "limit.csv"
     path.write_text(f"id,question,answer,upvotes\n1,Ok?,Yes.,1\n2,Big?,{'x' * 5000},1\n3,Next?,No.,1\n")
-    rows, rejections = read("qa_csv", path, {**QA_CFG, "max_field_bytes": 1000})
+    rows, rejections = read("qa_csv", path, QA_CFG, options={"max_field_bytes": 1000})
     assert [r["source_record_id"] for r in rows] == ["1"]
     assert [(r.reason, r.source_line) for r in rejections] == [("csv_error", 3)]
     assert "rest of file skipped" in rejections[0].detail
@@ -308,8 +305,8 @@ def test_qa_csv_bad_metadata(read, tmp_path):
 def test_reader_crash_costs_only_that_file(tmp_path, split_items):
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "a.parquet").write_bytes(b"this is not parquet")
-    cfg = {"format": "parquet", "read": ["*.parquet"], "license": "test"}
-    rows, rejections = split_items(read_source(tmp_path, "src", cfg, INGEST_CFG))
+    source = source_config(format="parquet", read=["*.parquet"], license="test")
+    rows, rejections = split_items(read_source(tmp_path, "src", source, READ_OPTIONS))
     assert rows == []
     assert reasons(rejections) == ["reader_error"]
     assert rejections[0].source_file == "src/a.parquet"
@@ -318,12 +315,12 @@ def test_reader_crash_costs_only_that_file(tmp_path, split_items):
 
 def test_read_pattern_matching_nothing_is_a_config_error(tmp_path):
     (tmp_path / "src").mkdir()
-    cfg = {"format": "jsonl", "read": ["*.jsonl"], "license": "test"}
+    source = source_config(format="jsonl", read=["*.jsonl"], license="test")
     with pytest.raises(FileNotFoundError, match="matches nothing"):
-        list(read_source(tmp_path, "src", cfg, INGEST_CFG))
+        list(read_source(tmp_path, "src", source, READ_OPTIONS))
 
 
-# --- run_ingest end to end ------------------------------------------------------------------
+# --- ingest.run end to end ------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -357,18 +354,23 @@ def bad_raw(tmp_path) -> tuple[Path, dict]:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(content)
     sources = {
-        "chats": {"format": "jsonl", "read": ["*.jsonl"], "license": "test", "mapping": {"id": "id"}},
-        "arrays": {"format": "json", "read": ["*.json"], "license": "test"},
-        "qa": {"format": "qa_csv", "read": ["*.csv"], "license": "test", **QA_CFG},
-        "utt": {"format": "utterance_csv", "read": ["*.csv"], "license": "test", **UTT_CFG},
+        "chats": source_config(format="jsonl", read=["*.jsonl"], license="test", mapping={"id": "id"}),
+        "arrays": source_config(format="json", read=["*.json"], license="test"),
+        "qa": source_config(format="qa_csv", read=["*.csv"], license="test", **QA_CFG),
+        "utt": source_config(format="utterance_csv", read=["*.csv"], license="test", **UTT_CFG),
     }
     return raw, sources
 
 
+def run_ingest(raw: Path, sources: dict, out: Path):
+    """The ingest stage on `sources` in `raw`, with params.yaml's ingest and executor settings."""
+    paths = TablePaths(raw, out / "o.parquet", out / "q.parquet", out / "l.json")
+    return ingest.run(INGEST.model_copy(update={"sources": sources}), paths), paths
+
+
 def test_run_ingest_accounts_for_every_bad_input(bad_raw, tmp_path, frame):
-    raw, sources = bad_raw
-    out, quarantine, ledger_path = tmp_path / "out.parquet", tmp_path / "q.parquet", tmp_path / "ledger.json"
-    ledger = run_ingest(raw, sources, INGEST_CFG, out, quarantine, ledger_path)
+    ledger, paths = run_ingest(*bad_raw, tmp_path)
+    out, quarantine, ledger_path = paths.output, paths.quarantine, paths.ledger
 
     report = json.loads(ledger_path.read_text())
     assert report == ledger.as_dict()
@@ -426,9 +428,8 @@ def test_run_ingest_output_is_byte_identical_across_runs(bad_raw, tmp_path):
     sources = {k: v for k, v in sources.items() if k != "chats"}  # skip the 10 MB file for speed
     digests = []
     for run in ("one", "two"):
-        out = tmp_path / run
-        run_ingest(raw, sources, INGEST_CFG, out / "o.parquet", out / "q.parquet", out / "l.json")
-        digests.append([(out / f).read_bytes() for f in ("o.parquet", "q.parquet", "l.json")])
+        _, paths = run_ingest(raw, sources, tmp_path / run)
+        digests.append([p.read_bytes() for p in (paths.output, paths.quarantine, paths.ledger)])
     assert digests[0] == digests[1]
 
 

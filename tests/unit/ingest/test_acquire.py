@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from pixelated.core.config import ConfigError, build_config
+from pixelated.ingest import acquire
 from pixelated.ingest.acquire import (
     MANIFEST,
     MIRROR_ENV,
@@ -17,6 +19,8 @@ from pixelated.ingest.acquire import (
     resolve_mirror,
     sha256_file,
 )
+from pixelated.ingest.config import AcquireStageConfig, SourceConfig
+from tests.conftest import PARAMS
 
 CONTENT = {"a.jsonl": b'{"turns": []}\n', "nested/b.csv": b"x,y\n1,2\n"}
 
@@ -35,16 +39,20 @@ def mirror(tmp_path) -> Path:
     return root
 
 
-def source_cfg(**overrides) -> dict:
-    cfg = {
+PINNED = {relpath: digest(data) for relpath, data in CONTENT.items()}
+
+
+def source_cfg(**overrides) -> SourceConfig:
+    keys = {
         "location": "folder",
         "url": None,
-        "files": {relpath: digest(data) for relpath, data in CONTENT.items()},
+        "files": PINNED,
+        "read": ["a.jsonl"],
+        "format": "jsonl",
         "license": "CC0",
         "commercial_use": True,
     }
-    cfg.update(overrides)
-    return cfg
+    return SourceConfig.model_validate({**keys, **overrides})
 
 
 def leftovers(directory: Path) -> list[str]:
@@ -77,8 +85,7 @@ def test_acquire_all_copies_pinned_files_and_writes_manifest(mirror, tmp_path):
 
 
 def test_missing_file_names_the_source(mirror, tmp_path):
-    cfg = source_cfg()
-    cfg["files"]["gone.json"] = "0" * 64
+    cfg = source_cfg(files={**PINNED, "gone.json": "0" * 64})
     with pytest.raises(AcquireError, match=r"source 'demo': gone\.json not found") as caught:
         acquire_source("demo", cfg, mirror, tmp_path / "raw")
     assert MIRROR_ENV in str(caught.value)
@@ -96,8 +103,7 @@ def test_no_mirror_and_no_url(tmp_path):
 
 
 def test_wrong_checksum_names_source_and_file_and_leaves_nothing(mirror, tmp_path):
-    cfg = source_cfg()
-    cfg["files"]["nested/b.csv"] = "f" * 64
+    cfg = source_cfg(files={**PINNED, "nested/b.csv": "f" * 64})
     raw = tmp_path / "raw"
     with pytest.raises(AcquireError) as caught:
         acquire_source("demo", cfg, mirror, raw)
@@ -110,8 +116,7 @@ def test_wrong_checksum_names_source_and_file_and_leaves_nothing(mirror, tmp_pat
 
 
 def test_acquire_all_stops_at_first_bad_source_without_manifest(mirror, tmp_path):
-    bad = source_cfg()
-    bad["files"]["a.jsonl"] = "0" * 64
+    bad = source_cfg(files={**PINNED, "a.jsonl": "0" * 64})
     raw = tmp_path / "raw"
     with pytest.raises(AcquireError, match=r"source 'b_bad': a\.jsonl has sha256"):
         acquire_all({"a_good": source_cfg(), "b_bad": bad}, mirror, raw)
@@ -120,11 +125,11 @@ def test_acquire_all_stops_at_first_bad_source_without_manifest(mirror, tmp_path
 
 
 def test_url_source_is_downloaded_and_checked(mirror, tmp_path):
-    cfg = source_cfg(url=(mirror / "folder").as_uri() + "/", location=None)
-    acquire_source("remote", cfg, None, tmp_path / "raw")
+    url = (mirror / "folder").as_uri() + "/"
+    acquire_source("remote", source_cfg(url=url, location=None), None, tmp_path / "raw")
     assert (tmp_path / "raw" / "remote" / "a.jsonl").read_bytes() == CONTENT["a.jsonl"]
 
-    cfg["files"]["missing.txt"] = "0" * 64
+    cfg = source_cfg(url=url, location=None, files={**PINNED, "missing.txt": "0" * 64})
     with pytest.raises(AcquireError, match=r"source 'remote': cannot download .*missing\.txt"):
         acquire_source("remote", cfg, None, tmp_path / "raw2")
 
@@ -151,6 +156,19 @@ def test_shared_sources_acquire_with_pinned_checksums(shared_sources, shared_raw
     manifest = json.loads((shared_raw / MANIFEST).read_text())
     assert set(manifest) == set(shared_sources)
     for name, cfg in shared_sources.items():
-        assert manifest[name]["license"] == cfg["license"]
-        for relpath, pinned in cfg["files"].items():
+        assert manifest[name]["license"] == cfg.license
+        for relpath, pinned in cfg.files.items():
             assert sha256_file(shared_raw / name / relpath) == pinned, f"{name}/{relpath}"
+
+
+def test_run_takes_sources_and_mirror_from_params(mirror, tmp_path, monkeypatch):
+    monkeypatch.delenv(MIRROR_ENV, raising=False)
+    params = {**PARAMS, "sources": {"demo": source_cfg().model_dump()}, "acquire": {"mirror": str(mirror)}}
+    acquire.run(build_config(AcquireStageConfig, params), acquire.AcquirePaths(tmp_path / "raw"))
+    assert leftovers(tmp_path / "raw") == [MANIFEST, "demo/a.jsonl", "demo/nested/b.csv"]
+
+
+def test_a_source_without_location_or_url_is_a_config_error():
+    params = {**PARAMS, "sources": {"demo": {**source_cfg().model_dump(), "location": None}}}
+    with pytest.raises(ConfigError, match=r"sources\.demo: .*needs a location .* or a url"):
+        build_config(AcquireStageConfig, params)
