@@ -15,6 +15,7 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.parquet as pq
 
+from pixelated.core import atomic
 from pixelated.core.ledger import Rejection
 from pixelated.core.schema import QUARANTINE_SCHEMA, QuarantineSchema
 
@@ -50,16 +51,17 @@ class ValidatedWriter:
     """Append pandas batches to one Parquet file, validating each with a pandera schema.
 
     The file always exists after `close()`, with the schema even when no rows were written,
-    so downstream stages never special-case an empty input.
+    so downstream stages never special-case an empty input. Rows go to a temporary file that
+    `close()` renames into place; `abort()` (or leaving a `with` block by an exception) deletes
+    it, so a failed or killed stage never leaves a half-written table under the real name.
     """
 
     def __init__(self, path: str | Path, schema: pa_arrow.Schema, check: pa.DataFrameSchema):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self._tmp = atomic.prepare(path)
         self.schema = schema
         self.check = check
         self.rows = 0
-        self._writer = pq.ParquetWriter(self.path, schema, compression="zstd")
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
 
     def write(self, frame: pd.DataFrame) -> None:
         if frame.empty:
@@ -74,13 +76,27 @@ class ValidatedWriter:
             self.write(from_records(records, self.schema))
 
     def close(self) -> None:
+        """Finish the file and move it to its real name."""
         self._writer.close()
+        atomic.commit(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop everything written: the real name keeps what it held before, if anything."""
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> ValidatedWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is not None:
+            self.abort()
+            return
+        try:
+            self.close()
+        except BaseException:
+            self.abort()
+            raise
 
 
 class QuarantineWriter(ValidatedWriter):
