@@ -7,6 +7,7 @@ rows in input order), so `dvc.lock` changes only when content does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -18,6 +19,8 @@ import pyarrow.parquet as pq
 from pixelated.core import atomic
 from pixelated.core.ledger import Rejection
 from pixelated.core.schema import QUARANTINE_SCHEMA, QuarantineSchema
+
+log = logging.getLogger(__name__)
 
 _PANDAS_TYPES = {
     pa_arrow.string(): pd.StringDtype(),
@@ -41,6 +44,25 @@ def read_batches(path: str | Path, batch_size: int) -> Iterator[pd.DataFrame]:
     parquet = pq.ParquetFile(path)
     for batch in parquet.iter_batches(batch_size=batch_size):
         yield to_pandas(batch)
+
+
+def read_cache_table(path: Path, schema: pa_arrow.Schema, owned: bool = True) -> pa_arrow.Table | None:
+    """A persistent cache table, or None when it is absent or unreadable.
+
+    A cache only saves work, so a truncated or corrupt one must not block its stage: it is
+    logged (path and error type, never content), and when this stage `owned` it, deleted so
+    the stage rebuilds it as from empty (the last committed copy stays in the DVC cache).
+    """
+    if not path.exists():
+        return None
+    try:
+        return pq.read_table(path, schema=schema)
+    except (OSError, ValueError, TypeError, pa_arrow.ArrowException) as err:
+        action = "deleted; it is rebuilt" if owned else "ignored"
+        log.warning("cache %s is unreadable (%s): %s", path, type(err).__name__, action)
+        if owned:
+            path.unlink(missing_ok=True)
+        return None
 
 
 def count_rows(path: str | Path) -> int:
