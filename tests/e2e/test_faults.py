@@ -30,6 +30,7 @@ from tests.paths import SHARED_DATA
 TARGET = "validate"  # acquire -> ingest -> validate: the cheap head of the pipeline
 STAGES = ("acquire", "ingest", "validate")
 SAMPLE = 20  # conversations per source
+GRACE = 0.5  # seconds a stopping stage may take to finish a rename already under way
 
 
 def stage_processes(root: Path) -> dict[int, str]:
@@ -108,7 +109,8 @@ def gone(pid: int, seconds: float) -> bool:
 
 def interrupted_repro(root, env, watch, fault: str, stage: str, delay: float, log: Path) -> None:
     """`dvc repro --force` until `stage` has run `delay` seconds, then the fault: `sigkill`
-    kills the stage, `sigterm` stops dvc itself. The stage must be gone soon after."""
+    kills the stage, `sigterm` stops dvc itself. Once dvc has exited, the stage must end
+    without writing anything more (an orphan used to finish its run and write its outputs)."""
     started = time.monotonic()
     with open(log, "a") as out:
         dvc = subprocess.Popen(["dvc", "repro", "--force", TARGET], cwd=root, env=env, stdout=out, stderr=out)
@@ -122,7 +124,16 @@ def interrupted_repro(root, env, watch, fault: str, stage: str, delay: float, lo
         else:
             dvc.send_signal(signal.SIGTERM)
         dvc.wait(timeout=300)
-    assert gone(pid, 5), f"{stage} (pid {pid}) still runs 5 s after {fault}; see {log}"
+    dvc_gone = time.time()
+    assert gone(pid, 30), f"{stage} (pid {pid}) still runs 30 s after {fault}; see {log}"
+    late = written_since(root, dvc_gone + GRACE)
+    assert late == [], f"{stage} wrote {late} after dvc exited ({fault} {delay} s into it)"
+
+
+def written_since(root: Path, since: float) -> list[str]:
+    """The outputs (data/, reports/) modified after `since` (a time.time())."""
+    files = [p for folder in ("data", "reports") for p in (root / folder).rglob("*") if p.is_file()]
+    return sorted(str(p.relative_to(root)) for p in files if p.stat().st_mtime > since)
 
 
 def plan(rng: random.Random, durations: dict[str, float]) -> list[tuple[str, str, float]]:
