@@ -25,6 +25,7 @@ from tqdm import tqdm
 from pixelated.core.config import ExecutorConfig
 from pixelated.core.executor import map_batches
 from pixelated.core.ledger import Ledger, LedgerError, Rejection
+from pixelated.core.process import stage_name, start_stage
 from pixelated.core.tableio import QuarantineWriter, ValidatedWriter, count_rows, read_batches
 
 P = TypeVar("P")
@@ -36,8 +37,9 @@ def progress(iterable: Iterable, desc: str, total: int | None = None, unit: str 
 
 
 def stage_args(description: str, paths: type[P]) -> tuple[P, Path]:
-    """Parse `--<field>` for every field of the `paths` dataclass, plus `--params`; a field
-    with `metadata={"nargs": "+"}` takes several paths, in the order given."""
+    """Parse `--<field>` for every field of the `paths` dataclass (a field with
+    `metadata={"nargs": "+"}` takes several paths, in order), plus `--params`, then start the
+    stage process (`process.start_stage`: parent-death signal, private umask, output lock)."""
     parser = argparse.ArgumentParser(description=description)
     for item in dataclasses.fields(paths):
         flag = f"--{item.name.replace('_', '-')}"
@@ -45,6 +47,7 @@ def stage_args(description: str, paths: type[P]) -> tuple[P, Path]:
     parser.add_argument("--params", default="params.yaml", type=Path)
     args = vars(parser.parse_args())
     params = args.pop("params")
+    start_stage(stage_name(), [p for v in args.values() for p in (v if isinstance(v, list) else [v])])
     return paths(**args), params
 
 
