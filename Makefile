@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PE_DATA_MIRROR ?= $(abspath ../shared/data)
 
-.PHONY: install params repro test bench lint format clean backup verify restore review
+.PHONY: install browser params repro test screenshots bench lint format clean backup verify restore review
 
 install: $(VENV)/.installed
 
@@ -28,8 +28,19 @@ repro: params
 	dvc repro
 	dvc metrics show
 
-test: install
+# Browser tests drive Debian's chromium through Playwright: a browser download (`playwright
+# install`) is not possible here. As root (CI), install the package when it is missing.
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "chromium is not on PATH: 'sudo apt-get install chromium', or the browser tests are skipped"; fi; }
+
+test: install browser
 	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+
+# Retake the screenshots committed under docs/img/ (the browser tests write them when asked).
+screenshots: install browser
+	PE_UPDATE_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/e2e
 
 bench: install
 	$(BIN)/python -m pytest -m slow -q

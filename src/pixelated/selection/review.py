@@ -5,10 +5,14 @@ read and fill in. A verdict written back to reviews/verdicts.csv overrides the g
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import importlib.resources
 import math
 from pathlib import Path
 
 import pandas as pd
+from markupsafe import Markup
 
 from pixelated.core.hashing import seeded_key
 from pixelated.core.tableio import read_batches
@@ -50,8 +54,56 @@ def verdict_template(review: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFra
     return out
 
 
-def render_review_html(review: pd.DataFrame, metrics: tuple[str, ...], fraction: float) -> str:
-    """The review page a clinician reads: each conversation, its scores, flags, blank verdict."""
+# Why a reviewer keeps or drops: written into the verdict's note as "<reason>: <note>", so the
+# CSV keeps exactly the columns reviews/verdicts.csv has (gates.VERDICT_COLUMNS).
+REVIEW_REASONS = (
+    "crisis handled well",
+    "crisis mishandled",
+    "harmful or unsafe advice",
+    "low quality support",
+    "personal data left in",
+    "not a support conversation",
+    "automatic score wrong",
+    "other",
+)
+_ASSETS = ("review.js", "review.css")
+
+
+def review_set_id(conversation_ids) -> str:
+    """A short id for this set of conversations: the page saves progress under it, so a page
+    built from a different sample never picks up another set's half-done verdicts."""
+    joined = "\n".join(sorted(conversation_ids)).encode()
+    return hashlib.sha256(joined).hexdigest()[:16]
+
+
+def _csp_hash(source: str) -> str:
+    return "'sha256-" + base64.b64encode(hashlib.sha256(source.encode()).digest()).decode() + "'"
+
+
+def _page_assets() -> dict[str, Markup | str]:
+    """The inline script and style, and a Content-Security-Policy that allows exactly them:
+    the page runs from a file, loads nothing and executes nothing else."""
+    folder = importlib.resources.files("pixelated.selection").joinpath("templates")
+    script, style = (folder.joinpath(name).read_text() for name in _ASSETS)
+    csp = (
+        f"default-src 'none'; script-src {_csp_hash(script)}; style-src {_csp_hash(style)}; "
+        "img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    return {"script": Markup(script), "style": Markup(style), "csp": Markup(csp)}  # no " in csp
+
+
+def _prior_verdicts(verdicts: pd.DataFrame) -> dict[str, dict[str, str]]:
+    """Verdicts already in reviews/verdicts.csv: the page starts from them and exports them back,
+    including those for conversations not in this review set, so its CSV can replace the file."""
+    columns = list(VERDICT_COLUMNS[1:])
+    return {str(cid): {c: str(row[c]) for c in columns} for cid, row in verdicts[columns].iterrows()}
+
+
+def render_review_html(
+    review: pd.DataFrame, metrics: tuple[str, ...], fraction: float, verdicts: pd.DataFrame | None = None
+) -> str:
+    """The review page: each conversation with its scores and flags, and a keep/drop form whose
+    verdicts are saved in the browser and exported as a reviews/verdicts.csv file."""
     import jinja2
 
     env = jinja2.Environment(
@@ -64,8 +116,16 @@ def render_review_html(review: pd.DataFrame, metrics: tuple[str, ...], fraction:
         row["turns"] = list(row["turns"])
         row["crisis_turn_set"] = {int(i) for i in row["crisis_turns"].split(",") if i}
         conversations.append(row)
+    prior = _prior_verdicts(verdicts if verdicts is not None else pd.DataFrame(columns=VERDICT_COLUMNS[1:]))
     return env.get_template("review.html.j2").render(
-        conversations=conversations, metrics=metrics, fraction_percent=f"{100 * fraction:g}"
+        conversations=conversations,
+        metrics=metrics,
+        fraction_percent=f"{100 * fraction:g}",
+        set_id=review_set_id(review["conversation_id"]),
+        reasons=REVIEW_REASONS,
+        verdict_columns=VERDICT_COLUMNS,
+        prior_verdicts=prior,
+        **_page_assets(),
     )
 
 
@@ -85,4 +145,4 @@ def write_review(
     """data/review: review.csv (verdicts to fill in) and review.html (what to read)."""
     directory.mkdir(parents=True, exist_ok=True)
     verdict_template(review, verdicts).to_csv(directory / "review.csv", index=False)
-    (directory / "review.html").write_text(render_review_html(review, metrics, fraction))
+    (directory / "review.html").write_text(render_review_html(review, metrics, fraction, verdicts))
