@@ -17,6 +17,7 @@ from pixelated.core.schema import SPLITS
 from pixelated.reporting import summary
 from pixelated.reporting.card import describe_release, render_dataset_card
 from pixelated.reporting.config import IngestScope, ReportConfig, SourceTerms
+from pixelated.reporting.headline import headline
 from pixelated.reporting.tracking import log_stage_run
 
 log = logging.getLogger(__name__)
@@ -53,14 +54,30 @@ class ReportPaths:
     privacy: Path  # privacy benchmark
     anonymize_metrics: Path  # what anonymize replaced
     quality: Path  # score stage report (agreement, distributions)
+    select_metrics: Path  # select stage report (kept per tier, keep rates by group)
+    eval_metrics: Path  # evaluate stage report (recall@k, curation gain)
     metrics: Path
     summary: Path
     plots: Path  # folder for plot CSVs
     card: Path  # dataset card (markdown)
+    headline: Path  # the one DVC metrics file: a few numbers per experiment
 
 
 def _read_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+def _write_headline(paths: ReportPaths, ledgers: list[dict]) -> None:
+    select_ledger = next((ledger for ledger in ledgers if ledger.get("stage") == "select"), {})
+    values = headline(
+        select=_read_json(paths.select_metrics),
+        select_ledger=select_ledger,
+        quality=_read_json(paths.quality),
+        privacy=_read_json(paths.privacy),
+        split=_read_json(paths.split_metrics),
+        evaluation=_read_json(paths.eval_metrics),
+    )
+    paths.headline.write_text(json.dumps(values, indent=2) + "\n")
 
 
 def run(cfg: ReportStageConfig, paths: ReportPaths) -> None:
@@ -93,6 +110,7 @@ def run(cfg: ReportStageConfig, paths: ReportPaths) -> None:
         max_per_source=cfg.ingest.max_per_source,
     )
     paths.card.write_text(card)
+    _write_headline(paths, ledgers)
     log.info("report: %d conversations released", metrics["conversations"])
 
     log_stage_run(
