@@ -174,10 +174,17 @@ def _draw(plot: dict, series: dict[str, list[dict]], target: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    for label, rows in series.items():
+    bars = str(plot.get("template", "")).startswith("bar_horizontal")  # y holds categories
+    for offset, (label, rows) in enumerate(series.items()):
         x_key = plot.get("x") or next(iter(rows[0]))
         y_key = plot.get("y") or list(rows[0])[-1]
-        ax.plot([float(r[x_key]) for r in rows], [float(r[y_key]) for r in rows], marker=".", label=label)
+        values = [float(r[x_key]) for r in rows]
+        if bars:
+            positions = [i + 0.4 * offset for i in range(len(rows))]
+            ax.barh(positions, values, height=0.4, label=label)
+            ax.set_yticks(range(len(rows)), [r[y_key] for r in rows])
+        else:
+            ax.plot(values, [float(r[y_key]) for r in rows], marker=".", label=label)
         ax.set_xlabel(x_key)
         ax.set_ylabel(y_key)
     ax.set_title(plot.get("title", plot["path"]))

@@ -28,6 +28,22 @@ QUALITY = {
     "by_source": {"a": {"n": 10, "p10": 0.5, "p25": 0.6, "p50": 0.7, "p75": 0.8, "p90": 0.9, "mean": 0.7}},
 }
 SELECT = {"would_keep_at_tier": {"minimum": 12, "recommended": 10, "production": 3}}
+HOSTILE = '<script>alert("x")</script>'  # a group name is data: the page must show it as text
+SELECT["bias"] = {
+    "topic": {"overall_keep_rate": 0.5, "groups": {HOSTILE: {"n": 3, "keep_rate": 0.2, "flagged": True}}}
+}
+MEMBER = {"conversation_id": "x1", "source": "a", "method": "exact", "kept": False}
+DEDUP = {
+    "removed": {"exact": 1},
+    "examples": {
+        "exact": [
+            {
+                "cluster_id": "c1",
+                "members": [{"conversation_id": "x1", "source": "a", "method": "exact", "kept": False}],
+            }
+        ]
+    },
+}
 EVALUATION = {"test": {"finetuned": {"recall_at_1": 0.5}}, "curation_gain_recall_at_1": 0.25}
 
 
@@ -100,6 +116,9 @@ def reported(tmp_path_factory):
     (root / "quality.json").write_text(json.dumps(QUALITY))
     (root / "select.json").write_text(json.dumps(SELECT))
     (root / "eval.json").write_text(json.dumps(EVALUATION))
+    (root / "dedup.json").write_text(json.dumps(DEDUP))
+    (root / "plots").mkdir()
+    (root / "plots" / "recall_at_k.csv").write_text("k,finetuned,tfidf\n1,0.5,0.2\n5,0.8,0.4\n")
     quarantine = [root / "raw" / "quarantine" / "ingest.parquet", root / "quarantine" / "select.parquet"]
     with QuarantineWriter(quarantine[0], "ingest"):
         pass
@@ -117,11 +136,13 @@ def reported(tmp_path_factory):
         quality=root / "quality.json",
         select_metrics=root / "select.json",
         eval_metrics=root / "eval.json",
+        dedup_metrics=root / "dedup.json",
         metrics=root / "metrics.json",
         summary=root / "summary.md",
         plots=root / "plots",
         card=root / "card.md",
         headline=root / "headline.json",
+        html=root / "report.html",
     )
     run(cfg, paths)
     return paths
@@ -169,3 +190,19 @@ def test_headline_holds_the_few_numbers_an_experiment_is_judged_by(reported):
     assert headline["pii_recall"] is None  # the made-up benchmark planted nothing
     assert headline["leakage"] == 0
     assert (headline["recall_at_1"], headline["curation_gain"]) == (0.5, 0.25)
+
+
+def test_report_page_is_self_contained_and_escapes_data(reported):
+    page = reported.html.read_text()
+    assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:' in page
+    assert "<script" not in page and HOSTILE not in page
+    assert page.count('<img src="data:image/svg+xml;base64,') >= 5
+    for section in ("funnel", "scores", "bias", "pii", "dedup", "eval"):
+        assert f'<section id="{section}"' in page
+    assert 'src="http' not in page and "url(" not in page  # nothing fetched from anywhere
+    assert "<td>x1</td>" in page  # a dedup example, by id
+    assert (reported.plots / "funnel.csv").read_text().splitlines()[:2] == [
+        "stage,conversations",
+        "ingest,12",
+    ]
+    assert (reported.plots / "pii_replaced.csv").read_text() == "entity,replaced\nPERSON,2\n"
