@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PE_DATA_MIRROR ?= $(abspath ../shared/data)
 
-.PHONY: install browser params repro test screenshots bench lint format clean backup verify restore review
+.PHONY: install browser params repro test screenshots bench lint format clean backup verify restore review exps
 
 install: $(VENV)/.installed
 
@@ -64,6 +64,13 @@ verify: install
 restore: install
 	@test -n "$(REV)" || { echo "usage: make restore REV=<tag or commit> [REMOTE=name]"; exit 2; }
 	$(VERSIONING) restore $(REV) $(REMOTE_ARG)
+
+# Experiments on one screen: the headline metrics (reports/headline.json, the only DVC metric),
+# the params an experiment changed, no dependency hashes (plain `dvc exp show` lists every one
+# of ~250 params and ~60 dependencies). Detailed reports: `make review`, reports/report.html.
+EXP_KEEP = ^(Experiment|Created|kept|kept_by_source|agreement_auc|crisis|pii_recall|leakage|recall_at_1|curation_gain)\b
+exps:
+	dvc exp show --md --no-pager --only-changed --drop '.*/' --keep '$(EXP_KEEP)'
 
 review: install
 	@test -n "$(BASE)" || { echo "usage: make review BASE=<rev> [REV=<rev>]  (writes review/review.md)"; exit 2; }

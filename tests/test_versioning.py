@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from pixelated.versioning.repo import VersioningError, locked_outputs
+from pixelated.versioning.review import delta, fmt
 from pixelated.versioning.rollback import rollback_model
 from tests.conftest import make_clone, override_config, run_ok
 
@@ -200,18 +201,34 @@ def test_damaged_remote_is_reported_and_never_used(versions, tmp_path):
     assert not cache_copy.exists()
 
 
+def _flat(data: dict, prefix: str = "") -> dict:
+    """Dotted keys of nested JSON, as `dvc metrics diff` names them."""
+    flat = {}
+    for key, value in data.items():
+        if isinstance(value, dict):
+            flat.update(_flat(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def test_review_of_two_commits_shows_changed_params_and_metrics(versions, tmp_path):
     root, env, _ = versions
     result = _versioning(root, env, "review", "v1", "v2", "--output", str(tmp_path / "review"))
     assert result.returncode == 0, result.stderr[-3000:]
     text = (tmp_path / "review" / "review.md").read_text()
     assert "| `filter_length.min_turns` | `2` | `3` |" in text
-    v1 = yaml.safe_load(run_ok(["git", "show", "v1:reports/metrics.json"], root, env))
-    v2 = yaml.safe_load(run_ok(["git", "show", "v2:reports/metrics.json"], root, env))
-    change = v2["conversations"] - v1["conversations"]
-    assert change < 0
-    row = f"| `reports/metrics.json` | `conversations` | {v1['conversations']} | {v2['conversations']} |"
-    assert f"{row} {change:+d}" in text
+    # the headline is the only DVC metric: every number of it that changed has a row with its delta
+    v1, v2 = (
+        _flat(yaml.safe_load(run_ok(["git", "show", f"{v}:reports/headline.json"], root, env)))
+        for v in ("v1", "v2")
+    )
+    changed = [key for key in v2 if v1.get(key) != v2[key]]
+    assert changed, "fewer turns allowed must change what is kept"
+    for key in changed:
+        old, new = v1.get(key), v2[key]
+        assert f"| `reports/headline.json` | `{key}` | {fmt(old)} | {fmt(new)} | {delta(old, new)} |" in text
+    assert "reports/ledger/" not in text.split("## Ledger")[0]  # ledgers are not metrics any more
     ledger = yaml.safe_load(run_ok(["git", "show", "v2:reports/ledger/filter_length.json"], root, env))
     dropped = ledger["dropped"]["too_few_turns"]
     assert "| filter_length |" in text and f"too_few_turns: 0 → {dropped}" in text

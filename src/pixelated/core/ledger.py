@@ -1,8 +1,8 @@
 """Row accounting: every stage proves rows in = rows out + rows dropped (by reason).
 
 Dropped rows are written to a quarantine table with the file, line and reason, so an
-auditor can find each one; the ledger JSON is a DVC metric, so `dvc metrics diff` shows
-how many rows each stage kept and dropped between two versions.
+auditor can find each one; the ledger JSON is committed to git (a cache: false output), so
+`make review` shows how many rows each stage kept and dropped between two versions.
 """
 
 from __future__ import annotations

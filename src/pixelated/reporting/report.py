@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import logging
 from dataclasses import dataclass, field
@@ -14,9 +15,10 @@ from pydantic import Field
 from pixelated.core.config import Config, ExecutorConfig, MlflowConfig, ValidateConfig
 from pixelated.core.hashing import file_md5
 from pixelated.core.schema import SPLITS
-from pixelated.reporting import summary
+from pixelated.reporting import html, summary
 from pixelated.reporting.card import describe_release, render_dataset_card
 from pixelated.reporting.config import IngestScope, ReportConfig, SourceTerms
+from pixelated.reporting.headline import headline
 from pixelated.reporting.tracking import log_stage_run
 
 log = logging.getLogger(__name__)
@@ -53,14 +55,59 @@ class ReportPaths:
     privacy: Path  # privacy benchmark
     anonymize_metrics: Path  # what anonymize replaced
     quality: Path  # score stage report (agreement, distributions)
+    select_metrics: Path  # select stage report (kept per tier, keep rates by group)
+    eval_metrics: Path  # evaluate stage report (recall@k, curation gain)
+    dedup_metrics: Path  # dedup stage report (removed per method, example clusters)
     metrics: Path
     summary: Path
     plots: Path  # folder for plot CSVs
     card: Path  # dataset card (markdown)
+    headline: Path  # the one DVC metrics file: a few numbers per experiment
+    html: Path  # one self-contained page of plots and tables (reporting.html)
 
 
 def _read_json(path: Path) -> dict:
     return json.loads(path.read_text())
+
+
+def _write_headline(paths: ReportPaths, ledgers: list[dict]) -> None:
+    select_ledger = next((ledger for ledger in ledgers if ledger.get("stage") == "select"), {})
+    values = headline(
+        select=_read_json(paths.select_metrics),
+        select_ledger=select_ledger,
+        quality=_read_json(paths.quality),
+        privacy=_read_json(paths.privacy),
+        split=_read_json(paths.split_metrics),
+        evaluation=_read_json(paths.eval_metrics),
+    )
+    paths.headline.write_text(json.dumps(values, indent=2) + "\n")
+
+
+def write_page(paths: ReportPaths, ledgers: list[dict], tiers: dict[str, float]) -> None:
+    """reports/report.html, and the plot CSVs `dvc plots` shows of the same funnel and PII."""
+    inputs = html.ReportInputs(
+        ledgers=ledgers,
+        quality=_read_json(paths.quality),
+        select=_read_json(paths.select_metrics),
+        anonymize=_read_json(paths.anonymize_metrics),
+        privacy=_read_json(paths.privacy),
+        dedup=_read_json(paths.dedup_metrics),
+        evaluation=_read_json(paths.eval_metrics),
+        tiers=tiers,
+        plots={name: _csv_rows(paths.plots / f"{name}.csv") for name in html.EVAL_PLOTS},
+    )
+    paths.html.write_text(html.render(inputs))
+    funnel = [(ledger["stage"], ledger["rows_out"]) for ledger in ledgers]
+    summary.write_plot_csv(paths.plots / "funnel.csv", ("stage", "conversations"), funnel)
+    replaced = sorted(inputs.anonymize.get("entities_replaced", {}).items())
+    summary.write_plot_csv(paths.plots / "pii_replaced.csv", ("entity", "replaced"), replaced)
+
+
+def _csv_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
 
 
 def run(cfg: ReportStageConfig, paths: ReportPaths) -> None:
@@ -93,6 +140,8 @@ def run(cfg: ReportStageConfig, paths: ReportPaths) -> None:
         max_per_source=cfg.ingest.max_per_source,
     )
     paths.card.write_text(card)
+    _write_headline(paths, ledgers)
+    write_page(paths, ledgers, cfg.quality.get("tiers") or {})
     log.info("report: %d conversations released", metrics["conversations"])
 
     log_stage_run(

@@ -1,5 +1,6 @@
-"""A markdown review of two data versions for pull requests: params and metrics that changed
-(with deltas), rows kept and dropped per stage from the ledgers, changed plots as PNGs."""
+"""A markdown review of two data versions for pull requests: params and headline metrics that
+changed (with deltas), rows kept and dropped per stage from the ledgers (plain outputs named in
+dvc.yaml), changed plots as PNGs."""
 
 from __future__ import annotations
 
@@ -29,14 +30,28 @@ def _read_at(root: Path, path: str, rev: str | None) -> str | None:
         return None
 
 
-def _metrics_at(root: Path, revs: list[str]) -> dict[str, dict[str, dict]]:
-    """{rev: {metrics file: data}} for the given revisions ('workspace' for the working tree)."""
-    with open_repo(root) as repo:
-        shown = repo.metrics.show(revs=[r for r in revs if r != "workspace"])
-    return {
-        rev: {path: entry.get("data", {}) for path, entry in shown.get(rev, {}).get("data", {}).items()}
-        for rev in revs
-    }
+def report_files(root: Path) -> list[str]:
+    """The JSON files stages declare in dvc.yaml (outs or metrics): ledgers are among them,
+    as plain outputs now that the only DVC metric is the headline."""
+    spec = yaml.safe_load((root / "dvc.yaml").read_text()) or {}
+    items = [
+        item
+        for stage in spec.get("stages", {}).values()
+        for item in [*stage.get("outs", []), *stage.get("metrics", [])]
+    ]
+    paths = [item if isinstance(item, str) else next(iter(item)) for item in items]
+    return [path for path in paths if path.endswith(".json")]
+
+
+def ledgers_at(root: Path, paths: list[str], rev: str | None) -> dict[str, dict]:
+    """{path: ledger} for the files among `paths` that are ledgers at `rev` (None: workspace)."""
+    found = {}
+    for path in paths:
+        text = _read_at(root, path, rev)
+        data = json.loads(text) if text else None
+        if isinstance(data, dict) and is_ledger(data):
+            found[path] = data
+    return found
 
 
 def is_ledger(data: dict) -> bool:
@@ -159,10 +174,17 @@ def _draw(plot: dict, series: dict[str, list[dict]], target: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    for label, rows in series.items():
+    bars = str(plot.get("template", "")).startswith("bar_horizontal")  # y holds categories
+    for offset, (label, rows) in enumerate(series.items()):
         x_key = plot.get("x") or next(iter(rows[0]))
         y_key = plot.get("y") or list(rows[0])[-1]
-        ax.plot([float(r[x_key]) for r in rows], [float(r[y_key]) for r in rows], marker=".", label=label)
+        values = [float(r[x_key]) for r in rows]
+        if bars:
+            positions = [i + 0.4 * offset for i in range(len(rows))]
+            ax.barh(positions, values, height=0.4, label=label)
+            ax.set_yticks(range(len(rows)), [r[y_key] for r in rows])
+        else:
+            ax.plot(values, [float(r[y_key]) for r in rows], marker=".", label=label)
         ax.set_xlabel(x_key)
         ax.set_ylabel(y_key)
     ax.set_title(plot.get("title", plot["path"]))
@@ -208,9 +230,9 @@ def review(root: Path, base: str, rev: str | None, output: Path, image_base: str
         against = {} if rev is None else {"b_rev": new_key}  # no b_rev: the workspace
         params = repo.params.diff(a_rev=base_commit, **against)
         metrics = repo.metrics.diff(a_rev=base_commit, **against)
-    shown = _metrics_at(root, [base_commit, new_key])
+    files = report_files(root)
     stage_order = list((yaml.safe_load((root / "dvc.yaml").read_text()) or {}).get("stages", {}))
-    ledgers = pair_ledgers(shown[base_commit], shown[new_key], stage_order)
+    ledgers = pair_ledgers(ledgers_at(root, files, base_commit), ledgers_at(root, files, rev), stage_order)
     compared = f"`{new_key[:12]}`." if rev else "the working tree."
     lines = [
         f"# Pipeline review: `{base}` → `{new_label}`",

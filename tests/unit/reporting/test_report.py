@@ -13,6 +13,7 @@ from pixelated.core.tableio import QuarantineWriter, ValidatedWriter
 from pixelated.core.validation import canonical_schema
 from pixelated.export.export import ExportStageConfig, export_all
 from pixelated.ingest.conversation import SourceInfo, make_conversation, make_turn
+from pixelated.reporting.headline import HEADLINE_KEYS
 from pixelated.reporting.report import ReportPaths, ReportStageConfig, run
 from tests.conftest import frame
 from tests.paths import REPO
@@ -20,6 +21,30 @@ from tests.unit.reporting.release import assert_card_describes_release, assert_s
 
 SIZES = {"train": 5, "validation": 2, "test": 3}
 DROPPED = 2  # rows select drops in this made-up funnel
+# made-up stage reports, with the keys the headline and the HTML report read
+QUALITY = {
+    "agreement": {"rejected_vs_accepted": {"auc": 0.7}},
+    "crisis": {"detector": {"precision": 0.9, "recall": 0.8}},
+    "by_source": {"a": {"n": 10, "p10": 0.5, "p25": 0.6, "p50": 0.7, "p75": 0.8, "p90": 0.9, "mean": 0.7}},
+}
+SELECT = {"would_keep_at_tier": {"minimum": 12, "recommended": 10, "production": 3}}
+HOSTILE = '<script>alert("x")</script>'  # a group name is data: the page must show it as text
+SELECT["bias"] = {
+    "topic": {"overall_keep_rate": 0.5, "groups": {HOSTILE: {"n": 3, "keep_rate": 0.2, "flagged": True}}}
+}
+MEMBER = {"conversation_id": "x1", "source": "a", "method": "exact", "kept": False}
+DEDUP = {
+    "removed": {"exact": 1},
+    "examples": {
+        "exact": [
+            {
+                "cluster_id": "c1",
+                "members": [{"conversation_id": "x1", "source": "a", "method": "exact", "kept": False}],
+            }
+        ]
+    },
+}
+EVALUATION = {"test": {"finetuned": {"recall_at_1": 0.5}}, "curation_gain_recall_at_1": 0.25}
 
 
 def _conversation(source: str, terms, index: int) -> dict:
@@ -88,7 +113,12 @@ def reported(tmp_path_factory):
             {"tokens_changed_ratio": 0.01, "entities_replaced": {"PERSON": 2}, "consent_required": False}
         )
     )
-    (root / "quality.json").write_text(json.dumps({"score": {"mean": 0.6}}))
+    (root / "quality.json").write_text(json.dumps(QUALITY))
+    (root / "select.json").write_text(json.dumps(SELECT))
+    (root / "eval.json").write_text(json.dumps(EVALUATION))
+    (root / "dedup.json").write_text(json.dumps(DEDUP))
+    (root / "plots").mkdir()
+    (root / "plots" / "recall_at_k.csv").write_text("k,finetuned,tfidf\n1,0.5,0.2\n5,0.8,0.4\n")
     quarantine = [root / "raw" / "quarantine" / "ingest.parquet", root / "quarantine" / "select.parquet"]
     with QuarantineWriter(quarantine[0], "ingest"):
         pass
@@ -104,10 +134,15 @@ def reported(tmp_path_factory):
         privacy=root / "privacy.json",
         anonymize_metrics=root / "anonymize.json",
         quality=root / "quality.json",
+        select_metrics=root / "select.json",
+        eval_metrics=root / "eval.json",
+        dedup_metrics=root / "dedup.json",
         metrics=root / "metrics.json",
         summary=root / "summary.md",
         plots=root / "plots",
         card=root / "card.md",
+        headline=root / "headline.json",
+        html=root / "report.html",
     )
     run(cfg, paths)
     return paths
@@ -143,3 +178,31 @@ def test_card_shows_the_funnel_through_select_and_split(reported):
     assert "| source | ingest in | ingest | select | split |" in card
     for path in reported.quarantine:
         assert f"`{path.as_posix()}`" in card
+
+
+def test_headline_holds_the_few_numbers_an_experiment_is_judged_by(reported):
+    headline = json.loads(reported.headline.read_text())
+    assert list(headline) == list(HEADLINE_KEYS)
+    assert headline["kept"] == SELECT["would_keep_at_tier"]
+    # kept per source: the select ledger's rows out (the first source lost the dropped rows)
+    assert sum(headline["kept_by_source"].values()) == sum(SIZES.values())
+    assert headline["agreement_auc"] == 0.7 and headline["crisis"] == {"precision": 0.9, "recall": 0.8}
+    assert headline["pii_recall"] is None  # the made-up benchmark planted nothing
+    assert headline["leakage"] == 0
+    assert (headline["recall_at_1"], headline["curation_gain"]) == (0.5, 0.25)
+
+
+def test_report_page_is_self_contained_and_escapes_data(reported):
+    page = reported.html.read_text()
+    assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; img-src data:' in page
+    assert "<script" not in page and HOSTILE not in page
+    assert page.count('<img src="data:image/svg+xml;base64,') >= 5
+    for section in ("funnel", "scores", "bias", "pii", "dedup", "eval"):
+        assert f'<section id="{section}"' in page
+    assert 'src="http' not in page and "url(" not in page  # nothing fetched from anywhere
+    assert "<td>x1</td>" in page  # a dedup example, by id
+    assert (reported.plots / "funnel.csv").read_text().splitlines()[:2] == [
+        "stage,conversations",
+        "ingest,12",
+    ]
+    assert (reported.plots / "pii_replaced.csv").read_text() == "entity,replaced\nPERSON,2\n"

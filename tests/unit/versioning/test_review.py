@@ -93,6 +93,7 @@ def _version(root, turns: int, curve: str) -> str:
     (root / "params.yaml").write_text(yaml.safe_dump({"filter_length": {"min_turns": turns}}))
     (root / "reports" / "ledger.json").write_text(json.dumps(_ledger("filter_length", 10, 10 - turns)))
     (root / "reports" / "curve.csv").write_text(curve)
+    (root / "reports" / "headline.json").write_text(json.dumps({"kept": 10 - turns}))
     return commit_all(root, f"min_turns {turns}")
 
 
@@ -104,7 +105,9 @@ def test_review_of_two_commits(git_repo, tmp_path):
     stage = {
         "cmd": "true",
         "params": ["filter_length"],
-        "metrics": [{"reports/ledger.json": {"cache": False}}],
+        # as in the pipeline: the ledger is a plain output, the headline the only metric
+        "outs": [{"reports/ledger.json": {"cache": False}}],
+        "metrics": [{"reports/headline.json": {"cache": False}}],
         "plots": [{"reports/curve.csv": {"cache": False, "x": "step", "title": "Curve"}}],
     }
     (git_repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"filter_length": stage}}))
@@ -118,7 +121,8 @@ def test_review_of_two_commits(git_repo, tmp_path):
     assert f"compared with `{head[:12]}`." in text
     assert "| `filter_length.min_turns` | `2` | `3` |" in text
     assert "| filter_length | 10 | 8 → 7 -1 (-12.5%) | 2 → 3 +1 (+50.0%) | – |" in text
-    assert "No metric changed." in text  # the only metrics file is a ledger
+    assert "| `reports/headline.json` | `kept` | 8 | 7 | -1 (-12.5%) |" in text
+    assert "reports/ledger.json" not in text  # the ledger has its own section
     assert "### Curve\n\n![reports/curve.csv](https://img/plots/curve.png)" in text
     assert (tmp_path / "out" / "plots" / "curve.png").stat().st_size > 0
     assert "Unchanged" not in text

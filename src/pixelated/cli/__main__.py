@@ -1,0 +1,3 @@
+from pixelated.cli.main import cli
+
+cli(prog_name="pixelated")
