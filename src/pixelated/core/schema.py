@@ -46,42 +46,47 @@ METADATA_COLUMNS: dict[str, pa_arrow.DataType] = {
     "supporter_relevance": pa_arrow.int64(),
 }
 
+_ARROW_TYPES = {
+    "string": pa_arrow.string(),
+    "bool": pa_arrow.bool_(),
+    "int32": pa_arrow.int32(),
+    "int64": pa_arrow.int64(),
+    "float64": pa_arrow.float64(),
+}
+
+
+def arrow_fields(spec: str) -> list[tuple[str, pa_arrow.DataType]]:
+    """Fields from "name name:type ..." (type defaults to string), in order: a table's storage
+    layout on one line."""
+    names = (item.partition(":") for item in spec.split())
+    return [(name, _ARROW_TYPES[kind or "string"]) for name, _, kind in names]
+
+
 CONVERSATION_SCHEMA = pa_arrow.schema(
     [
-        ("conversation_id", pa_arrow.string()),
-        ("source", pa_arrow.string()),
-        ("source_record_id", pa_arrow.string()),
-        ("thread_id", pa_arrow.string()),
-        ("license", pa_arrow.string()),
-        ("commercial_use", pa_arrow.bool_()),
-        ("consent", pa_arrow.bool_()),
-        ("consent_basis", pa_arrow.string()),
-        ("source_file", pa_arrow.string()),
-        ("source_line", pa_arrow.int64()),
-        ("source_sha256", pa_arrow.string()),
-        ("source_split", pa_arrow.string()),
+        *arrow_fields(
+            "conversation_id source source_record_id thread_id license commercial_use:bool "
+            "consent:bool consent_basis source_file source_line:int64 source_sha256 source_split"
+        ),
         ("turns", pa_arrow.list_(TURN_TYPE)),
-        ("n_turns", pa_arrow.int32()),
-        ("content_hash", pa_arrow.string()),
+        *arrow_fields("n_turns:int32 content_hash"),
         *METADATA_COLUMNS.items(),
         ("extra", pa_arrow.string()),
     ]
 )
 
 QUARANTINE_SCHEMA = pa_arrow.schema(
-    [
-        ("stage", pa_arrow.string()),
-        ("source", pa_arrow.string()),
-        ("source_file", pa_arrow.string()),
-        ("source_line", pa_arrow.int64()),
-        ("conversation_id", pa_arrow.string()),
-        ("reason", pa_arrow.string()),
-        ("detail", pa_arrow.string()),
-        ("excerpt", pa_arrow.string()),
-    ]
+    arrow_fields("stage source source_file source_line:int64 conversation_id reason detail excerpt")
 )
 
 _HEX16 = r"^[0-9a-f]{16}$"
+
+
+def hex_id(unique: bool = False) -> pa.Column:
+    """A 16-hex-character id column (stable_id): conversation, cluster, group ids."""
+    return pa.Column(pd.StringDtype(), pa.Check.str_matches(_HEX16), unique=unique)
+
+
 _ARROW_TO_PANDERA = {
     pa_arrow.string(): pd.StringDtype(),
     pa_arrow.int64(): pd.Int64Dtype(),
@@ -182,18 +187,11 @@ QuarantineSchema = pa.DataFrameSchema(
 )
 
 
-SPLIT_ASSIGNMENT_SCHEMA = pa_arrow.schema(
-    [
-        ("conversation_id", pa_arrow.string()),
-        ("group", pa_arrow.string()),
-        ("split", pa_arrow.string()),
-        ("fold", pa_arrow.int64()),
-    ]
-)
+SPLIT_ASSIGNMENT_SCHEMA = pa_arrow.schema(arrow_fields("conversation_id group split fold:int64"))
 
 SplitAssignmentSchema = pa.DataFrameSchema(
     {
-        "conversation_id": pa.Column(pd.StringDtype(), pa.Check.str_matches(_HEX16), unique=True),
+        "conversation_id": hex_id(unique=True),
         "group": pa.Column(pd.StringDtype()),
         "split": pa.Column(pd.StringDtype(), pa.Check.isin(SPLITS)),
         "fold": pa.Column(pd.Int64Dtype(), pa.Check.ge(0), nullable=True),
@@ -274,26 +272,19 @@ def selected_schema(canonical: pa.DataFrameSchema) -> pa.DataFrameSchema:
 
 
 DEDUP_CLUSTER_SCHEMA = pa_arrow.schema(
-    [
-        ("conversation_id", pa_arrow.string()),
-        ("cluster_id", pa_arrow.string()),
-        ("group_id", pa_arrow.string()),
-        ("kept", pa_arrow.bool_()),
-        ("method", pa_arrow.string()),
-        ("kept_id", pa_arrow.string()),
-    ]
+    arrow_fields("conversation_id cluster_id group_id kept:bool method kept_id")
 )
 
 # One row per dedup input conversation: its duplicate cluster (removal unit) and its group
 # (cluster joined with shared seeker turns and source thread: the unit the split keeps together).
 DedupClusterSchema = pa.DataFrameSchema(
     {
-        "conversation_id": pa.Column(pd.StringDtype(), pa.Check.str_matches(_HEX16), unique=True),
-        "cluster_id": pa.Column(pd.StringDtype(), pa.Check.str_matches(_HEX16)),
-        "group_id": pa.Column(pd.StringDtype(), pa.Check.str_matches(_HEX16)),
+        "conversation_id": hex_id(unique=True),
+        "cluster_id": hex_id(),
+        "group_id": hex_id(),
         "kept": pa.Column(bool),
         "method": pa.Column(pd.StringDtype(), pa.Check.isin(CLUSTER_METHODS)),
-        "kept_id": pa.Column(pd.StringDtype(), pa.Check.str_matches(_HEX16)),
+        "kept_id": hex_id(),
     },
     checks=[
         pa.Check(

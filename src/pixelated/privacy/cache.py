@@ -16,18 +16,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pixelated.core.atomic import atomic_path
+from pixelated.core.schema import arrow_fields
 from pixelated.core.tableio import read_cache_table
 from pixelated.privacy.engine import Span
 
-SCHEMA = pa.schema(
-    [
-        ("key", pa.string()),
-        ("start", pa.int32()),
-        ("end", pa.int32()),
-        ("entity", pa.string()),
-        ("score", pa.float64()),
-    ]
-)
+SCHEMA = pa.schema(arrow_fields("key start:int32 end:int32 entity score:float64"))
 
 
 def span_key(fingerprint: str, text: str) -> str:

@@ -116,15 +116,16 @@ def date_of_birth_recognizer() -> PatternRecognizer:
     day = r"(?:0?[1-9]|[12]\d|3[01])"
     month = r"(?:0?[1-9]|1[0-2])"
     ordinal = r"(?:st|nd|rd|th)?"
+    patterns = {
+        "numeric_mdy": rf"\b{month}[/.-]{day}[/.-]{year}\b",
+        "numeric_dmy": rf"\b{day}[/.-]{month}[/.-]{year}\b",
+        "iso": rf"\b{year}-{month}-{day}\b",
+        "month_day_year": rf"\b{_MONTH}\s+{day}{ordinal},?\s+{year}\b",
+        "day_month_year": rf"\b{day}{ordinal}\s+(?:of\s+)?{_MONTH},?\s+{year}\b",
+    }
     return _recognizer(
         "DATE_OF_BIRTH",
-        [
-            ("numeric_mdy", rf"\b{month}[/.-]{day}[/.-]{year}\b", 0.7),
-            ("numeric_dmy", rf"\b{day}[/.-]{month}[/.-]{year}\b", 0.7),
-            ("iso", rf"\b{year}-{month}-{day}\b", 0.7),
-            ("month_day_year", rf"\b{_MONTH}\s+{day}{ordinal},?\s+{year}\b", 0.7),
-            ("day_month_year", rf"\b{day}{ordinal}\s+(?:of\s+)?{_MONTH},?\s+{year}\b", 0.7),
-        ],
+        [(name, pattern, 0.7) for name, pattern in patterns.items()],  # every full date alike
         ["born", "birthday", "birth", "dob", "b."],
         UNCASED,
     )
