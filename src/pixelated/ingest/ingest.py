@@ -22,7 +22,7 @@ from pixelated.core.ledger import Ledger, Rejection
 from pixelated.core.runner import BatchResult, Output, TablePaths, run_batches
 from pixelated.core.schema import CONVERSATION_SCHEMA, IngestedSchema
 from pixelated.core.tableio import QuarantineWriter, from_records
-from pixelated.ingest.config import IngestStageConfig, ReadOptions, SourceConfig
+from pixelated.ingest.config import IngestStageConfig, ReadOptions, SourceConfig, resolved_inside
 from pixelated.ingest.readers import FileContext, get_reader
 from pixelated.ingest.readers.base import Item
 
@@ -60,13 +60,17 @@ class FileCounts:
 
 
 def source_files(raw_dir: Path, name: str, source: SourceConfig) -> list[Path]:
-    """The files of one source to read, from its `read` globs; a glob matching nothing is a config error."""
+    """The files of one source to read, from its `read` globs; a glob matching nothing, or a
+    file that resolves outside data/raw/<source>/ (a symlink), is a config error."""
     root = raw_dir / name
+    resolved_inside(root, raw_dir, f"sources.{name}")
     paths = []
     for pattern in source.read:
         matched = sorted(root.glob(pattern))
         if not matched:
             raise FileNotFoundError(f"source {name!r}: read pattern {pattern!r} matches nothing in {root}")
+        for path in matched:
+            resolved_inside(path, root, f"sources.{name}.read")
         paths.extend(matched)
     return paths
 
