@@ -9,6 +9,7 @@ and only such values lose one when read; any other leading quote is left alone.
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import pandas as pd
@@ -39,18 +40,35 @@ def restore(value):
 def neutralize_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """A copy with every text cell neutralized (numbers stay numbers)."""
     out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or isinstance(out[column].dtype, pd.StringDtype):
-            out[column] = out[column].map(neutralize, na_action="ignore")
+    for column in _text_columns(out):
+        out[column] = out[column].map(neutralize, na_action="ignore")
     return out
 
 
 def restore_frame(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or isinstance(out[column].dtype, pd.StringDtype):
-            out[column] = out[column].map(restore, na_action="ignore")
+    for column in _text_columns(out):
+        out[column] = out[column].map(restore, na_action="ignore")
     return out
+
+
+def to_csv(frame: pd.DataFrame, path: str | Path, **kwargs) -> None:
+    """`DataFrame.to_csv` with formula cells neutralized. pandas does not quote a bare CR when
+    the line terminator is "\n", which would split the row; a frame holding one is written
+    with every text cell quoted (a clean frame's bytes are unchanged)."""
+    safe = neutralize_frame(frame)
+    has_cr = any(safe[c].astype(str).str.contains("\r", regex=False).any() for c in _text_columns(safe))
+    safe.to_csv(path, quoting=csv.QUOTE_NONNUMERIC if has_cr else csv.QUOTE_MINIMAL, **kwargs)
+
+
+def _is_text(column: pd.Series) -> bool:
+    return column.dtype == object or isinstance(column.dtype, pd.StringDtype)
+
+
+def _text_columns(frame: pd.DataFrame) -> list:
+    return [
+        c for c in frame.columns if frame[c].dtype == object or isinstance(frame[c].dtype, pd.StringDtype)
+    ]
 
 
 def read_csv(path: str | Path, **kwargs) -> pd.DataFrame:
