@@ -44,6 +44,7 @@ class _Lines:
         self._pending: deque[tuple[int, str]] = deque()
         self._count = 0
         self._taken: list[tuple[int, str]] = []
+        self.exhausted = False  # the file's end was reached
 
     def __iter__(self):
         return self
@@ -54,6 +55,7 @@ class _Lines:
         else:
             text = self._handle.readline()
             if not text:
+                self.exhausted = True
                 raise StopIteration
             self._count += 1
             item = (self._count, text)
@@ -79,9 +81,10 @@ def _cells(text: str) -> list[str]:
 def _records(lines: _Lines) -> Iterator[tuple[list[tuple[int, str]], list[str] | str]]:
     """(physical lines, cells) per record, or (lines, reason) where the framing broke.
 
-    A record that spans lines and holds an odd number of quote characters has an unclosed
-    quote that swallowed the rows after it; like a parser error, it costs its first line
-    only: parsing resumes on the next line, so later rows are read, not silently merged.
+    A record that spans lines (or ends at EOF) and holds an odd number of quote characters has
+    an unclosed quote that swallowed the rows after it (or was cut off); like a parser error,
+    it costs its first line only: parsing resumes on the next line, so later rows are read,
+    not silently merged.
     """
     reader = csv.reader(lines)
     while True:
@@ -95,7 +98,8 @@ def _records(lines: _Lines) -> Iterator[tuple[list[tuple[int, str]], list[str] |
                 return
         else:
             taken = lines.take()
-            unclosed = len(taken) > 1 and sum(text.count('"') for _, text in taken) % 2 == 1
+            odd = sum(text.count('"') for _, text in taken) % 2 == 1
+            unclosed = odd and (len(taken) > 1 or lines.exhausted)  # spans lines, or cut by EOF
             if not unclosed:
                 yield taken, [csvsafe.restore(cell) for cell in cells]
                 continue
