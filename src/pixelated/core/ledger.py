@@ -35,18 +35,26 @@ class Rejection:
         excerpt = None if self.excerpt is None else self.excerpt[:EXCERPT_CHARS]
         return {
             "stage": stage,
-            "source": self.source,
-            "source_file": self.source_file,
+            "source": _storable(self.source),
+            "source_file": _storable(self.source_file),
             "source_line": self.source_line,
             "conversation_id": self.conversation_id,
             "reason": self.reason,
-            "detail": self.detail,
-            "excerpt": excerpt,
+            "detail": _storable(self.detail),
+            "excerpt": _storable(excerpt),
         }
 
     def describe(self) -> str:
         where = ":".join(str(p) for p in (self.source_file, self.source_line) if p is not None)
         return f"{where or self.conversation_id or '?'}: {self.reason}: {self.detail}"
+
+
+def _storable(text: str | None) -> str | None:
+    """Text that UTF-8 can encode: a lone surrogate from a hostile file becomes its escape
+    instead of failing the quarantine writer."""
+    if text is None:
+        return None
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 class LedgerError(AssertionError):
@@ -62,6 +70,13 @@ class Ledger:
         self.rows_out = 0
         self.dropped: Counter[str] = Counter()
         self.by_source: dict[str, Counter[str]] = {}
+        # per input file (ingest): records the reader framed, and the rows and rejections it
+        # made of them; `sampled` files were not read to the end and are not checked
+        self.files: dict[str, dict[str, int | bool]] = {}
+
+    def count_file(self, relpath: str, records_seen: int, rows: int, quarantined: int, sampled: bool) -> None:
+        entry = {"records_seen": records_seen, "rows": rows, "quarantined": quarantined}
+        self.files[relpath] = {**entry, "sampled": True} if sampled else entry
 
     def _source(self, source: str | None) -> Counter[str]:
         return self.by_source.setdefault(source or "unknown", Counter())
@@ -94,6 +109,12 @@ class Ledger:
                 f"{self.stage}: rows_in={self.rows_in} but rows_out + dropped = {total} "
                 f"({self.rows_out} + {dict(self.dropped)})"
             )
+        for relpath, entry in self.files.items():
+            if not entry.get("sampled") and entry["records_seen"] != entry["rows"] + entry["quarantined"]:
+                raise LedgerError(
+                    f"{self.stage}: {relpath}: records_seen={entry['records_seen']} but rows + quarantined"
+                    f" = {entry['rows']} + {entry['quarantined']}: a record was lost or counted twice"
+                )
 
     def as_dict(self) -> dict:
         return {
@@ -103,6 +124,7 @@ class Ledger:
             "rows_dropped": sum(self.dropped.values()),
             "dropped": dict(sorted(self.dropped.items())),
             "by_source": {s: dict(sorted(c.items())) for s, c in sorted(self.by_source.items())},
+            **({"files": dict(sorted(self.files.items()))} if self.files else {}),
         }
 
     def write(self, path: str | Path) -> None:

@@ -91,11 +91,13 @@ def run_batches(
     executor: ExecutorConfig,
     total: int | None = None,
     on_result: Callable[[BatchResult], None] | None = None,
+    before_write: Callable[[Ledger], None] | None = None,
 ) -> Ledger:
     """Map `fn` over `payloads` with the executor and account every row.
 
     `total` (input rows) drives the progress bar; `on_result` sees each result in input order,
-    in this process, for side results such as counters or cache entries. A stage that only
+    in this process, for side results such as counters or cache entries; `before_write` adds
+    a stage's own counts to the ledger before it is checked and written. A stage that only
     routes rows (split) passes `quarantine=None`, and then any rejection is an error.
     """
     outputs = {KEPT: outputs} if isinstance(outputs, Output) else dict(outputs)
@@ -124,6 +126,8 @@ def run_batches(
             if on_result is not None:
                 on_result(result)
             bar.update(len(result.inputs))
+    if before_write is not None:
+        before_write(counts)
     counts.write(ledger)
     return counts
 

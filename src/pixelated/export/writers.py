@@ -22,6 +22,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pixelated.core import csvsafe
 from pixelated.core.hashing import file_md5
 from pixelated.core.text import DISCLAIMER
 from pixelated.export.config import ExportConfig
@@ -75,7 +76,9 @@ def write_parquet(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, ver
 
 
 def write_turn_csv(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version: dict) -> None:
-    """One row per turn, so spreadsheet tools and pandas read it without nested types."""
+    """One row per turn, so spreadsheet tools and pandas read it without nested types. Text
+    cells that a spreadsheet would run as a formula get a leading quote (csvsafe; our readers
+    strip it: `csvsafe.read_csv`)."""
     for name, table in splits.items():
         with open(out / f"{name}.csv", "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
@@ -83,17 +86,20 @@ def write_turn_csv(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, ve
             for row in table.to_pylist():
                 for index, turn in enumerate(row["turns"]):
                     writer.writerow(
-                        [
-                            row["conversation_id"],
-                            index,
-                            turn["role"],
-                            turn["text"],
-                            turn["strategy"] or "",
-                            turn["label"] or "",
-                            "" if turn["feedback"] is None else turn["feedback"],
-                            row["source"],
-                            row["license"],
-                        ]
+                        map(
+                            csvsafe.neutralize,
+                            [
+                                row["conversation_id"],
+                                index,
+                                turn["role"],
+                                turn["text"],
+                                turn["strategy"] or "",
+                                turn["label"] or "",
+                                "" if turn["feedback"] is None else turn["feedback"],
+                                row["source"],
+                                row["license"],
+                            ],
+                        )
                     )
 
 
@@ -243,7 +249,7 @@ def count_parquet(out: Path, split: str) -> int:
 def count_turn_csv(out: Path, split: str) -> int:
     """Conversations (not rows: one row per turn) of a turn CSV."""
     with open(out / f"{split}.csv", encoding="utf-8", newline="") as handle:
-        return len({row["conversation_id"] for row in csv.DictReader(handle)})
+        return len({csvsafe.restore(row["conversation_id"]) for row in csv.DictReader(handle)})
 
 
 def count_hf(out: Path, split: str) -> int:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pixelated.core.hashing import sha256_file
-from pixelated.ingest.config import AcquireStageConfig, SourceConfig
+from pixelated.ingest.config import AcquireStageConfig, SourceConfig, resolved_inside
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,10 @@ def _fetch(name: str, source: SourceConfig, relpath: str, mirror: Path | None, t
         raise AcquireError(
             f"source {name!r} has no url and no mirror is set ({MIRROR_ENV} or acquire.mirror)"
         )
+    folder = mirror / source.location
+    resolved_inside(folder, mirror, f"sources.{name}.location")
     origin = mirror / source.location / relpath
+    resolved_inside(origin, folder, f"sources.{name}.files")
     if not origin.is_file():
         raise AcquireError(
             f"source {name!r}: {relpath} not found at {origin} (set {MIRROR_ENV} or acquire.mirror)"
@@ -70,9 +73,11 @@ def acquire_source(name: str, source: SourceConfig, mirror: Path | None, raw_dir
     """Copy or download every pinned file of one source; returns {relpath: sha256}."""
     destination = raw_dir / name
     destination.mkdir(parents=True, exist_ok=True)
+    resolved_inside(destination, raw_dir, f"sources.{name}")
     for relpath, pinned in sorted(source.files.items()):
         target = destination / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
+        resolved_inside(target, destination, f"sources.{name}.files")
         with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
             partial = Path(tmp.name)
         try:

@@ -8,9 +8,54 @@ as separate arguments: a source key can never override an ingest setting.
 
 from __future__ import annotations
 
-from pydantic import Field, field_validator, model_validator
+import re
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Annotated
 
-from pixelated.core.config import Config, ExecutorConfig
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from pixelated.core.config import Config, ConfigError, ExecutorConfig
+
+
+def contained(value: str) -> str:
+    """A relative path (or glob) that stays inside the folder it is joined to: no absolute
+    path, drive, `..` step or backslash, so config can never name a file outside the mirror
+    or outside data/raw/<source>/."""
+    parts = PurePosixPath(value).parts
+    if (
+        not value.strip()
+        or value.startswith(("/", "~"))
+        or "\\" in value
+        or PureWindowsPath(value).drive
+        or ".." in parts
+    ):
+        raise ValueError(
+            f"{value!r} must be a relative path inside the source's folder (no '..', '/', '~', '\\')"
+        )
+    return value
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def source_name(value: str) -> str:
+    """A source name is a folder name under data/raw: letters, digits, `_`, `.`, `-`."""
+    if not _NAME.fullmatch(value) or ".." in value:
+        raise ValueError(f"source name {value!r} must match {_NAME.pattern} (it names a folder)")
+    return value
+
+
+RelPath = Annotated[str, AfterValidator(contained)]
+SourceName = Annotated[str, AfterValidator(source_name)]
+
+
+def resolved_inside(path: Path, root: Path, key: str) -> Path:
+    """`path` with symlinks resolved, checked to lie inside `root`; a ConfigError naming
+    `key` otherwise (a symlink in the mirror or in data/raw that points elsewhere)."""
+    real, real_root = path.resolve(), root.resolve()
+    if real != real_root and real_root not in real.parents:
+        raise ConfigError(f"{key}: {path} resolves outside {root}")
+    return real
 
 
 class RecordMapping(Config):
@@ -45,10 +90,10 @@ CSV_REQUIRED = {"utterance_csv": ("role", "text"), "qa_csv": ("seeker_text", "he
 class SourceConfig(Config):
     """One dataset: where its files come from, which to read, how, and what every row carries."""
 
-    location: str | None = None  # folder in the mirror
+    location: RelPath | None = None  # folder in the mirror
     url: str | None = None  # or base URL the files are downloaded from
-    files: dict[str, str]  # relpath -> pinned sha256
-    read: tuple[str, ...] = Field(min_length=1)  # globs of the files to ingest
+    files: dict[RelPath, str]  # relpath -> pinned sha256
+    read: tuple[RelPath, ...] = Field(min_length=1)  # globs of the files to ingest
     format: str  # a registered reader
     license: str
     commercial_use: bool = False
@@ -107,12 +152,12 @@ class ReadOptions(Config):
 
 
 class AcquireStageConfig(Config):
-    sources: dict[str, SourceConfig]
+    sources: dict[SourceName, SourceConfig]
     acquire: AcquireConfig
 
 
 class IngestStageConfig(Config):
-    sources: dict[str, SourceConfig]
+    sources: dict[SourceName, SourceConfig]
     ingest: IngestConfig
     executor: ExecutorConfig = ExecutorConfig()
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import numbers
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -60,15 +62,17 @@ def make_turn(role, text, **annotations) -> dict:
     """One canonical turn, text stripped of surrounding whitespace.
 
     Raises KeyError for an annotation key that is not a turn field (a config mistake) and
-    ValueError for a feedback value that is not a number (a data problem).
+    ValueError for a feedback value that is not a whole number in int32 range (a data problem).
     """
     unknown = set(annotations) - set(TURN_FIELDS)
     if unknown:
         raise KeyError(f"unknown turn fields {sorted(unknown)}")
     turn = dict.fromkeys(TURN_FIELDS)
     turn.update(role=role, text=text.strip() if isinstance(text, str) else text, **annotations)
-    if turn["feedback"] is not None:
-        turn["feedback"] = int(turn["feedback"])
+    try:
+        turn["feedback"] = whole_number(turn["feedback"], INT_BITS["int32"])
+    except ValueError as err:
+        raise ValueError(f"feedback {err}") from None
     return turn
 
 
@@ -93,16 +97,51 @@ class SourceInfo:
         )
 
 
-def _coerce(value, dtype_name: str):
-    """Typed metadata value; a float like "3.7" for an int column is an error, not a truncation."""
+INT_BITS = {"int32": 32, "int64": 64}
+_INTEGER = re.compile(r"\s*[+-]?\d{1,30}\s*")  # longer digit runs are out of any range
+
+
+def whole_number(value, bits: int) -> int | None:
+    """`value` as an int that fits a signed `bits`-bit column, or None when blank.
+
+    Raises ValueError (never OverflowError or TypeError) for anything else: "3.7", "1e30",
+    99999999999 in int32, inf, a list. The message names no value: it goes to logs.
+    """
     if value is None or value == "":
         return None
-    if dtype_name == "int64":
-        number = float(value)
-        if not number.is_integer():
-            raise ValueError(f"{value!r} is not a whole number")
-        return int(number)
+    if not isinstance(value, numbers.Real | str):
+        raise ValueError(f"is a {type(value).__name__}, not a number")
+    if isinstance(value, numbers.Integral) or (isinstance(value, str) and _INTEGER.fullmatch(value)):
+        number = int(value)
+    else:
+        try:
+            real = float(value)
+        except (ValueError, OverflowError):
+            raise ValueError("is not a number") from None
+        if not real.is_integer():
+            raise ValueError("is not a whole number")
+        number = int(real)
+    if not -(2 ** (bits - 1)) <= number < 2 ** (bits - 1):
+        raise ValueError(f"is out of the int{bits} range")
+    return number
+
+
+def _coerce(value, dtype_name: str):
+    """Typed metadata value; a float like "3.7" for an int column is an error, not a truncation."""
+    if dtype_name in INT_BITS:
+        return whole_number(value, INT_BITS[dtype_name])
+    if value is None or value == "":
+        return None
     return str(value)
+
+
+class MetadataError(ValueError):
+    """A typed metadata value that cannot be stored; `value` is kept for the quarantine excerpt."""
+
+    def __init__(self, column: str, value, message: str):
+        super().__init__(message)
+        self.column = column
+        self.value = value
 
 
 def make_conversation(
@@ -119,8 +158,8 @@ def make_conversation(
 ) -> dict:
     """A canonical row. Metadata keys that are typed columns fill them; the rest go to `extra`.
 
-    Raises ValueError when a typed metadata value cannot be coerced (e.g. upvotes "abc"),
-    which readers turn into a quarantine entry.
+    Raises MetadataError when a typed metadata value cannot be coerced (e.g. upvotes "abc"),
+    which readers turn into a quarantine entry; its message names the column, not the value.
     """
     metadata = dict(metadata or {})
     row = {
@@ -144,7 +183,7 @@ def make_conversation(
         raw = metadata.pop(column, None)
         try:
             row[column] = _coerce(raw, str(dtype))
-        except (TypeError, ValueError) as err:
-            raise ValueError(f"metadata {column}={raw!r} is not {dtype}") from err
+        except ValueError as err:
+            raise MetadataError(column, raw, f"metadata {column} {err} ({dtype})") from None
     row["extra"] = json.dumps(metadata, sort_keys=True, ensure_ascii=False, default=str)
     return row

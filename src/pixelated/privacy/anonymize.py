@@ -1,7 +1,8 @@
 """anonymize: replace PII in every free-text field with consistent pseudonyms (Presidio + spaCy).
 
-Every free-text field of a conversation (turn texts, `situation`, string values in `extra`)
-goes through one `Pseudonymizer`, so a name in the situation and in turn 3 gets the same
+Every free-text value of a conversation (turn texts, the typed text columns such as
+`situation` and `topic`, every string or number in `extra` however nested) goes through one
+`Pseudonymizer`, so a name in the situation and in turn 3 gets the same
 stand-in. `content_hash` is left as computed from the source text: it is a 64-bit identity
 for dedup and leakage checks, not text, and keeping it means formatting variants of one
 dialogue still match after anonymization.
@@ -22,12 +23,13 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa_arrow
 from pydantic import Field
 
 from pixelated.core.config import Config, ExecutorConfig, ValidateConfig
 from pixelated.core.ledger import Rejection, row_rejection
 from pixelated.core.runner import BatchResult, Output, TablePaths, run_batches
-from pixelated.core.schema import CONVERSATION_SCHEMA
+from pixelated.core.schema import CONVERSATION_SCHEMA, METADATA_COLUMNS
 from pixelated.core.tableio import count_rows, read_batches
 from pixelated.core.validation import canonical_schema, validate_batch
 from pixelated.privacy import cache as span_cache
@@ -139,34 +141,68 @@ def run(cfg: AnonymizeConfig, paths: AnonymizePaths) -> None:
     paths.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
 
 
-def free_texts(row) -> list[str]:
-    """Every free-text value of a row, in a fixed order: turns, situation, extra's strings."""
-    texts = [turn["text"] or "" for turn in row["turns"]]
+# Typed metadata columns holding free text (topic, emotion_type, ...): they reach splits,
+# exports and the bias report's group keys, so they pass the detector like turn text.
+TEXT_COLUMNS = tuple(
+    name for name, dtype in METADATA_COLUMNS.items() if dtype == pa_arrow.string() and name != "situation"
+)
+Slot = tuple  # where a free text sits: ("turn", i), ("column", name) or ("extra", *json path)
+
+
+def text_slots(row) -> list[tuple[Slot, str]]:
+    """Every free-text value of a row and where it sits, in a fixed order: turns, situation,
+    every string or number anywhere in `extra` (nested too), then the typed text columns."""
+    slots: list[tuple[Slot, str]] = [(("turn", i), turn["text"] or "") for i, turn in enumerate(row["turns"])]
     if isinstance(row["situation"], str):
-        texts.append(row["situation"])
-    texts.extend(value for _, value in _extra_strings(row["extra"]))
-    return texts
+        slots.append((("column", "situation"), row["situation"]))
+    slots += [
+        (("extra", *path), text) for path, text in _leaves(json.loads(row["extra"]) if row["extra"] else {})
+    ]
+    slots += [(("column", name), row[name]) for name in TEXT_COLUMNS if isinstance(row[name], str)]
+    return slots
 
 
-def _extra_strings(extra: str) -> list[tuple[str, str]]:
-    data = json.loads(extra) if extra else {}
-    return sorted((k, v) for k, v in data.items() if isinstance(v, str))
+def free_texts(row) -> list[str]:
+    return [text for _, text in text_slots(row)]
+
+
+def _leaves(value, path: tuple = ()) -> Iterator[tuple[tuple, str]]:
+    """(path, text) for every string and number in a JSON value, dict keys in sorted order."""
+    if isinstance(value, dict):
+        for key in sorted(value):
+            yield from _leaves(value[key], (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, (*path, index))
+    elif isinstance(value, str):
+        yield path, value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        yield path, str(value)  # an SSN or phone number stored as a number
 
 
 def _with_texts(row, texts: list[str]) -> dict:
-    """`row` with its free texts replaced, in the order `free_texts` listed them."""
+    """`row` with its free texts replaced, in the order `text_slots` listed them; a number in
+    `extra` stays a number unless the detector replaced it."""
     row = dict(row)
-    n = len(row["turns"])
-    row["turns"] = [{**turn, "text": text} for turn, text in zip(row["turns"], texts[:n], strict=True)]
-    rest = texts[n:]
-    if isinstance(row["situation"], str):
-        row["situation"], rest = rest[0], rest[1:]
-    strings = _extra_strings(row["extra"])
-    if strings:
-        data = json.loads(row["extra"])
-        data.update({key: value for (key, _), value in zip(strings, rest, strict=True)})
-        row["extra"] = json.dumps(data, sort_keys=True, ensure_ascii=False, default=str)
+    extra = json.loads(row["extra"]) if row["extra"] else {}
+    turns = [dict(turn) for turn in row["turns"]]
+    for (slot, old), new in zip(text_slots(row), texts, strict=True):
+        if slot[0] == "turn":
+            turns[slot[1]]["text"] = new
+        elif slot[0] == "column":
+            row[slot[1]] = new
+        elif new != old:
+            _set(extra, slot[1:], new)
+    row["turns"] = turns
+    if row["extra"]:
+        row["extra"] = json.dumps(extra, sort_keys=True, ensure_ascii=False, default=str)
     return row
+
+
+def _set(data, path: tuple, value: str) -> None:
+    for key in path[:-1]:
+        data = data[key]
+    data[path[-1]] = value
 
 
 def checked_batch(payload: Payload, cfg: PrivacyConfig, fingerprint: str, max_turn_chars: int) -> BatchResult:

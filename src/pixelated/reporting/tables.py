@@ -11,6 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pandera.pandas as pa
 
+from pixelated.core import csvsafe
+
 _unit = [pa.Check.ge(0), pa.Check.le(1)]
 _RANK_METRIC_COLUMNS = {
     "recall_at_1": pa.Column(float, _unit),
@@ -65,4 +67,4 @@ def write_validated_csv(frame: pd.DataFrame, path: str | Path, check: pa.DataFra
     check.validate(frame, lazy=True)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(path, index=False, float_format="%.6g", lineterminator="\n")
+    csvsafe.to_csv(frame, path, index=False, float_format="%.6g", lineterminator="\n")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pixelated.core import csvsafe
 from pixelated.core.ledger import Rejection, row_rejection
 from pixelated.core.schema import TIERS
 from pixelated.scoring.config import QualityConfig, SafetyConfig
@@ -43,7 +44,7 @@ def gate_reasons(frame: pd.DataFrame, quality: QualityConfig, safety: SafetyConf
 
 def read_verdicts(path: Path) -> pd.DataFrame:
     """Reviewed verdicts (git-tracked CSV); blank verdicts are ignored, unknown ones refused."""
-    verdicts = pd.read_csv(path, dtype="string", keep_default_na=False)
+    verdicts = csvsafe.read_csv(path, dtype="string", keep_default_na=False)  # filled-in review.csv
     missing = set(VERDICT_COLUMNS) - set(verdicts.columns)
     if missing:
         raise ValueError(f"{path}: missing columns {sorted(missing)}")

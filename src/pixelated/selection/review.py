@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 from markupsafe import Markup
 
+from pixelated.core import csvsafe
 from pixelated.core.hashing import seeded_key
 from pixelated.core.tableio import read_batches
 from pixelated.selection.gates import VERDICT_COLUMNS
@@ -144,5 +145,5 @@ def write_review(
 ) -> None:
     """data/review: review.csv (verdicts to fill in) and review.html (what to read)."""
     directory.mkdir(parents=True, exist_ok=True)
-    verdict_template(review, verdicts).to_csv(directory / "review.csv", index=False)
+    csvsafe.to_csv(verdict_template(review, verdicts), directory / "review.csv", index=False)
     (directory / "review.html").write_text(render_review_html(review, metrics, fraction, verdicts))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from pixelated.core import csvsafe
 from pixelated.reporting.summary import markdown_table
 from pixelated.versioning.repo import open_repo, resolve
 
@@ -162,7 +163,8 @@ def plot_rows(text: str | None, path: str) -> list[dict]:
     if text is None:
         return []
     if path.endswith((".csv", ".tsv")):
-        return list(csv.DictReader(io.StringIO(text), delimiter="\t" if path.endswith(".tsv") else ","))
+        rows = csv.DictReader(io.StringIO(text), delimiter="\t" if path.endswith(".tsv") else ",")
+        return [{key: csvsafe.restore(value) for key, value in row.items()} for row in rows]
     data = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
     return data if isinstance(data, list) else next((v for v in data.values() if isinstance(v, list)), [])
 

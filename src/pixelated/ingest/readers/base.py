@@ -16,7 +16,13 @@ from pathlib import Path
 from pixelated.core.hashing import stable_id
 from pixelated.core.ledger import Rejection
 from pixelated.ingest.config import ReadOptions, SourceConfig
-from pixelated.ingest.conversation import DEFAULT_ROLE_MAP, SourceInfo, make_conversation, source_role_map
+from pixelated.ingest.conversation import (
+    DEFAULT_ROLE_MAP,
+    MetadataError,
+    SourceInfo,
+    make_conversation,
+    source_role_map,
+)
 
 Item = dict | Rejection
 Reader = Callable[[Path, SourceConfig, ReadOptions, "FileContext"], Iterator[Item]]
@@ -50,6 +56,9 @@ class FileContext:
     sha256: str
     role_map: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ROLE_MAP))
     pseudonymize: tuple[str, ...] = ()  # metadata keys replaced by a stable hash
+    # records the reader framed in the file (lines, array elements, CSV rows or conversations,
+    # an empty file): each must come out as exactly one row or rejection, which ingest checks
+    records_seen: int = 0
 
     @classmethod
     def for_file(cls, name: str, source: SourceConfig, relpath: str, sha256: str) -> FileContext:
@@ -78,10 +87,14 @@ class FileContext:
                 metadata=metadata,
                 **kwargs,
             )
-        except ValueError as err:
-            return self.reject("bad_metadata", str(err), line)
+        except MetadataError as err:
+            return self.reject("bad_metadata", str(err), line, excerpt=f"{err.column}={err.value!r}")
+        except UnicodeEncodeError as err:  # a lone surrogate (JSON "\ud800") is not storable text
+            return self.reject("invalid_unicode", f"text holds an unpaired surrogate ({err.reason})", line)
 
     def reject(self, reason: str, detail: str, line: int | None, excerpt=None) -> Rejection:
+        """A quarantine entry. `detail` is logged, so it names fields, reasons and positions,
+        never a value from the file; the offending text goes to `excerpt` (quarantine only)."""
         return Rejection(
             reason=reason,
             detail=detail,
@@ -102,8 +115,9 @@ def decode_lines(path: Path, ctx: FileContext) -> Iterator[tuple[int, str | Reje
             try:
                 text = raw.decode("utf-8")
             except UnicodeDecodeError as err:
-                detail = f"invalid UTF-8 at byte {err.start}: {raw[err.start : err.start + 4]!r}"
-                yield number, ctx.reject("invalid_utf8", detail, number)
+                detail = f"invalid UTF-8 at byte {err.start}"
+                excerpt = raw[: err.start + 4].decode("utf-8", "backslashreplace")
+                yield number, ctx.reject("invalid_utf8", detail, number, excerpt)
                 continue
             if text.strip():
                 yield number, text
@@ -111,9 +125,12 @@ def decode_lines(path: Path, ctx: FileContext) -> Iterator[tuple[int, str | Reje
 
 def empty_file(path: Path, ctx: FileContext) -> Rejection | None:
     """A rejection for a file with no content at all, which would otherwise vanish unseen."""
-    if path.is_file() and not path.read_bytes().strip():
-        return ctx.reject("empty_file", "file has no content", None)
-    return None
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            if block.strip():
+                return None
+    ctx.records_seen += 1
+    return ctx.reject("empty_file", "file has no content", None)
 
 
 def get_path(record, dotted: str | None):

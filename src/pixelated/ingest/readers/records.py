@@ -10,11 +10,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import ijson
 import pyarrow.parquet as pq
 
+from pixelated.core.ledger import EXCERPT_CHARS
 from pixelated.ingest.config import ReadOptions, RecordMapping, SourceConfig
 from pixelated.ingest.conversation import make_turn, map_role
+from pixelated.ingest.readers import jsonarray
 from pixelated.ingest.readers.base import FileContext, Item, decode_lines, empty_file, get_path, register
 
 
@@ -32,9 +33,16 @@ def _is_column_dict(value) -> bool:
     return bool(columns) and all(isinstance(c, list) for c in columns) and len({len(c) for c in columns}) == 1
 
 
+def _excerpt(record) -> str:
+    try:
+        return json.dumps(record, ensure_ascii=False, default=str)[:EXCERPT_CHARS]
+    except (RecursionError, ValueError):
+        return "(record nested too deeply to print)"
+
+
 def record_to_item(record, number: int, mapping: RecordMapping, ctx: FileContext) -> Item:
     """One source record to a canonical row, or a rejection saying what is wrong with it."""
-    excerpt = json.dumps(record, ensure_ascii=False, default=str)[:200]
+    excerpt = _excerpt(record)
     if not isinstance(record, dict):
         return ctx.reject("not_an_object", f"record is {type(record).__name__}", number, excerpt)
     raw_turns = get_path(record, mapping.turns)
@@ -61,7 +69,7 @@ def record_to_item(record, number: int, mapping: RecordMapping, ctx: FileContext
                 text if text is None or isinstance(text, str) else str(text),
                 **annotations,
             )
-        except ValueError as err:
+        except ValueError as err:  # whole_number's message names no value
             return ctx.reject("bad_turn_annotation", f"turn {index}: {err}", number, excerpt)
         turns.append(turn)
     record_id = get_path(record, mapping.id) if mapping.id else None
@@ -78,8 +86,17 @@ def record_to_item(record, number: int, mapping: RecordMapping, ctx: FileContext
 def _map_records(
     records: Iterable[tuple[int, object]], mapping: RecordMapping, ctx: FileContext
 ) -> Iterator[Item]:
-    for number, record in records:
-        yield record_to_item(record, number, mapping, ctx)
+    """Records of a columnar file as items; a file that stops reading costs one rejection
+    (its rows read so far are kept), never an exception."""
+    number = 0
+    try:
+        for number, record in records:
+            ctx.records_seen += 1
+            yield record_to_item(record, number, mapping, ctx)
+    except Exception as err:  # a corrupt file is data, not a bug
+        ctx.records_seen += 1
+        detail = f"file unreadable after record {number} ({type(err).__name__}); rest of file skipped"
+        yield ctx.reject("unreadable_file", detail, number + 1)
 
 
 def _jsonl(path: Path, mapping: RecordMapping, ctx: FileContext) -> Iterator[Item]:
@@ -87,6 +104,7 @@ def _jsonl(path: Path, mapping: RecordMapping, ctx: FileContext) -> Iterator[Ite
         yield rejection
         return
     for number, line in decode_lines(path, ctx):
+        ctx.records_seen += 1
         if not isinstance(line, str):
             yield line
             continue
@@ -94,6 +112,9 @@ def _jsonl(path: Path, mapping: RecordMapping, ctx: FileContext) -> Iterator[Ite
             record = json.loads(line)
         except json.JSONDecodeError as err:
             yield ctx.reject("invalid_json", f"{err.msg} at column {err.colno}", number, line)
+            continue
+        except RecursionError:
+            yield ctx.reject("invalid_json", "nested too deeply", number, line)
             continue
         yield record_to_item(record, number, mapping, ctx)
 
@@ -116,33 +137,60 @@ def read_openai_chat(
 def read_json_array(
     path: Path, source: SourceConfig, options: ReadOptions, ctx: FileContext
 ) -> Iterator[Item]:
-    """A JSON array of records (e.g. ESConv.json), streamed with ijson so size is no limit.
+    """A JSON array of records (e.g. ESConv.json), each element decoded on its own.
 
-    A syntax error ends the file: everything from that record on is one rejection.
+    A record that does not decode is one rejection at its line; reading resumes at the next
+    record boundary (see `jsonarray`), so the records after it are kept.
     """
     if rejection := empty_file(path, ctx):
         yield rejection
         return
-    mapping = source.mapping
-    number = 0
-    with open(path, "rb") as handle:
-        try:
-            for number, record in enumerate(ijson.items(handle, "item", use_float=True), 1):
-                yield record_to_item(record, number, mapping, ctx)
-        except (ijson.JSONError, UnicodeDecodeError) as err:
-            detail = f"unreadable JSON after record {number}: {err}"
-            yield ctx.reject("invalid_json", detail, number + 1)
-            return
+    text = path.read_bytes().decode("utf-8", "surrogateescape").removeprefix("\ufeff")
+    number, cut = 0, False  # records so far (a record's "line" is its number); last one cut off?
+    for element in jsonarray.elements(text):
+        if element.error == "eof" and cut:
+            continue  # the cut-off record is already a rejection
+        cut = element.error is not None
+        if item := _array_item(text, element, number + 1, source.mapping, ctx):
+            ctx.records_seen += 1
+            number += 1
+            yield item
     if number == 0:
+        ctx.records_seen += 1
         yield ctx.reject("empty_file", "no records in the JSON array (or not an array)", None)
+
+
+_ARRAY_ENDS = {
+    "trailing": ("trailing_data", "content after the closing ] of the array"),
+    "eof": ("truncated_file", "the file ends before the closing ] of the array"),
+}
+
+
+def _array_item(text: str, element: jsonarray.Element, line: int, mapping, ctx: FileContext) -> Item | None:
+    """One array element as a row or rejection; the final marker as a rejection where the
+    array does not end cleanly, None where it does."""
+    excerpt = text[element.start : element.start + EXCERPT_CHARS]
+    if element.error in ("end", "not_an_array"):
+        return None
+    if element.error in _ARRAY_ENDS:
+        reason, detail = _ARRAY_ENDS[element.error]
+        return ctx.reject(reason, detail, line, excerpt or None)
+    if any("\udc80" <= ch <= "\udcff" for ch in text[element.start : element.end]):
+        return ctx.reject("invalid_utf8", "record holds bytes that are not UTF-8", line, excerpt)
+    if element.error is not None:
+        return ctx.reject("invalid_json", f"record does not decode: {element.error}", line, excerpt)
+    return record_to_item(element.value, line, mapping, ctx)
 
 
 @register("parquet")
 def read_parquet(path: Path, source: SourceConfig, options: ReadOptions, ctx: FileContext) -> Iterator[Item]:
     """Parquet with nested turns, read batch by batch."""
-    batches = pq.ParquetFile(path).iter_batches(options.batch_size)
-    rows = (row for batch in batches for row in batch.to_pylist())
-    yield from _map_records(enumerate(rows, 1), source.mapping, ctx)
+
+    def rows() -> Iterator[dict]:
+        for batch in pq.ParquetFile(path).iter_batches(options.batch_size):
+            yield from batch.to_pylist()
+
+    yield from _map_records(enumerate(rows(), 1), source.mapping, ctx)
 
 
 @register("hf_dataset")
@@ -155,11 +203,18 @@ def read_hf_dataset(
     """
     import datasets  # heavy import, only for sources that need it
 
-    loaded = datasets.load_from_disk(str(path))
+    try:
+        loaded = datasets.load_from_disk(str(path))
+    except Exception as err:  # a corrupt dataset folder is data, not a bug
+        ctx.records_seen += 1
+        yield ctx.reject("unreadable_file", f"not a saved dataset ({type(err).__name__})", None)
+        return
     splits = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
     for split, dataset in sorted(splits, key=lambda item: item[0] or ""):
-        split_ctx = replace(ctx, relpath=f"{ctx.relpath}/{split}") if split else ctx
+        split_ctx = replace(ctx, relpath=f"{ctx.relpath}/{split}", records_seen=0) if split else ctx
         for item in _map_records(enumerate(dataset, 1), source.mapping, split_ctx):
             if split and isinstance(item, dict) and item["source_split"] is None:
                 item["source_split"] = split
             yield item
+        if split_ctx is not ctx:
+            ctx.records_seen += split_ctx.records_seen
