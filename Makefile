@@ -24,8 +24,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 params: install
 	$(BIN)/python -m pixelated.core.params
 
+# umask 077: DVC re-applies its own umask to the outputs it records, so data/ stays owner-only.
 repro: params
-	dvc repro
+	umask 077 && dvc repro
 	dvc metrics show
 
 # Browser tests drive Debian's chromium through Playwright: a browser download (`playwright

@@ -114,8 +114,11 @@
     say("Every conversation on this page has a verdict.");
   }
 
+  // As pixelated.core.csvsafe: a cell a spreadsheet would run as a formula gets a leading
+  // quote (OWASP), which gates.read_verdicts strips again.
   function csvField(text) {
-    return /[",\r\n]/.test(text) ? '"' + text.replace(/"/g, '""') + '"' : text;
+    const safe = /^'*[=+\-@\t\r]/.test(text) ? "'" + text : text;
+    return /[",\r\n]/.test(safe) ? '"' + safe.replace(/"/g, '""') + '"' : safe;
   }
   // Every verdict this page knows (those of reviews/verdicts.csv included), sorted by id,
   // in the columns gates.read_verdicts reads: the file can replace reviews/verdicts.csv as is.
