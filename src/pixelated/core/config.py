@@ -68,10 +68,13 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 class ExecutorConfig(Config):
-    """How batch work is mapped: in the stage's process, over a process pool, or on Ray."""
+    """How batch work is mapped: in the stage's process, over a process pool, or on Ray.
 
-    kind: Literal["local", "process", "ray"] = "local"
-    workers: int | Literal["auto"] = Field(1, description="worker count; auto = the cores available")
+    The defaults are conf/executor/process.yaml's: CPU-heavy stages (anonymize, dedup
+    features, score) use every core available; outputs do not depend on kind or workers."""
+
+    kind: Literal["local", "process", "ray"] = "process"
+    workers: int | Literal["auto"] = Field("auto", description="worker count; auto = the cores available")
     batch_size: int = Field(2000, ge=1)
 
     @field_validator("workers")
