@@ -20,11 +20,13 @@ import pyarrow.parquet as pq
 
 from pixelated.core.atomic import atomic_path
 from pixelated.core.hashing import text_key
+from pixelated.core.progress import Progress
 from pixelated.core.tableio import read_cache_table
 
 log = logging.getLogger(__name__)
 
 DIMENSION = 384
+LOG_EVERY = 32  # batches per progress log line (2,048 texts at batch size 64)
 CACHE_SCHEMA = pa.schema([("key", pa.string()), ("embedding", pa.list_(pa.float32(), DIMENSION))])
 
 
@@ -48,6 +50,31 @@ def load_sentence_model(path: str | Path | None = None, device: str | None = Non
 def load_model(device: str | None = None):
     """The pretrained MiniLM, loaded once per process and shared; never train this one."""
     return load_sentence_model(device=device)
+
+
+def encode_sorted(model, texts: Sequence[str], batch_size: int = 64, desc: str = "embed") -> np.ndarray:
+    """(len(texts), dim) float32 L2-normalized vectors, on a bar counting texts (rate, ETA).
+
+    Texts go longest first, the order sentence-transformers' `encode` sorts them in (least
+    padding per batch), one batch per call: the same batches, so the same vectors, as one call.
+    """
+    order = np.argsort([-len(text) for text in texts])
+    out: np.ndarray | None = None
+    with Progress(desc, len(texts), unit="texts", log_every=LOG_EVERY) as bar:
+        for start in range(0, len(texts), batch_size):
+            picked = order[start : start + batch_size]
+            vectors = model.encode(
+                [texts[i] for i in picked],
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            if out is None:
+                out = np.zeros((len(texts), vectors.shape[1]), np.float32)
+            out[picked] = vectors
+            bar.update(len(picked))
+    return out if out is not None else np.zeros((0, DIMENSION), np.float32)
 
 
 def _read_cache(path: Path, owned: bool = False) -> dict[str, np.ndarray]:
@@ -80,23 +107,17 @@ class EmbeddingCache:
         found = self._own.get(key)
         return self._shared.get(key) if found is None else found
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], desc: str = "embed") -> np.ndarray:
         """(len(texts), DIMENSION) float32, L2-normalized; new texts are encoded longest first
-        (less padding per batch) and remembered."""
+        (less padding per batch, see `encode_sorted`) and remembered."""
         keys = [text_key(text) for text in texts]
         missing = {key: text for key, text in zip(keys, texts, strict=True) if self._lookup(key) is None}
         self.misses += len(missing)
         self.hits += len(keys) - len(missing)
         if missing:
             order = sorted(missing, key=lambda key: -len(missing[key]))
-            vectors = load_model().encode(
-                [missing[key] for key in order],
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=len(order) > 10 * self.batch_size,
-            )
-            self._own.update(zip(order, vectors.astype(np.float32), strict=True))
+            vectors = encode_sorted(load_model(), [missing[key] for key in order], self.batch_size, desc)
+            self._own.update(zip(order, vectors, strict=True))
         if not keys:
             return np.zeros((0, DIMENSION), dtype=np.float32)
         return np.stack([self._lookup(key) for key in keys]).astype(np.float32, copy=False)

@@ -24,7 +24,7 @@ from pydantic import Field
 from pixelated.core.config import Config, ExecutorConfig, ValidateConfig
 from pixelated.core.embed import DIMENSION, EmbeddingCache
 from pixelated.core.executor import map_batches
-from pixelated.core.runner import progress
+from pixelated.core.progress import progress
 from pixelated.core.schema import SCORED_SCHEMA, scored_schema
 from pixelated.core.tableio import ValidatedWriter, count_rows, read_batches
 from pixelated.core.validation import canonical_schema
@@ -104,7 +104,7 @@ class TurnModel:
 def prepare(mturns: dict[str, list[MTurn]], cache: EmbeddingCache) -> TurnModel:
     """Embed each distinct measured text once, then fit the classifier on labelled helper turns."""
     texts = sorted({t.text for turns in mturns.values() for t in turns})
-    vector_of = dict(zip(texts, cache.encode(texts), strict=True))
+    vector_of = dict(zip(texts, cache.encode(texts, desc="score embed turns"), strict=True))
     keys, labelled = [], []
     for cid, turns in mturns.items():
         for i, turn in enumerate(turns):
@@ -121,7 +121,8 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
     started = time.perf_counter()
     labels = agreement.read_crisis_labels(paths.crisis_labels)
     wanted = {(c, int(i)) for c, i in zip(labels["conversation_id"], labels["turn_index"], strict=True) if c}
-    measured = measure(read_batches(paths.input, cfg.executor.batch_size), wanted)
+    batches = read_batches(paths.input, cfg.executor.batch_size)
+    measured = measure(progress(batches, "score measure", count_rows(paths.input), unit="conv"), wanted)
     cache = EmbeddingCache(paths.cache)
     model = prepare(measured.mturns, cache)
     cache.save(keep=model.vector_of)
@@ -153,7 +154,7 @@ def write_scores(cfg: ScoreConfig, model: TurnModel, source: Path, output: Path)
     )
     check = scored_schema(canonical_schema(cfg.validate_.max_turn_chars))
     with ValidatedWriter(output, SCORED_SCHEMA, check) as writer:
-        for scored in progress(results, "score", total=-(-count_rows(source) // batch_size), unit="batch"):
+        for scored in progress(results, "score", total=count_rows(source), unit="conv"):
             writer.write(scored)
     return writer.rows
 
