@@ -91,6 +91,14 @@ class ExecutorConfig(Config):
         return self.workers
 
 
+class EmbedConfig(Config):
+    """How MiniLM runs: `torch` (the float model) or `onnx` (int8, exported here from the same
+    files; bench/results/embedding.json has its speed and agreement). The vectors differ, so
+    the caches key them apart and dedup/score results can move: torch stays the default."""
+
+    backend: Literal["torch", "onnx"] = "torch"
+
+
 class ValidateConfig(Config):
     """The canonical schema's limits; every stage that writes conversations checks them."""
 

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from pixelated.core.config import Config, ExecutorConfig, ValidateConfig
+from pixelated.core.config import Config, EmbedConfig, ExecutorConfig, ValidateConfig
 from pixelated.core.embed import DIMENSION, EmbeddingCache
 from pixelated.core.executor import map_batches
 from pixelated.core.progress import progress
@@ -50,6 +50,7 @@ class ScoreConfig(Config):
     quality: QualityConfig
     validate_: ValidateConfig = Field(alias="validate")
     executor: ExecutorConfig = ExecutorConfig()
+    embed: EmbedConfig = EmbedConfig()
 
 
 @dataclass
@@ -123,7 +124,7 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
     wanted = {(c, int(i)) for c, i in zip(labels["conversation_id"], labels["turn_index"], strict=True) if c}
     batches = read_batches(paths.input, cfg.executor.batch_size)
     measured = measure(progress(batches, "score measure", count_rows(paths.input), unit="conv"), wanted)
-    cache = EmbeddingCache(paths.cache)
+    cache = EmbeddingCache(paths.cache, backend=cfg.embed.backend)
     model = prepare(measured.mturns, cache)
     cache.save(keep=model.vector_of)
     embedded = time.perf_counter()
