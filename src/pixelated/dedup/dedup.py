@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import Field
 
-from pixelated.core.config import Config, ExecutorConfig, ValidateConfig
+from pixelated.core.config import Config, EmbedConfig, ExecutorConfig, ValidateConfig
 from pixelated.core.embed import EmbeddingCache
 from pixelated.core.ledger import row_rejection
 from pixelated.core.runner import BatchResult, Output, run_batches
@@ -31,6 +31,7 @@ class DedupStageConfig(Config):
     dedup: DedupConfig
     validate_: ValidateConfig = Field(alias="validate")
     executor: ExecutorConfig = ExecutorConfig()
+    embed: EmbedConfig = EmbedConfig()
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class DedupPaths:
 def run(cfg: DedupStageConfig, paths: DedupPaths) -> None:
     features = table_features(paths.input, features_fn(cfg.dedup), cfg.executor)
     # the cache is a persistent DVC out: loaded, extended, and pruned to the texts in use
-    cache = EmbeddingCache(paths.cache, batch_size=cfg.dedup.semantic.batch_size)
+    cache = EmbeddingCache(paths.cache, batch_size=cfg.dedup.semantic.batch_size, backend=cfg.embed.backend)
     result = find_duplicates(features, cfg.dedup, cache)
     with ValidatedWriter(paths.clusters, DEDUP_CLUSTER_SCHEMA, DedupClusterSchema) as writer:
         writer.write(result.clusters)

@@ -18,8 +18,9 @@ import pyarrow.compute as pc
 from pixelated.core.config import ExecutorConfig
 from pixelated.core.executor import map_batches
 from pixelated.core.hashing import text_key
+from pixelated.core.progress import progress
 from pixelated.core.schema import TURN_TYPE
-from pixelated.core.tableio import read_batches
+from pixelated.core.tableio import count_rows, read_batches
 from pixelated.dedup.config import DedupConfig, NearConfig
 from pixelated.dedup.minhash import shingles, signatures, token_hashes, token_hashes_list
 
@@ -72,9 +73,8 @@ def table_features(
 ) -> pd.DataFrame:
     """`fn` (a `features_fn`) over the conversations at `path`, in input order."""
     batches = read_batches(path, executor.batch_size)
-    return pd.concat(
-        map_batches(fn, batches, kind=executor.kind, workers=executor.n_workers), ignore_index=True
-    )
+    features = map_batches(fn, batches, kind=executor.kind, workers=executor.n_workers)
+    return pd.concat(progress(features, "dedup features", count_rows(path), unit="conv"), ignore_index=True)
 
 
 def _hash_sets(exact_array: pa.Array, exact: list[str], doc_of_turn, bounds, near: NearConfig) -> list:

@@ -22,6 +22,7 @@ from datasketch.lsh import _optimal_param
 from datasketch.minhash import _fmix
 
 from pixelated.core.text import normalize_text
+from pixelated.core.unionfind import components
 
 _WORD = re.compile(r"\w+")
 _TOKEN_CHUNK = 1 << 15  # tokens per (tokens x num_perm) array: ~16 MB at num_perm=128
@@ -113,22 +114,22 @@ def band_table(sigs: np.ndarray, params: LshParams, first_doc: int = 0) -> pa.Ta
     )
 
 
-def candidate_pairs(bands: pa.Table, threads: int = 2) -> np.ndarray:
-    """(k, 2) sorted doc pairs (a < b) sharing at least one band bucket."""
+def candidate_pairs(bands: pa.Table, threads: int = 2, where: str = "true") -> np.ndarray:
+    """(k, 2) sorted doc pairs (a < b) sharing at least one band bucket; `where` filters the
+    joined pairs `x`, `y` further (on other columns of `bands`)."""
     con = duckdb.connect()
     con.execute(f"SET threads={int(threads)}")
     con.register("bands", bands)
     pairs = con.execute(
-        """
+        f"""
         WITH buckets AS (
-            SELECT band, band_hash, list(doc ORDER BY doc) AS docs
-            FROM bands GROUP BY band, band_hash HAVING count(*) > 1
+            SELECT band, band_hash FROM bands GROUP BY band, band_hash HAVING count(*) > 1
         ), members AS (
-            SELECT band, band_hash, unnest(docs) AS doc FROM buckets
+            SELECT * FROM bands SEMI JOIN buckets USING (band, band_hash)
         )
         SELECT DISTINCT x.doc AS a, y.doc AS b
         FROM members x JOIN members y USING (band, band_hash)
-        WHERE x.doc < y.doc ORDER BY a, b
+        WHERE x.doc < y.doc AND ({where}) ORDER BY a, b
         """
     ).fetchnumpy()
     con.close()
@@ -188,8 +189,60 @@ def near_pairs(
     bands: int | None = None,
     rows: int | None = None,
     threads: int = 2,
+    links_only: bool = False,
 ) -> list[tuple[int, int, float]]:
     """Verified pairs (a, b, jaccard >= threshold) among documents; LSH candidates come from
-    bands/rows tuned for the lower `candidate_threshold`, since LSH is a soft threshold."""
+    bands/rows tuned for the lower `candidate_threshold`, since LSH is a soft threshold.
+
+    `links_only` returns enough verified pairs to give the same connected components as all of
+    them (`component_links`), in time linear in the documents: clustering needs no more."""
     params = LshParams.for_threshold(candidate_threshold, num_perm, bands, rows)
-    return verified_pairs(candidate_pairs(band_table(sigs, params), threads), hash_sets, threshold, threads)
+    table = band_table(sigs, params)
+    if links_only:
+        return component_links(bucket_members(table, threads), hash_sets, threshold, threads)
+    return verified_pairs(candidate_pairs(table, threads), hash_sets, threshold, threads)
+
+
+def bucket_members(bands: pa.Table, threads: int = 2) -> pa.Table:
+    """(band, band_hash, doc) rows of the band buckets that hold more than one document."""
+    con = duckdb.connect()
+    con.execute(f"SET threads={int(threads)}")
+    con.register("bands", bands)
+    members = con.execute(
+        """
+        WITH shared AS (
+            SELECT band, band_hash FROM bands GROUP BY band, band_hash HAVING count(*) > 1
+        )
+        SELECT band, band_hash, doc FROM bands SEMI JOIN shared USING (band, band_hash)
+        ORDER BY band, band_hash, doc
+        """
+    ).fetchnumpy()
+    con.close()
+    return pa.table({name: np.asarray(values) for name, values in members.items()})
+
+
+def component_links(
+    members: pa.Table, hash_sets: list[np.ndarray], threshold: float, threads: int = 2
+) -> list[tuple[int, int, float]]:
+    """Verified pairs whose connected components equal those of every verified candidate pair.
+
+    Verifying every pair in a bucket costs k^2 for k near-copies, and grows faster than the
+    data. Instead each member is verified against its bucket's first document (a star: k - 1
+    pairs); then only candidate pairs whose ends are still in different components are
+    verified. A pair inside one component cannot change the components, so they are exact.
+    """
+    band = members.column("band").to_numpy()
+    bucket_hash = members.column("band_hash").to_numpy()
+    doc = members.column("doc").to_numpy()
+    start = np.ones(len(doc), bool)
+    start[1:] = (band[1:] != band[:-1]) | (bucket_hash[1:] != bucket_hash[:-1])
+    head = doc[np.flatnonzero(start)[np.cumsum(start) - 1]]
+    star = np.unique(np.stack([head, doc], axis=1)[~start], axis=0)
+    found = verified_pairs(star, hash_sets, threshold, threads)
+    roots = components(len(hash_sets), [(a, b) for a, b, _ in found])
+    cross = candidate_pairs(
+        members.append_column("root", pa.array(roots[doc])), threads, where="x.root <> y.root"
+    )
+    n = len(hash_sets)
+    cross = cross[~np.isin(cross[:, 0] * n + cross[:, 1], star[:, 0] * n + star[:, 1])]  # checked once
+    return sorted(found + verified_pairs(cross, hash_sets, threshold, threads))

@@ -44,8 +44,8 @@ def semantic_links(
 ) -> tuple[list[tuple[int, int]], dict]:
     """Semantic links (row positions in `features`) among the representatives `reps` of the
     near-duplicate components `near_roots`, and the stats for the report."""
-    seeker = cache.encode(list(features["seeker_text"].iloc[reps]))
-    helper = cache.encode(list(features["helper_text"].iloc[reps]))
+    seeker = cache.encode(list(features["seeker_text"].iloc[reps]), desc="dedup embed seeker sides")
+    helper = cache.encode(list(features["helper_text"].iloc[reps]), desc="dedup embed helper sides")
     found = semantic_pairs(seeker, helper, cfg.threshold)
     links, skipped = _without_shared_threads(features["thread_id"].to_numpy(), near_roots, reps, found)
     return links, {"compared": len(reps), "pairs": len(links), "same_thread_skipped": skipped}

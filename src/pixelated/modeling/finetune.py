@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pixelated.core.embed import load_sentence_model
-from pixelated.core.runner import progress
+from pixelated.core.progress import progress
 from pixelated.modeling.config import TrainConfig
 from pixelated.modeling.retrieval import candidate_sets, embedding_similarity, positive_ranks, rank_metrics
 
@@ -94,7 +94,7 @@ def fit(
         batches = _batches(rng.permutation(len(train_pairs)), cfg.batch_size)
         running = [
             _step(model, loss, optimizer, scheduler, train_pairs, batch, device)
-            for batch in progress(batches, f"epoch {epoch}", unit="batch")
+            for batch in progress(batches, f"epoch {epoch}", total=sum(map(len, batches)), unit="pairs")
         ]
         row = validate(epoch, float(np.mean(running)) if running else None)
         history.append(row)

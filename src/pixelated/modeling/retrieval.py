@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pixelated.core.config import ExecutorConfig
+from pixelated.core.embed import encode_sorted
 from pixelated.core.executor import map_batches
 from pixelated.core.hashing import seeded_key
 from pixelated.core.tableio import read_batches
@@ -128,15 +129,8 @@ def rank_metrics(ranks: np.ndarray, ks: Iterable[int] = (1, 5)) -> dict[str, flo
 
 def embedding_similarity(model, pairs: pd.DataFrame, batch_size: int) -> np.ndarray:
     """Cosine similarity of every context to every response under a bi-encoder."""
-    encode = partial(
-        model.encode,
-        batch_size=batch_size,
-        normalize_embeddings=True,
-        convert_to_numpy=True,
-        show_progress_bar=False,
-    )
-    queries = encode(pairs["context"].tolist())
-    responses = encode(pairs["response"].tolist())
+    queries = encode_sorted(model, pairs["context"].tolist(), batch_size, "encode contexts")
+    responses = encode_sorted(model, pairs["response"].tolist(), batch_size, "encode responses")
     return queries @ responses.T
 
 

@@ -21,10 +21,10 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from pixelated.core.config import Config, ExecutorConfig, ValidateConfig
+from pixelated.core.config import Config, EmbedConfig, ExecutorConfig, ValidateConfig
 from pixelated.core.embed import DIMENSION, EmbeddingCache
 from pixelated.core.executor import map_batches
-from pixelated.core.runner import progress
+from pixelated.core.progress import progress
 from pixelated.core.schema import SCORED_SCHEMA, scored_schema
 from pixelated.core.tableio import ValidatedWriter, count_rows, read_batches
 from pixelated.core.validation import canonical_schema
@@ -50,6 +50,7 @@ class ScoreConfig(Config):
     quality: QualityConfig
     validate_: ValidateConfig = Field(alias="validate")
     executor: ExecutorConfig = ExecutorConfig()
+    embed: EmbedConfig = EmbedConfig()
 
 
 @dataclass
@@ -104,7 +105,7 @@ class TurnModel:
 def prepare(mturns: dict[str, list[MTurn]], cache: EmbeddingCache) -> TurnModel:
     """Embed each distinct measured text once, then fit the classifier on labelled helper turns."""
     texts = sorted({t.text for turns in mturns.values() for t in turns})
-    vector_of = dict(zip(texts, cache.encode(texts), strict=True))
+    vector_of = dict(zip(texts, cache.encode(texts, desc="score embed turns"), strict=True))
     keys, labelled = [], []
     for cid, turns in mturns.items():
         for i, turn in enumerate(turns):
@@ -121,8 +122,9 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
     started = time.perf_counter()
     labels = agreement.read_crisis_labels(paths.crisis_labels)
     wanted = {(c, int(i)) for c, i in zip(labels["conversation_id"], labels["turn_index"], strict=True) if c}
-    measured = measure(read_batches(paths.input, cfg.executor.batch_size), wanted)
-    cache = EmbeddingCache(paths.cache)
+    batches = read_batches(paths.input, cfg.executor.batch_size)
+    measured = measure(progress(batches, "score measure", count_rows(paths.input), unit="conv"), wanted)
+    cache = EmbeddingCache(paths.cache, backend=cfg.embed.backend)
     model = prepare(measured.mturns, cache)
     cache.save(keep=model.vector_of)
     embedded = time.perf_counter()
@@ -153,7 +155,7 @@ def write_scores(cfg: ScoreConfig, model: TurnModel, source: Path, output: Path)
     )
     check = scored_schema(canonical_schema(cfg.validate_.max_turn_chars))
     with ValidatedWriter(output, SCORED_SCHEMA, check) as writer:
-        for scored in progress(results, "score", total=-(-count_rows(source) // batch_size), unit="batch"):
+        for scored in progress(results, "score", total=count_rows(source), unit="conv"):
             writer.write(scored)
     return writer.rows
 

@@ -1,6 +1,9 @@
 """The shared embedding cache: real MiniLM vectors, encoded once, reused across stages."""
 
+import importlib.util
+
 import numpy as np
+import pytest
 
 from pixelated.core.embed import DIMENSION, EmbeddingCache
 
@@ -31,3 +34,25 @@ def test_save_keeps_only_texts_in_use_and_is_byte_stable(tmp_path):
     assert reloaded.misses == 0
     reloaded.save()
     assert (tmp_path / "c.parquet").read_bytes() == first
+
+
+def test_backends_key_their_vectors_apart():
+    """Issue 14, item 7: switching embed.backend never serves one model's vector for the other."""
+    torch_cache, onnx_cache = EmbeddingCache(), EmbeddingCache(backend="onnx")
+    assert torch_cache.key("same text") != onnx_cache.key("same text")
+    assert torch_cache.key("same text") == EmbeddingCache().key("same text")  # torch keys unchanged
+
+
+@pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
+def test_int8_onnx_export_agrees_with_the_float_model(tmp_path):
+    from pixelated.core import embed_onnx
+    from pixelated.core.embed import encode_sorted, load_model
+
+    texts = ["I feel so alone lately.", "My therapist helps a lot.", "Let's talk about football.", "ok"]
+    model = load_model()
+    path = embed_onnx.export(model, tmp_path / "minilm.onnx", quantize=True)
+    encoder = embed_onnx.OnnxEncoder(path, model.tokenizer, model.max_seq_length)
+    ours = encode_sorted(encoder, texts, batch_size=2)
+    reference = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert ours.shape == (4, DIMENSION)
+    assert ((ours * reference).sum(axis=1) > 0.97).all()

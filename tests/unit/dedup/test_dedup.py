@@ -281,3 +281,34 @@ def test_stage_keeps_one_per_cluster_and_quarantines_the_rest(tmp_path):
     assert pq.read_table(paths.clusters).num_rows == 3
     assert json.loads(paths.report.read_text())["removed"]["exact"] == 1
     assert json.loads(paths.cache_stats.read_text()) == {"semantic": False, "cache_hits": 0, "embedded": 0}
+
+
+def _random_near_copies(rng: np.random.Generator, originals: int, copies: int) -> list[np.ndarray]:
+    """Shingle sets: originals of 60 words and copies with a few words swapped, some so many that
+    they match their original only through another copy (the case a star alone would miss)."""
+    base = [rng.choice(1 << 20, 60, replace=False).astype(np.uint32) for _ in range(originals)]
+    sets = list(base)
+    for _ in range(copies):
+        words = sets[rng.integers(len(sets))].copy()
+        changed = rng.choice(len(words), int(rng.integers(1, 6)), replace=False)
+        words[changed] = rng.integers(1 << 20, size=len(changed))
+        sets.append(np.unique(words))
+    return [sets[i] for i in rng.permutation(len(sets))]
+
+
+def test_component_links_cluster_exactly_as_all_verified_pairs():
+    """Issue 14: linear-time links give the components of every verified candidate pair."""
+    from pixelated.core.unionfind import UnionFind, components
+    from pixelated.dedup.minhash import near_pairs
+
+    sets = _random_near_copies(np.random.default_rng(3), 150, 450)
+    sigs = signatures(sets, 128, 1)
+    every = near_pairs(sets, sigs, 0.85, 0.8, 128)
+    links = near_pairs(sets, sigs, 0.85, 0.8, 128, links_only=True)
+    assert len(links) < len(every) and set(links) <= set(every)
+    finder = UnionFind(range(len(sets)))
+    for a, b, _ in every:
+        finder.union(a, b)
+    expected = [finder.find(i) for i in range(len(sets))]
+    assert components(len(sets), [p[:2] for p in links]).tolist() == expected
+    assert components(len(sets), [p[:2] for p in every]).tolist() == expected

@@ -63,3 +63,21 @@ def test_analyzer_starts_and_detects_with_the_network_blocked(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "['EMAIL_ADDRESS', 'URL']"
     assert "Traceback" not in result.stderr
+
+
+def _analyzers_loaded(texts: list[str]) -> tuple[int, int]:
+    """(worker pid, analyzers this worker has built so far) after detecting in `texts`."""
+    from pixelated.privacy import engine
+
+    engine.Detector(ANALYZER).detect(texts)
+    return os.getpid(), engine._analyzer.cache_info().misses
+
+
+def test_each_worker_loads_the_analyzer_once_not_per_batch():
+    """Issue 14, item 4: spaCy + Presidio take seconds to load; a worker keeps its analyzer."""
+    from pixelated.core.executor import map_batches
+
+    batches = [[f"My name is Anna Smith and I live in Leeds, batch {i}."] for i in range(6)]
+    found = list(map_batches(_analyzers_loaded, batches, kind="process", workers=2))
+    assert all(loaded == 1 for _, loaded in found)
+    assert len({pid for pid, _ in found}) <= 2
