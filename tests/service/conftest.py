@@ -72,9 +72,15 @@ class Service:
 
     def _spawn(self, name: str, *args: str) -> None:
         Path(self.env["PE_SERVICE_HOME"]).mkdir(parents=True, exist_ok=True)
-        log = open(Path(self.env["PE_SERVICE_HOME"]) / f"{name}.log", "ab")
-        self.procs[name] = subprocess.Popen([sys.executable, "-m", "pixelated.service", *args], env=self.env,
-                                            cwd=REPO, stdout=log, stderr=log, start_new_session=True)  # fmt: skip
+        with open(Path(self.env["PE_SERVICE_HOME"]) / f"{name}.log", "ab") as log:
+            self.procs[name] = subprocess.Popen(
+                [sys.executable, "-m", "pixelated.service", *args],
+                env=self.env,
+                cwd=REPO,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
 
     def wait(self, path: str, timeout: float = 120) -> None:
         deadline = time.time() + timeout

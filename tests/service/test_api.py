@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import httpx
 import pytest
@@ -47,10 +48,8 @@ def test_auth_failures(service, headers, query, status):
 def test_key_in_query_string_is_refused_even_when_valid(service, keys):
     response = httpx.get(f"{service.url}/metrics?token={keys['read']}")
     assert response.status_code == 401
-    assert (
-        keys["read"] not in (service.env["PE_SERVICE_HOME"] + "/api.log")
-        and keys["read"] not in open(service.env["PE_SERVICE_HOME"] + "/api.log").read()
-    )
+    log = Path(service.env["PE_SERVICE_HOME"]) / "api.log"
+    assert keys["read"] not in log.read_text()  # never logged
 
 
 def test_scopes_and_revocation(service, keys):
@@ -96,15 +95,28 @@ def test_upload_counts_and_quarantine(service, keys):
 
 def test_score_stream_with_malformed_record(service, keys):
     rows = esconv_rows(3)
-    lines = [json.dumps({"id": r["source_record_id"], "turns": [{"role": t["role"], "text": t["text"]}
-                                                                  for t in r["turns"]]}) for r in rows]  # fmt: skip
+    lines = [
+        json.dumps(
+            {
+                "id": r["source_record_id"],
+                "turns": [{"role": t["role"], "text": t["text"]} for t in r["turns"]],
+            }
+        )
+        for r in rows
+    ]
     lines.insert(1, '{"id": "broken", "turns": 5}')
-    lines.insert(2, '{"messages": [{"role": "user", "content": "My name is John Smith and I feel alone."},'
-                    ' {"role": "assistant", "content": "That sounds hard. I am here for you."}]}')  # fmt: skip
-    with service.client(keys["score"]) as client:
-        with client.stream("POST", "/v1/score", content="\n".join(lines) + "\n") as response:
-            assert response.status_code == 200
-            out = [json.loads(line) for line in response.iter_lines() if line]
+    chat = [
+        {"role": "user", "content": "My name is John Smith and I feel alone."},
+        {"role": "assistant", "content": "That sounds hard. I am here for you."},
+    ]
+    lines.insert(2, json.dumps({"messages": chat}))
+    body = "\n".join(lines) + "\n"
+    with (
+        service.client(keys["score"]) as client,
+        client.stream("POST", "/v1/score", content=body) as response,
+    ):
+        assert response.status_code == 200
+        out = [json.loads(line) for line in response.iter_lines() if line]
     assert [o["line"] for o in out] == [1, 2, 3, 4, 5]
     assert out[1]["error"] == "missing_turns"
     scored = [o for o in out if "error" not in o]
@@ -129,10 +141,10 @@ def test_openapi_fuzz_finds_no_5xx(service):
 
         @given(case=operation.as_strategy())
         @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def call(case):
+        def call(case, label=operation.label):
             response = case.call(base_url=service.url, headers=auth, timeout=60)
             if response.status_code >= 500:
-                failures.append((operation.label, response.status_code))
+                failures.append((label, response.status_code))
 
         call()
     assert not failures

@@ -70,22 +70,38 @@ def submit(client) -> str:
 
 def test_job_events_webhook_and_restart(service, receiver):
     with service.client(service.admin) as admin:
-        assert admin.post("/v1/jobs", json={"dataset_id": "x", "overrides": {"sources.a": 1}}).status_code in (404, 422)
-        hook = admin.post("/v1/webhooks", json={"url": f"http://127.0.0.1:{receiver.server_port}/hook"}).json()
+        assert admin.post(
+            "/v1/jobs", json={"dataset_id": "x", "overrides": {"sources.a": 1}}
+        ).status_code in (404, 422)
+        hook = admin.post(
+            "/v1/webhooks", json={"url": f"http://127.0.0.1:{receiver.server_port}/hook"}
+        ).json()
         receiver.secrets.append(hook["secret"])
         job_id = submit(admin)
+
         # kill API and worker as soon as the first stage has finished and the next one runs
-        wait_for(lambda: any(s["status"] == "running" and s["stage"] == "ingest"
-                             for s in admin.get(f"/v1/jobs/{job_id}").json()["stages"]), every=0.2)  # fmt: skip
+        def ingest_running():
+            stages = admin.get(f"/v1/jobs/{job_id}").json()["stages"]
+            return any(s["status"] == "running" and s["stage"] == "ingest" for s in stages)
+
+        wait_for(ingest_running, every=0.2)
     service.kill()
     service.start(worker=True)
     with service.client(service.admin) as admin:
-        job = wait_for(lambda: (j := admin.get(f"/v1/jobs/{job_id}").json())["status"] in ("completed", "failed") and j)
+        job = wait_for(
+            lambda: (j := admin.get(f"/v1/jobs/{job_id}").json())["status"] in ("completed", "failed") and j
+        )
         assert job["status"] == "completed", job
         assert job["attempts"] == 2
         assert {s["stage"]: s["status"] for s in job["stages"]}["acquire"] in ("skipped", "completed")
-        assert job["stages"] and all(s["ledger"] for s in job["stages"] if s["stage"] in ("ingest", "validate"))
-        kinds = [json.loads(line)["kind"] for line in admin.get(f"/v1/jobs/{job_id}/events?format=ndjson").text.split("\n") if line]
+        assert job["stages"] and all(
+            s["ledger"] for s in job["stages"] if s["stage"] in ("ingest", "validate")
+        )
+        kinds = [
+            json.loads(line)["kind"]
+            for line in admin.get(f"/v1/jobs/{job_id}/events?format=ndjson").text.split("\n")
+            if line
+        ]
         assert kinds[0] == "queued" and kinds[-1] == "completed" and kinds.count("started") == 2
         sse = admin.get(f"/v1/jobs/{job_id}/events")
         assert sse.headers["content-type"].startswith("text/event-stream") and "event: completed" in sse.text
