@@ -261,6 +261,7 @@ def prepare_workspace(repo: Path, workspace: Path, upload: dict, overrides: list
     reuses its workspace, so DVC skips the stages that already finished."""
     if not (workspace / ".git").exists():
         _copy_tracked(repo, workspace)
+        shutil.rmtree(workspace / "reports" / "ledger", ignore_errors=True)  # the repo's, not this job's
     mirror_dir = workspace.parent / f"{workspace.name}-mirror"
     _link_mirror(Path(mirror) if mirror else None, mirror_dir, upload, workspace)
     env = _job_env(workspace, mirror_dir)
