@@ -41,7 +41,7 @@ format: install
 	ruff format . && ruff check --fix .
 
 # Data versions (src/pixelated/versioning/). REMOTE=<name> picks a DVC remote (default: the repo's).
-VERSIONING = $(BIN)/python -m pixelated.versioning.cli
+VERSIONING = $(BIN)/python -m pixelated.versioning
 REMOTE_ARG = $(if $(REMOTE),--remote $(REMOTE))
 
 backup: install

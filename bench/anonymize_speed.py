@@ -1,9 +1,10 @@
 """Benchmark the anonymize stage: conversations/second on an empty span cache, and the time
 of an unchanged rerun (every text served from the cache) as a ratio of that first run.
 
-Runs the real stage script twice on the first --rows conversations of validated.parquet (build
-it with `dvc repro validate`), optionally with the process executor, and writes
-bench/results/anonymize_speed.json. Model loading is part of both runs, as in `dvc repro`.
+Runs the stage's own `pixelated.privacy.anonymize.run` three times on the first --rows
+conversations of validated.parquet (build it with `dvc repro validate`), with params.yaml's
+config and optionally the process executor, and writes bench/results/anonymize_speed.json.
+Loading the analyzer is part of the first run, as in `dvc repro`; a cached rerun loads none.
 
     python bench/anonymize_speed.py --rows 500 [--kind process --workers 2]
 """
@@ -12,33 +13,30 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-import yaml
+
+from pixelated.core.config import build_config, read_params
+from pixelated.privacy import anonymize
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def run_stage(work: Path, params: Path) -> float:
+def run_stage(cfg: anonymize.AnonymizeConfig, work: Path) -> float:
     """Seconds for one anonymize run in `work` (the span cache there persists between runs)."""
-    args = {
-        "input": work / "input.parquet",
-        "output": work / "anonymized.parquet",
-        "quarantine": work / "quarantine.parquet",
-        "ledger": work / "ledger.json",
-        "cache": work / "spans.parquet",
-        "metrics": work / "anonymize.json",
-    }
-    command = [sys.executable, str(REPO / "stages" / "anonymize.py"), "--params", str(params)]
-    for name, path in args.items():
-        command += [f"--{name}", str(path)]
+    paths = anonymize.AnonymizePaths(
+        input=work / "input.parquet",
+        output=work / "anonymized.parquet",
+        quarantine=work / "quarantine.parquet",
+        ledger=work / "ledger.json",
+        cache=work / "spans.parquet",
+        metrics=work / "anonymize.json",
+    )
     start = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)
+    anonymize.run(cfg, paths)
     return time.perf_counter() - start
 
 
@@ -53,18 +51,18 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "anonymize_speed.json")
     args = parser.parse_args()
 
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = read_params(REPO / "params.yaml")
     params["executor"].update(kind=args.kind, workers=args.workers)
     params["executor"]["batch_size"] = max(1, args.rows // (2 * args.workers))  # keep workers busy
+    cfg = build_config(anonymize.AnonymizeConfig, params)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         table = pq.read_table(args.input).slice(0, args.rows)
         pq.write_table(table, work / "input.parquet")
-        (work / "params.yaml").write_text(yaml.safe_dump(params))
-        first = run_stage(work, work / "params.yaml")
+        first = run_stage(cfg, work)
         cold_output = (work / "anonymized.parquet").read_bytes()
-        rerun = run_stage(work, work / "params.yaml")
-        third = run_stage(work, work / "params.yaml")
+        rerun = run_stage(cfg, work)
+        third = run_stage(cfg, work)
         # served from the cache, the output must be byte-identical to the analysed one
         deterministic = cold_output == (work / "anonymized.parquet").read_bytes()
     result = {

@@ -14,42 +14,29 @@ import time
 from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from pixelated.core.config import build_config, read_params
 from pixelated.core.embed import EmbeddingCache
 from pixelated.core.executor import map_batches
 from pixelated.core.tableio import read_batches
-from pixelated.scoring.metrics import STRATEGIES, measurement_turns, score_batch
-
-WEIGHTS = {
-    "therapeutic_accuracy": 0.25,
-    "coherence": 0.2,
-    "emotional_authenticity": 0.2,
-    "clinical_compliance": 0.15,
-    "personality_consistency": 0.1,
-    "language_quality": 0.1,
-}
+from pixelated.scoring.metrics import score_batch
+from pixelated.scoring.score import ScoreConfig, measure, prepare
 
 
 def prepared(frame: pd.DataFrame, cache: EmbeddingCache, batch_size: int):
-    """(batch, vectors, uniform strategy probabilities) items as the stage hands them over."""
-    items = []
-    for start in range(0, len(frame), batch_size):
-        batch = frame.iloc[start : start + batch_size].reset_index(drop=True)
-        vectors, probs = [], []
-        for turns in batch["turns"]:
-            mturns = measurement_turns(turns)
-            vectors.append(cache.encode([t.text for t in mturns]))
-            n_helper = sum(t.role == "helper" for t in mturns)
-            probs.append(np.full((n_helper, len(STRATEGIES)), 1 / len(STRATEGIES)))
-        items.append((batch, vectors, probs))
-    return items
+    """(batch, vectors, strategy probabilities) items, made as the stage makes them (the
+    strategy model is fitted on the sampled conversations; the cache is read, never saved)."""
+    batches = [
+        frame.iloc[s : s + batch_size].reset_index(drop=True) for s in range(0, len(frame), batch_size)
+    ]
+    model = prepare(measure(batches).mturns, cache)
+    return [model.arrays(batch) for batch in batches]
 
 
-def rate(items, kind: str, workers: int) -> float:
+def rate(items, weights: dict[str, float], kind: str, workers: int) -> float:
     started = time.perf_counter()
-    n = sum(len(out) for out in map_batches(partial(score_batch, weights=WEIGHTS), items, kind, workers))
+    n = sum(len(out) for out in map_batches(partial(score_batch, weights=weights), items, kind, workers))
     return n / (time.perf_counter() - started)
 
 
@@ -61,14 +48,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--output", type=Path, default=Path("bench/results/score.json"))
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
+    weights = build_config(ScoreConfig, read_params(args.params)).quality.weights
 
     frame = pd.concat(list(read_batches(args.input, 2000)), ignore_index=True)
     frame = frame.sample(n=min(args.conversations, len(frame)), random_state=0).reset_index(drop=True)
     items = prepared(frame, EmbeddingCache(args.cache), args.batch_size)
-    rate(items[:1], "local", 1)  # warm-up: lexicons, VADER, lingua load once per process
-    local = rate(items, "local", 1)
-    process = rate(items, "process", args.workers)
+    rate(items[:1], weights, "local", 1)  # warm-up: lexicons, VADER, lingua load once per process
+    local = rate(items, weights, "local", 1)
+    process = rate(items, weights, "process", args.workers)
 
     fresh = [f"benchmark sentence number {i} about feeling stressed at work" for i in range(256)]
     cold = EmbeddingCache()

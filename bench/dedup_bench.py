@@ -29,10 +29,13 @@ import pyarrow.parquet as pq
 import xxhash
 from datasketch import MinHash, MinHashLSH
 
+from pixelated.core.config import load_config
 from pixelated.core.embed import EmbeddingCache
-from pixelated.core.runner import load_params
 from pixelated.core.tableio import to_pandas
-from pixelated.dedup.cascade import features_fn, find_duplicates
+from pixelated.dedup.cascade import find_duplicates
+from pixelated.dedup.config import DedupConfig
+from pixelated.dedup.dedup import DedupStageConfig
+from pixelated.dedup.features import features_fn
 from pixelated.dedup.minhash import shingles
 
 EDITS = ("word_swap", "deletion", "insertion", "typo", "truncation", "reorder", "pseudonym", "case_punct")
@@ -96,7 +99,7 @@ def load(path: Path) -> pd.DataFrame:
     return to_pandas(pq.read_table(path, columns=COLUMNS)).assign(turns=lambda f: f["turns"].map(list))
 
 
-def base_set(real: pd.DataFrame, cfg: dict, per_source: int, seed: int) -> pd.DataFrame:
+def base_set(real: pd.DataFrame, cfg: DedupConfig, per_source: int, seed: int) -> pd.DataFrame:
     """Distinct real conversations: no repeated content, no MinHash duplicates among them,
     mi-counselchat left out (it copies counsel-chat). Counsel-chat threads with several
     answers are taken whole: the hard negatives that share a question."""
@@ -111,8 +114,8 @@ def base_set(real: pd.DataFrame, cfg: dict, per_source: int, seed: int) -> pd.Da
             chosen = rows.sample(min(per_source, len(rows)), random_state=seed)
         parts.append(chosen)
     base = pd.concat(parts, ignore_index=True)
-    near_only = {**cfg, "semantic": {**cfg["semantic"], "enabled": False}}
-    kept = find_duplicates(features_fn(near_only)(base), near_only).clusters["kept"].to_numpy()
+    lexical = without_semantic(cfg)
+    kept = find_duplicates(features_fn(lexical)(base), lexical).clusters["kept"].to_numpy()
     return base[kept].reset_index(drop=True)
 
 
@@ -164,35 +167,38 @@ def scores(predicted: set, truth: set, hard: set) -> dict:
     }
 
 
-def method_config(cfg: dict, method: str, **near) -> dict:
-    return {
-        **cfg,
-        "exact": method in ("exact", "combined"),
-        "near": {**cfg["near"], "enabled": method in ("near", "combined"), **near},
-        "semantic": {**cfg["semantic"], "enabled": method in ("semantic", "combined")},
-    }
+def method_config(cfg: DedupConfig, method: str, **near) -> DedupConfig:
+    """`cfg` with only `method` (or all three, for "combined") enabled; `near` overrides."""
+    return cfg.model_copy(
+        update={
+            "exact": method in ("exact", "combined"),
+            "near": cfg.near.model_copy(update={"enabled": method in ("near", "combined"), **near}),
+            "semantic": cfg.semantic.model_copy(update={"enabled": method in ("semantic", "combined")}),
+        }
+    )
 
 
-def ours(corpus: pd.DataFrame, cfg: dict) -> tuple[float, pd.DataFrame]:
+def without_semantic(cfg: DedupConfig) -> DedupConfig:
+    return cfg.model_copy(update={"semantic": cfg.semantic.model_copy(update={"enabled": False})})
+
+
+def ours(corpus: pd.DataFrame, cfg: DedupConfig) -> tuple[float, pd.DataFrame]:
     """Exact + MinHash path, single process, timed end to end from conversations."""
-    run_cfg = method_config(cfg, "combined")
-    run_cfg["semantic"]["enabled"] = False
+    run_cfg = without_semantic(method_config(cfg, "combined"))
     start = time.perf_counter()
     clusters = find_duplicates(features_fn(run_cfg)(corpus), run_cfg).clusters
     return time.perf_counter() - start, clusters
 
 
-def naive(corpus: pd.DataFrame, cfg: dict) -> float:
+def naive(corpus: pd.DataFrame, cfg: DedupConfig) -> float:
     """The datasketch loop: one MinHash per conversation, query then insert one at a time."""
-    near = cfg["near"]
+    near = cfg.near
     start = time.perf_counter()
-    lsh = MinHashLSH(threshold=float(near["threshold"]), num_perm=int(near["num_perm"]))
+    lsh = MinHashLSH(threshold=near.threshold, num_perm=near.num_perm)
     for row in corpus.itertuples(index=False):
-        minhash = MinHash(
-            num_perm=int(near["num_perm"]), seed=int(near["seed"]), hashfunc=xxhash.xxh32_intdigest
-        )
+        minhash = MinHash(num_perm=near.num_perm, seed=near.seed, hashfunc=xxhash.xxh32_intdigest)
         text = " ".join(t["text"] or "" for t in row.turns)
-        minhash.update_batch([s.encode() for s in shingles(text, near["shingle"], int(near["ngram"]))])
+        minhash.update_batch([s.encode() for s in shingles(text, near.shingle, near.ngram)])
         lsh.query(minhash)
         lsh.insert(row.conversation_id, minhash)
     return time.perf_counter() - start
@@ -212,6 +218,46 @@ def grown(real: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def quality_by_method(corpus: pd.DataFrame, truth: set, hard: set, cfg: DedupConfig, cache) -> dict:
+    """Scores and seconds of exact, near, semantic and the combined cascade on the planted set."""
+    quality = {}
+    for method in ("exact", "near", "semantic", "combined"):
+        run_cfg = method_config(cfg, method)
+        start = time.perf_counter()
+        clusters = find_duplicates(features_fn(run_cfg)(corpus), run_cfg, cache).clusters
+        quality[method] = {**scores(predicted_pairs(clusters), truth, hard), "seconds": 0.0}
+        quality[method]["seconds"] = round(time.perf_counter() - start, 2)
+    return quality
+
+
+def near_by_shingling(corpus: pd.DataFrame, truth: set, hard: set, cfg: DedupConfig) -> dict:
+    shingling = {}
+    for kind, size in (("word", 1), ("word", 2), ("word", 3), ("word", 5), ("char", 5), ("char", 24)):
+        run_cfg = method_config(cfg, "near", shingle=kind, ngram=size)
+        clusters = find_duplicates(features_fn(run_cfg)(corpus), run_cfg).clusters
+        result = scores(predicted_pairs(clusters), truth, hard)
+        shingling[f"{kind}_{size}"] = {k: result[k] for k in ("precision", "recall", "f1")}
+    return shingling
+
+
+def speed(real: pd.DataFrame, cfg: DedupConfig, sizes: list[int], seed: int, repeats: int) -> dict:
+    """Our seconds per size; the naive loop's at the smallest size, on the same corpus."""
+    timings = {}
+    for size in sizes:
+        data = grown(real, size, seed)
+        # best of `repeats`: the machine is shared, so the minimum is the least noisy estimate
+        seconds = min(ours(data, cfg)[0] for _ in range(repeats))
+        timings[str(size)] = {"ours_seconds": round(seconds, 2), "ours_conv_per_s": round(size / seconds, 1)}
+        if size == min(sizes):
+            baseline = min(naive(data, cfg) for _ in range(repeats))
+            timings[str(size)].update(
+                naive_seconds=round(baseline, 2),
+                naive_conv_per_s=round(size / baseline, 1),
+                speedup_vs_naive=round(baseline / seconds, 2),
+            )
+    return timings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -223,41 +269,18 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--repeats", type=int, default=3, help="timing runs; the best is reported")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args()
-    cfg = load_params()["dedup"]
+    cfg = load_config(DedupStageConfig, args.params).dedup
     real = load(args.input)
 
     base = base_set(real, cfg, args.per_source, args.seed)
     corpus, truth, hard = planted_set(base, 0.5, args.seed)
-    quality = {}
-    cache = EmbeddingCache(args.cache, batch_size=int(cfg["semantic"]["batch_size"]))
-    for method in ("exact", "near", "semantic", "combined"):
-        run_cfg = method_config(cfg, method)
-        start = time.perf_counter()
-        clusters = find_duplicates(features_fn(run_cfg)(corpus), run_cfg, cache).clusters
-        quality[method] = {**scores(predicted_pairs(clusters), truth, hard), "seconds": 0.0}
-        quality[method]["seconds"] = round(time.perf_counter() - start, 2)
+    cache = EmbeddingCache(args.cache, batch_size=cfg.semantic.batch_size)
+    quality = quality_by_method(corpus, truth, hard, cfg, cache)
     cache.save()
-    shingling = {}
-    for kind, size in (("word", 1), ("word", 2), ("word", 3), ("word", 5), ("char", 5), ("char", 24)):
-        run_cfg = method_config(cfg, "near", shingle=kind, ngram=size)
-        clusters = find_duplicates(features_fn(run_cfg)(corpus), run_cfg).clusters
-        result = scores(predicted_pairs(clusters), truth, hard)
-        shingling[f"{kind}_{size}"] = {k: result[k] for k in ("precision", "recall", "f1")}
-
-    speed = {}
-    for size in args.sizes:
-        data = grown(real, size, args.seed)
-        # best of `repeats`: the machine is shared, so the minimum is the least noisy estimate
-        seconds = min(ours(data, cfg)[0] for _ in range(args.repeats))
-        speed[str(size)] = {"ours_seconds": round(seconds, 2), "ours_conv_per_s": round(size / seconds, 1)}
-        if size == min(args.sizes):
-            baseline = min(naive(data, cfg) for _ in range(args.repeats))
-            speed[str(size)].update(
-                naive_seconds=round(baseline, 2),
-                naive_conv_per_s=round(size / baseline, 1),
-                speedup_vs_naive=round(baseline / seconds, 2),
-            )
+    shingling = near_by_shingling(corpus, truth, hard, cfg)
+    timings = speed(real, cfg, args.sizes, args.seed, args.repeats)
     small, large = min(args.sizes), max(args.sizes)
     results = {
         "planted": {
@@ -269,11 +292,11 @@ def main() -> None:
         "quality": quality,
         "near_by_shingling": shingling,
         "embedding_cache": {"hits": cache.hits, "embedded": cache.misses},
-        "speed": speed,
+        "speed": timings,
         "scaling": {
             "sizes": [small, large],
             "data_ratio": large / small,
-            "time_ratio": round(speed[str(large)]["ours_seconds"] / speed[str(small)]["ours_seconds"], 2),
+            "time_ratio": round(timings[str(large)]["ours_seconds"] / timings[str(small)]["ours_seconds"], 2),
         },
         "note": "speed: exact + MinHash path in one process, best of --repeats runs, naive loop timed "
         "the same way on the same corpus; semantic is timed on the planted set only",

@@ -1,20 +1,13 @@
 """acquire: copy (or download) every configured source into data/raw, sha256-checked."""
 
-import argparse
-from pathlib import Path
-
-from pixelated.core.runner import load_params, setup_logging
-from pixelated.ingest.acquire import acquire_all, resolve_mirror
+from pixelated.core.config import load_config
+from pixelated.core.runner import stage_args
+from pixelated.ingest import acquire
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--output", required=True, type=Path)
-    parser.add_argument("--params", default="params.yaml", type=Path)
-    args = parser.parse_args()
-    params = load_params(args.params)
-    setup_logging(params)
-    acquire_all(params["sources"], resolve_mirror(params["acquire"]["mirror"]), args.output)
+    paths, params = stage_args(__doc__, acquire.AcquirePaths)
+    acquire.run(load_config(acquire.AcquireStageConfig, params), paths)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """Shared fixtures: reader contexts, canonical-row builders and the real shared datasets.
 
-The shared mirror is <repo>/../shared/data (as in CI); tests that need it are skipped with
-a reason when it is absent. Data files are read in place or copied into pytest's tmp dirs,
-never into the repository.
+The shared mirror is <repo>/../shared/data (as in CI) unless PE_DATA_MIRROR names another,
+as for the acquire stage; tests that need it are skipped with a reason when it is absent.
+Data files are read in place or copied into pytest's tmp dirs, never into the repository.
+Settings come from params.yaml, the file the stages read.
 """
 
 from __future__ import annotations
@@ -19,29 +20,53 @@ import pandas as pd
 import pytest
 import yaml
 
+from pixelated.core.config import build_config, read_params
 from pixelated.core.ledger import Rejection
 from pixelated.core.schema import CONVERSATION_SCHEMA
 from pixelated.core.tableio import from_records
-from pixelated.ingest.acquire import acquire_all, sha256_file
-from pixelated.ingest.conversation import DEFAULT_ROLE_MAP, SourceInfo, make_conversation, make_turn
+from pixelated.ingest.acquire import acquire_all, resolve_mirror, sha256_file
+from pixelated.ingest.config import IngestStageConfig, ReadOptions, SourceConfig
+from pixelated.ingest.conversation import SourceInfo, make_conversation, make_turn
 from pixelated.ingest.ingest import read_source
 from pixelated.ingest.readers import FileContext, get_reader
+from pixelated.ingest.validate import ValidateStageConfig
 from tests.paths import REPO, SHARED_DATA
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SHARED_MIRROR = SHARED_DATA  # <repo>/../shared/data, as in CI
-SHARED_SOURCES_YAML = REPO / "conf" / "sources" / "shared.yaml"
-# The ingest section of conf/config.yaml, as stages pass it to readers.
-INGEST_CFG = {"max_field_bytes": 67108864, "batch_size": 2000}
-MAX_TURN_CHARS = 20000  # validate.max_turn_chars default
+SHARED_MIRROR = resolve_mirror(str(SHARED_DATA))
+PARAMS = read_params(REPO / "params.yaml")
+INGEST = build_config(IngestStageConfig, PARAMS)
+READ_OPTIONS = INGEST.read_options
+MAX_TURN_CHARS = build_config(ValidateStageConfig, PARAMS).validate_.max_turn_chars
 
-SOURCE = SourceInfo(
-    name="fixture",
-    license="CC BY 4.0",
-    commercial_use=False,
-    consent=True,
-    consent_basis="hand-written test data",
-)
+# The hand-written test source; readers' tests add format, mapping or CSV columns.
+FIXTURE_SOURCE = {
+    "location": "fixture",
+    "files": {},
+    "read": ["*"],
+    "format": "jsonl",
+    "license": "CC BY 4.0",
+    "commercial_use": False,
+    "consent": True,
+    "consent_basis": "hand-written test data",
+}
+
+
+def source_config(**keys) -> SourceConfig:
+    """The fixture source's config with `keys` set, checked as params.yaml would be."""
+    return SourceConfig.model_validate({**FIXTURE_SOURCE, **keys})
+
+
+SOURCE = SourceInfo.from_config("fixture", source_config())
+
+
+def reasons(rejections: list[Rejection]) -> list[str]:
+    return [r.reason for r in rejections]
+
+
+def with_turns(n: int) -> list[dict]:
+    """n canonical turns, seeker and helper alternating."""
+    return [make_turn("seeker" if i % 2 == 0 else "helper", f"turn {i}") for i in range(n)]
 
 
 def split_items(items) -> tuple[list[dict], list[Rejection]]:
@@ -57,23 +82,15 @@ def split_items(items) -> tuple[list[dict], list[Rejection]]:
 
 
 @pytest.fixture
-def make_ctx() -> Callable[..., FileContext]:
-    def build(relpath: str = "fixture/file", role_map: dict | None = None, pseudonymize=()) -> FileContext:
-        roles = {**DEFAULT_ROLE_MAP, **{k.lower(): v for k, v in (role_map or {}).items()}}
-        return FileContext(
-            source=SOURCE, relpath=relpath, sha256="0" * 64, role_map=roles, pseudonymize=tuple(pseudonymize)
-        )
+def read() -> Callable[..., tuple[list[dict], list[Rejection]]]:
+    """read(format, path, source_keys, options=None, **more_source_keys) -> (rows, rejections),
+    consuming the whole reader; `options` overrides params.yaml's read options."""
 
-    return build
-
-
-@pytest.fixture
-def read(make_ctx) -> Callable[..., tuple[list[dict], list[Rejection]]]:
-    """read(format, path, cfg, **ctx_kwargs) -> (rows, rejections), consuming the whole reader."""
-
-    def run(fmt: str, path: Path, cfg: dict | None = None, **ctx_kwargs):
-        ctx = make_ctx(relpath=f"fixture/{path.name}", **ctx_kwargs)
-        return split_items(get_reader(fmt)(path, {**INGEST_CFG, **(cfg or {})}, ctx))
+    def run(fmt: str, path: Path, keys: dict | None = None, options: dict | None = None, **more_keys):
+        source = source_config(format=fmt, **(keys or {}), **more_keys)
+        ctx = FileContext.for_file("fixture", source, f"fixture/{path.name}", "0" * 64)
+        read_options = ReadOptions.model_validate({**READ_OPTIONS.model_dump(), **(options or {})})
+        return split_items(get_reader(fmt)(path, source, read_options, ctx))
 
     return run
 
@@ -100,9 +117,8 @@ def frame(rows: list[dict]) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def shared_sources() -> dict:
-    with open(SHARED_SOURCES_YAML) as handle:
-        return yaml.safe_load(handle)
+def shared_sources() -> dict[str, SourceConfig]:
+    return INGEST.sources
 
 
 @pytest.fixture(scope="session")
@@ -119,8 +135,8 @@ def shared_raw(shared_sources, tmp_path_factory) -> Path:
 def shared_items(shared_sources, shared_raw) -> dict[str, tuple[list[dict], list[Rejection]]]:
     """Every source read once through ingest.read_source: name -> (rows, rejections)."""
     return {
-        name: split_items(read_source(shared_raw, name, cfg, INGEST_CFG))
-        for name, cfg in sorted(shared_sources.items())
+        name: split_items(read_source(shared_raw, name, source, READ_OPTIONS))
+        for name, source in sorted(shared_sources.items())
     }
 
 

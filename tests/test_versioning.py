@@ -19,7 +19,8 @@ import mlflow
 import pytest
 import yaml
 
-from pixelated.versioning.cli import VersioningError, locked_outputs, rollback_model
+from pixelated.versioning.repo import VersioningError, locked_outputs
+from pixelated.versioning.rollback import rollback_model
 from tests.conftest import make_clone, override_config, run_ok
 
 SAMPLE = 20

@@ -18,7 +18,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pixelated.core.atomic import atomic_path
 from pixelated.core.hashing import text_key
+from pixelated.core.tableio import read_cache_table
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +50,11 @@ def load_model(device: str | None = None):
     return load_sentence_model(device=device)
 
 
-def _read_cache(path: Path) -> dict[str, np.ndarray]:
-    table = pq.read_table(path, schema=CACHE_SCHEMA)
+def _read_cache(path: Path, owned: bool = False) -> dict[str, np.ndarray]:
+    """key -> vector; empty when the cache is absent or unreadable (see `read_cache_table`)."""
+    table = read_cache_table(path, CACHE_SCHEMA, owned=owned)
+    if table is None:
+        return {}
     vectors = table.column("embedding").combine_chunks().flatten().to_numpy().reshape(-1, DIMENSION)
     return dict(zip(table.column("key").to_pylist(), vectors, strict=True))
 
@@ -66,9 +71,8 @@ class EmbeddingCache:
         self.batch_size = batch_size
         self._shared: dict[str, np.ndarray] = {}
         for other in read_only:
-            if Path(other).exists():
-                self._shared.update(_read_cache(Path(other)))
-        self._own = _read_cache(self.path) if self.path and self.path.exists() else {}
+            self._shared.update(_read_cache(Path(other)))
+        self._own = _read_cache(self.path, owned=True) if self.path else {}
         self.hits = 0
         self.misses = 0
 
@@ -109,8 +113,8 @@ class EmbeddingCache:
         flat = np.concatenate([wanted[k] for k in keys]) if keys else np.zeros(0, dtype=np.float32)
         embedding = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), DIMENSION)
         table = pa.Table.from_arrays([pa.array(keys, pa.string()), embedding], schema=CACHE_SCHEMA)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        pq.write_table(table, self.path)
+        with atomic_path(self.path) as tmp:
+            pq.write_table(table, tmp)
         log.info(
             "embedding cache %s: %d entries (%d hits, %d new)", self.path, len(keys), self.hits, self.misses
         )

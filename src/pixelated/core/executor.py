@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
+from pixelated.core.process import die_with_parent
+
 In = TypeVar("In")
 Out = TypeVar("Out")
 
@@ -35,7 +37,8 @@ def _map(fn, batches, kind: str, workers: int) -> Iterator:
     if kind == "local":
         yield from map(fn, batches)
     elif kind == "process":
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # workers die with the stage: a killed stage must not leave them running
+        with ProcessPoolExecutor(max_workers=workers, initializer=die_with_parent) as pool:
             yield from _bounded(lambda b: pool.submit(fn, b).result, batches, 2 * workers)
     elif kind == "ray":
         try:

@@ -7,11 +7,12 @@ how many rows each stage kept and dropped between two versions.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+
+from pixelated.core import atomic
 
 log = logging.getLogger(__name__)
 
@@ -107,9 +108,7 @@ class Ledger:
     def write(self, path: str | Path) -> None:
         """Check the identity, then write; a broken identity never reaches disk."""
         self.check()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.as_dict(), indent=2, sort_keys=True) + "\n")
+        atomic.write_json(path, self.as_dict())
         log.info(
             "%s: in=%d out=%d dropped=%s",
             self.stage,

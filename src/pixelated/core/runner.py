@@ -24,7 +24,8 @@ from tqdm import tqdm
 
 from pixelated.core.config import ExecutorConfig
 from pixelated.core.executor import map_batches
-from pixelated.core.ledger import Ledger, Rejection
+from pixelated.core.ledger import Ledger, LedgerError, Rejection
+from pixelated.core.process import stage_name, start_stage
 from pixelated.core.tableio import QuarantineWriter, ValidatedWriter, count_rows, read_batches
 
 P = TypeVar("P")
@@ -36,13 +37,17 @@ def progress(iterable: Iterable, desc: str, total: int | None = None, unit: str 
 
 
 def stage_args(description: str, paths: type[P]) -> tuple[P, Path]:
-    """Parse `--<field>` for every field of the `paths` dataclass, plus `--params`."""
+    """Parse `--<field>` for every field of the `paths` dataclass (a field with
+    `metadata={"nargs": "+"}` takes several paths, in order), plus `--params`, then start the
+    stage process (`process.start_stage`: parent-death signal, private umask, output lock)."""
     parser = argparse.ArgumentParser(description=description)
     for item in dataclasses.fields(paths):
-        parser.add_argument(f"--{item.name.replace('_', '-')}", dest=item.name, required=True, type=Path)
+        flag = f"--{item.name.replace('_', '-')}"
+        parser.add_argument(flag, dest=item.name, required=True, type=Path, nargs=item.metadata.get("nargs"))
     parser.add_argument("--params", default="params.yaml", type=Path)
     args = vars(parser.parse_args())
     params = args.pop("params")
+    start_stage(stage_name(), [p for v in args.values() for p in (v if isinstance(v, list) else [v])])
     return paths(**args), params
 
 
@@ -81,7 +86,7 @@ def run_batches(
     payloads: Iterable[P],
     *,
     outputs: Output | Mapping[str, Output],
-    quarantine: Path,
+    quarantine: Path | None,
     ledger: Path,
     executor: ExecutorConfig,
     total: int | None = None,
@@ -90,7 +95,8 @@ def run_batches(
     """Map `fn` over `payloads` with the executor and account every row.
 
     `total` (input rows) drives the progress bar; `on_result` sees each result in input order,
-    in this process, for side results such as counters or cache entries.
+    in this process, for side results such as counters or cache entries. A stage that only
+    routes rows (split) passes `quarantine=None`, and then any rejection is an error.
     """
     outputs = {KEPT: outputs} if isinstance(outputs, Output) else dict(outputs)
     counts = Ledger(stage)
@@ -100,7 +106,7 @@ def run_batches(
             name: stack.enter_context(ValidatedWriter(out.path, out.arrow_schema, out.check))
             for name, out in outputs.items()
         }
-        rejected = stack.enter_context(QuarantineWriter(quarantine, stage))
+        rejected = stack.enter_context(QuarantineWriter(quarantine, stage)) if quarantine else None
         bar = stack.enter_context(tqdm(total=total, desc=stage, unit="conv", mininterval=2.0))
         for result in results:
             kept = result.kept if isinstance(result.kept, dict) else {KEPT: result.kept}
@@ -111,7 +117,10 @@ def run_batches(
                 counts.count_frame_out(frame)
             for rejection in result.rejections:
                 counts.count_drop(rejection.reason, source=rejection.source)
-            rejected.add(result.rejections)
+            if result.rejections:
+                if rejected is None:
+                    raise LedgerError(f"{stage} drops no rows: {result.rejections[0].describe()}")
+                rejected.add(result.rejections)
             if on_result is not None:
                 on_result(result)
             bar.update(len(result.inputs))

@@ -7,6 +7,7 @@ rows in input order), so `dvc.lock` changes only when content does.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -15,8 +16,11 @@ import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.parquet as pq
 
+from pixelated.core import atomic
 from pixelated.core.ledger import Rejection
 from pixelated.core.schema import QUARANTINE_SCHEMA, QuarantineSchema
+
+log = logging.getLogger(__name__)
 
 _PANDAS_TYPES = {
     pa_arrow.string(): pd.StringDtype(),
@@ -42,6 +46,25 @@ def read_batches(path: str | Path, batch_size: int) -> Iterator[pd.DataFrame]:
         yield to_pandas(batch)
 
 
+def read_cache_table(path: Path, schema: pa_arrow.Schema, owned: bool = True) -> pa_arrow.Table | None:
+    """A persistent cache table, or None when it is absent or unreadable.
+
+    A cache only saves work, so a truncated or corrupt one must not block its stage: it is
+    logged (path and error type, never content), and when this stage `owned` it, deleted so
+    the stage rebuilds it as from empty (the last committed copy stays in the DVC cache).
+    """
+    if not path.exists():
+        return None
+    try:
+        return pq.read_table(path, schema=schema)
+    except (OSError, ValueError, TypeError, pa_arrow.ArrowException) as err:
+        action = "deleted; it is rebuilt" if owned else "ignored"
+        log.warning("cache %s is unreadable (%s): %s", path, type(err).__name__, action)
+        if owned:
+            path.unlink(missing_ok=True)
+        return None
+
+
 def count_rows(path: str | Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
@@ -50,16 +73,17 @@ class ValidatedWriter:
     """Append pandas batches to one Parquet file, validating each with a pandera schema.
 
     The file always exists after `close()`, with the schema even when no rows were written,
-    so downstream stages never special-case an empty input.
+    so downstream stages never special-case an empty input. Rows go to a temporary file that
+    `close()` renames into place; `abort()` (or leaving a `with` block by an exception) deletes
+    it, so a failed or killed stage never leaves a half-written table under the real name.
     """
 
     def __init__(self, path: str | Path, schema: pa_arrow.Schema, check: pa.DataFrameSchema):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self._tmp = atomic.prepare(path)
         self.schema = schema
         self.check = check
         self.rows = 0
-        self._writer = pq.ParquetWriter(self.path, schema, compression="zstd")
+        self._writer = pq.ParquetWriter(self._tmp, schema, compression="zstd")
 
     def write(self, frame: pd.DataFrame) -> None:
         if frame.empty:
@@ -74,13 +98,27 @@ class ValidatedWriter:
             self.write(from_records(records, self.schema))
 
     def close(self) -> None:
+        """Finish the file and move it to its real name."""
         self._writer.close()
+        atomic.commit(self._tmp, self.path)
+
+    def abort(self) -> None:
+        """Drop everything written: the real name keeps what it held before, if anything."""
+        self._writer.close()
+        self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> ValidatedWriter:
         return self
 
-    def __exit__(self, *exc) -> None:
-        self.close()
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        if exc_type is not None:
+            self.abort()
+            return
+        try:
+            self.close()
+        except BaseException:
+            self.abort()
+            raise
 
 
 class QuarantineWriter(ValidatedWriter):

@@ -1,4 +1,5 @@
-"""Write the curated splits in the formats trainers use; each writer is one small function.
+"""Write the curated splits in the formats trainers use; each writer is one small function,
+and each format has a counter that reads back how many conversations a written file holds.
 
 Exports read only the split tables (anonymized, curated data): raw text never reaches
 them. Every export carries the dataset version, derived from the md5 of the split files
@@ -14,7 +15,7 @@ import json
 import logging
 import struct
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from functools import cache
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pyarrow.parquet as pq
 
 from pixelated.core.hashing import file_md5
 from pixelated.core.text import DISCLAIMER
+from pixelated.export.config import ExportConfig
 from pixelated.export.openai_chat import example_problems, to_openai
 
 log = logging.getLogger(__name__)
@@ -59,20 +61,20 @@ def token_counter() -> Callable[[list[str]], list[int]]:
     return lambda texts: [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
 
 
-def write_jsonl(splits: dict[str, pa.Table], out: Path, cfg: dict, version: dict) -> None:
+def write_jsonl(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version: dict) -> None:
     for name, table in splits.items():
         with open(out / f"{name}.jsonl", "w", encoding="utf-8") as handle:
             for row in table.to_pylist():
                 handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
 
 
-def write_parquet(splits: dict[str, pa.Table], out: Path, cfg: dict, version: dict) -> None:
+def write_parquet(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version: dict) -> None:
     for name, table in splits.items():
         metadata = {**(table.schema.metadata or {}), b"pixelated.dataset_version": version["dataset_version"]}
         pq.write_table(table.replace_schema_metadata(metadata), out / f"{name}.parquet", compression="zstd")
 
 
-def write_turn_csv(splits: dict[str, pa.Table], out: Path, cfg: dict, version: dict) -> None:
+def write_turn_csv(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version: dict) -> None:
     """One row per turn, so spreadsheet tools and pandas read it without nested types."""
     for name, table in splits.items():
         with open(out / f"{name}.csv", "w", encoding="utf-8", newline="") as handle:
@@ -95,7 +97,7 @@ def write_turn_csv(splits: dict[str, pa.Table], out: Path, cfg: dict, version: d
                     )
 
 
-def write_hf(splits: dict[str, pa.Table], out: Path, cfg: dict, version: dict) -> None:
+def write_hf(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version: dict) -> None:
     """A DatasetDict with typed features (from the Arrow schema) and a dataset card."""
     import datasets
 
@@ -149,7 +151,7 @@ def dataset_card(splits: dict[str, pa.Table], version: dict) -> str:
     return "\n".join(lines)
 
 
-def write_openai(splits: dict[str, pa.Table], out: Path, cfg: dict, version: dict) -> dict:
+def write_openai(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version: dict) -> dict:
     """Chat fine-tuning JSONL; conversations that cannot form a valid example are counted."""
     count = token_counter()
     stats = {}
@@ -158,11 +160,11 @@ def write_openai(splits: dict[str, pa.Table], out: Path, cfg: dict, version: dic
         written = 0
         with open(out / f"{name}.jsonl", "w", encoding="utf-8") as handle:
             for row in table.to_pylist():
-                example = to_openai(row["turns"], cfg["system_prompt"])
+                example = to_openai(row["turns"], cfg.openai.system_prompt)
                 if example is None:
                     dropped["no_assistant_reply"] += 1
                     continue
-                if problems := example_problems(example, int(cfg["max_tokens"]), count):
+                if problems := example_problems(example, cfg.openai.max_tokens, count):
                     dropped[problems[0][0]] += 1
                     continue
                 handle.write(json.dumps(example, ensure_ascii=False) + "\n")
@@ -196,7 +198,7 @@ def _example(row: dict) -> bytes:
     return example.SerializeToString(deterministic=True)
 
 
-def write_tfrecord(splits: dict[str, pa.Table], out: Path, cfg: dict, version: dict) -> None:
+def write_tfrecord(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version: dict) -> None:
     """TFRecord files of tf.train.Example, written without TensorFlow.
 
     Framing and checksums come from the tfrecord package; protos are serialized with
@@ -224,23 +226,54 @@ WRITERS = {
 }
 
 
-def export_all(split_files: dict[str, Path], out: Path, cfg: dict) -> dict:
-    """Write every configured format under out/<format>/; returns stats for reports/export.json."""
-    unknown = set(cfg["formats"]) - set(WRITERS)
-    if unknown:
-        raise ValueError(f"export.formats has unknown {sorted(unknown)}; known: {sorted(WRITERS)}")
-    version = dataset_version(split_files)
-    splits = {name: pq.read_table(path) for name, path in split_files.items()}
-    stats = {
-        "dataset_version": version["dataset_version"],
-        "rows": {n: t.num_rows for n, t in splits.items()},
-    }
-    for fmt in cfg["formats"]:
-        target = out / fmt
-        target.mkdir(parents=True, exist_ok=True)
-        result = WRITERS[fmt](splits, target, cfg.get(fmt) or {}, version)
-        (target / "VERSION.json").write_text(json.dumps(version, indent=2, sort_keys=True) + "\n")
-        if result:
-            stats[fmt] = result
-        log.info("exported %s to %s", fmt, target)
-    return stats
+def _lines(suffix: str) -> Callable[[Path, str], int]:
+    """Count the records of a one-line-per-conversation file (JSON escapes newlines in text)."""
+
+    def count(out: Path, split: str) -> int:
+        with open(out / f"{split}{suffix}", "rb") as handle:
+            return sum(1 for _ in handle)
+
+    return count
+
+
+def count_parquet(out: Path, split: str) -> int:
+    return pq.ParquetFile(out / f"{split}.parquet").metadata.num_rows
+
+
+def count_turn_csv(out: Path, split: str) -> int:
+    """Conversations (not rows: one row per turn) of a turn CSV."""
+    with open(out / f"{split}.csv", encoding="utf-8", newline="") as handle:
+        return len({row["conversation_id"] for row in csv.DictReader(handle)})
+
+
+def count_hf(out: Path, split: str) -> int:
+    import datasets
+
+    return datasets.load_from_disk(str(out / split)).num_rows
+
+
+def count_tfrecord(out: Path, split: str) -> int:
+    """Records of a TFRecord file, by its framing: length, crc, payload, crc."""
+    records = 0
+    with open(out / f"{split}.tfrecord", "rb") as handle:
+        while header := handle.read(8):
+            (length,) = struct.unpack("<Q", header)
+            handle.seek(4 + length + 4, 1)
+            records += 1
+    return records
+
+
+COUNTERS = {
+    "jsonl": _lines(".jsonl"),
+    "parquet": count_parquet,
+    "csv": count_turn_csv,
+    "hf": count_hf,
+    "openai": _lines(".jsonl"),
+    "tfrecord": count_tfrecord,
+}
+
+
+def exported_counts(folder: Path, splits: Iterable[str]) -> dict[str, dict[str, int]]:
+    """Conversations per split in every format folder under `folder`, read back from the files."""
+    formats = sorted(path.name for path in folder.iterdir() if path.is_dir())
+    return {fmt: {split: COUNTERS[fmt](folder / fmt, split) for split in splits} for fmt in formats}

@@ -14,9 +14,12 @@ import os
 import shutil
 import tempfile
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from pixelated.core.hashing import sha256_file
+from pixelated.ingest.config import AcquireStageConfig, SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -28,14 +31,23 @@ class AcquireError(RuntimeError):
     """A configured source could not be brought in intact."""
 
 
+@dataclass(frozen=True)
+class AcquirePaths:
+    output: Path  # data/raw/sources: one folder per source, plus the manifest
+
+
+def run(cfg: AcquireStageConfig, paths: AcquirePaths) -> None:
+    acquire_all(cfg.sources, resolve_mirror(cfg.acquire.mirror), paths.output)
+
+
 def resolve_mirror(configured: str | None) -> Path | None:
     value = os.environ.get(MIRROR_ENV) or configured
     return Path(value) if value else None
 
 
-def _fetch(name: str, cfg: dict, relpath: str, mirror: Path | None, target: Path) -> None:
-    if cfg.get("url"):
-        url = f"{cfg['url'].rstrip('/')}/{relpath}"
+def _fetch(name: str, source: SourceConfig, relpath: str, mirror: Path | None, target: Path) -> None:
+    if source.url:
+        url = f"{source.url.rstrip('/')}/{relpath}"
         try:
             with urllib.request.urlopen(url, timeout=60) as response, open(target, "wb") as out:
                 shutil.copyfileobj(response, out)
@@ -46,7 +58,7 @@ def _fetch(name: str, cfg: dict, relpath: str, mirror: Path | None, target: Path
         raise AcquireError(
             f"source {name!r} has no url and no mirror is set ({MIRROR_ENV} or acquire.mirror)"
         )
-    origin = mirror / cfg["location"] / relpath
+    origin = mirror / source.location / relpath
     if not origin.is_file():
         raise AcquireError(
             f"source {name!r}: {relpath} not found at {origin} (set {MIRROR_ENV} or acquire.mirror)"
@@ -54,17 +66,17 @@ def _fetch(name: str, cfg: dict, relpath: str, mirror: Path | None, target: Path
     shutil.copyfile(origin, target)
 
 
-def acquire_source(name: str, cfg: dict, mirror: Path | None, raw_dir: Path) -> dict[str, str]:
+def acquire_source(name: str, source: SourceConfig, mirror: Path | None, raw_dir: Path) -> dict[str, str]:
     """Copy or download every pinned file of one source; returns {relpath: sha256}."""
     destination = raw_dir / name
     destination.mkdir(parents=True, exist_ok=True)
-    for relpath, pinned in sorted(cfg["files"].items()):
+    for relpath, pinned in sorted(source.files.items()):
         target = destination / relpath
         target.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as tmp:
             partial = Path(tmp.name)
         try:
-            _fetch(name, cfg, relpath, mirror, partial)
+            _fetch(name, source, relpath, mirror, partial)
             actual = sha256_file(partial)
             if actual != pinned:
                 raise AcquireError(f"source {name!r}: {relpath} has sha256 {actual}, config pins {pinned}")
@@ -72,18 +84,18 @@ def acquire_source(name: str, cfg: dict, mirror: Path | None, raw_dir: Path) -> 
         finally:
             partial.unlink(missing_ok=True)
         log.info("acquired %s/%s (%s)", name, relpath, pinned[:12])
-    return dict(sorted(cfg["files"].items()))
+    return dict(sorted(source.files.items()))
 
 
-def acquire_all(sources: dict, mirror: Path | None, raw_dir: Path) -> None:
+def acquire_all(sources: Mapping[str, SourceConfig], mirror: Path | None, raw_dir: Path) -> None:
     """Acquire every source and write a manifest of what is in data/raw and under which licence."""
     if raw_dir.exists():
         shutil.rmtree(raw_dir)
     manifest = {}
-    for name, cfg in sorted(sources.items()):
+    for name, source in sorted(sources.items()):
         manifest[name] = {
-            "license": cfg["license"],
-            "commercial_use": bool(cfg.get("commercial_use", False)),
-            "files": acquire_source(name, cfg, mirror, raw_dir),
+            "license": source.license,
+            "commercial_use": source.commercial_use,
+            "files": acquire_source(name, source, mirror, raw_dir),
         }
     (raw_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

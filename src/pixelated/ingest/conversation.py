@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pixelated.core.hashing import stable_id
 from pixelated.core.schema import METADATA_COLUMNS, TURN_FIELDS
 from pixelated.core.text import normalize_text
+
+if TYPE_CHECKING:
+    from pixelated.ingest.config import SourceConfig
 
 # Role names seen across common datasets, mapped onto the canonical three. A source may
 # extend or override this in config (`role_map`); names left unmapped are kept verbatim so
@@ -31,6 +36,11 @@ DEFAULT_ROLE_MAP = {
     "gpt": "helper",
     "system": "system",
 }
+
+
+def source_role_map(extra: Mapping[str, str]) -> dict[str, str]:
+    """The default role names extended (or overridden) by a source's own, matched lower-case."""
+    return {**DEFAULT_ROLE_MAP, **{name.lower(): role for name, role in extra.items()}}
 
 
 def content_hash(turns: list[dict]) -> str:
@@ -73,13 +83,13 @@ class SourceInfo:
     consent_basis: str
 
     @classmethod
-    def from_config(cls, name: str, cfg: dict) -> SourceInfo:
+    def from_config(cls, name: str, source: SourceConfig) -> SourceInfo:
         return cls(
             name=name,
-            license=cfg["license"],
-            commercial_use=bool(cfg.get("commercial_use", False)),
-            consent=bool(cfg.get("consent", False)),
-            consent_basis=cfg.get("consent_basis", "unknown"),
+            license=source.license,
+            commercial_use=source.commercial_use,
+            consent=source.consent,
+            consent_basis=source.consent_basis,
         )
 
 

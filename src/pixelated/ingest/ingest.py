@@ -1,34 +1,52 @@
-"""Read every configured source in data/raw into the canonical conversation table.
+"""ingest: read every configured source in data/raw into the canonical conversation table.
 
-Readers yield rows or rejections one at a time; rows are written in batches, so memory
-stays flat whatever the file size. Sources and files are read in sorted order, so the
-output is byte-identical run to run.
+Readers yield rows or rejections one at a time; a sample limit and the duplicate-id check
+screen them in order, and the runner writes them in chunks of `executor.batch_size` rows,
+so memory stays flat whatever the file size. Sources and files are read in sorted
+order, so the output is byte-identical run to run.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+
+import pandas as pd
 
 from pixelated.core.hashing import sha256_file
 from pixelated.core.ledger import Ledger, Rejection
-from pixelated.core.runner import progress
+from pixelated.core.runner import BatchResult, Output, TablePaths, run_batches
 from pixelated.core.schema import CONVERSATION_SCHEMA, IngestedSchema
-from pixelated.core.tableio import QuarantineWriter, ValidatedWriter
-from pixelated.ingest.conversation import DEFAULT_ROLE_MAP, SourceInfo
+from pixelated.core.tableio import QuarantineWriter, from_records
+from pixelated.ingest.config import IngestStageConfig, ReadOptions, SourceConfig
 from pixelated.ingest.readers import FileContext, get_reader
+from pixelated.ingest.readers.base import Item
 
 log = logging.getLogger(__name__)
 
 WARN_LIMIT = 20  # rejections logged one by one at WARNING; the rest at DEBUG
 
 
-def source_files(raw_dir: Path, name: str, cfg: dict) -> list[Path]:
+def run(cfg: IngestStageConfig, paths: TablePaths) -> Ledger:
+    """`paths.input` is data/raw (one folder per source); every item read is accounted for."""
+    items = screened(paths.input, cfg.sources, cfg.read_options, cfg.ingest.max_per_source)
+    return run_batches(
+        "ingest",
+        to_batch,
+        chunks(items, cfg.executor.batch_size),
+        outputs=Output(paths.output, CONVERSATION_SCHEMA, IngestedSchema),
+        quarantine=paths.quarantine,
+        ledger=paths.ledger,
+        executor=cfg.executor,
+    )
+
+
+def source_files(raw_dir: Path, name: str, source: SourceConfig) -> list[Path]:
     """The files of one source to read, from its `read` globs; a glob matching nothing is a config error."""
     root = raw_dir / name
     paths = []
-    for pattern in cfg["read"]:
+    for pattern in source.read:
         matched = sorted(root.glob(pattern))
         if not matched:
             raise FileNotFoundError(f"source {name!r}: read pattern {pattern!r} matches nothing in {root}")
@@ -36,67 +54,86 @@ def source_files(raw_dir: Path, name: str, cfg: dict) -> list[Path]:
     return paths
 
 
-def read_source(raw_dir: Path, name: str, cfg: dict, ingest_cfg: dict) -> Iterator[dict | Rejection]:
+def read_source(raw_dir: Path, name: str, source: SourceConfig, options: ReadOptions) -> Iterator[Item]:
     """Every row or rejection of one source. A reader that fails unexpectedly costs the rest
     of that file (one rejection saying so), never the run."""
-    source = SourceInfo.from_config(name, cfg)
-    reader = get_reader(cfg["format"])
-    role_map = {**DEFAULT_ROLE_MAP, **{k.lower(): v for k, v in (cfg.get("role_map") or {}).items()}}
-    for path in source_files(raw_dir, name, cfg):
-        ctx = FileContext(
-            source=source,
-            relpath=path.relative_to(raw_dir).as_posix(),
-            sha256=sha256_file(path) if path.is_file() else "0" * 64,
-            role_map=role_map,
-            pseudonymize=tuple(cfg.get("pseudonymize") or ()),
-        )
+    reader = get_reader(source.format)
+    for path in source_files(raw_dir, name, source):
+        relpath = path.relative_to(raw_dir).as_posix()
+        ctx = FileContext.for_file(name, source, relpath, sha256_file(path) if path.is_file() else "0" * 64)
         try:
-            yield from reader(path, {**ingest_cfg, **cfg}, ctx)
+            yield from reader(path, source, options, ctx)
         except Exception as err:  # one bad file must not stop the others
-            log.exception("reader %s failed on %s", cfg["format"], ctx.relpath)
+            log.exception("reader %s failed on %s", source.format, ctx.relpath)
             yield ctx.reject("reader_error", f"{type(err).__name__}: {err}; rest of file skipped", None)
 
 
-def run_ingest(
-    raw_dir: Path, sources: dict, ingest_cfg: dict, output: Path, quarantine_path: Path, ledger_path: Path
-) -> Ledger:
-    ledger = Ledger("ingest")
-    batch_size = int(ingest_cfg.get("batch_size", 2000))
-    # A sample (first N kept rows per source) for quick runs and CI; unread rows are not counted.
-    limit = ingest_cfg.get("max_per_source")
+def screened(
+    raw_dir: Path, sources: Mapping[str, SourceConfig], options: ReadOptions, limit: int | None
+) -> Iterator[Item]:
+    """Every source's items in name order; a record id read before becomes a rejection.
+
+    With `limit` (a sample for quick runs and CI), a source is read only until it has given
+    that many rows; what is not read is not counted.
+    """
     seen: set[str] = set()
-    batch: list[dict] = []
-    with (
-        ValidatedWriter(output, CONVERSATION_SCHEMA, IngestedSchema) as writer,
-        QuarantineWriter(quarantine_path, "ingest") as quarantine,
-    ):
-        for name, cfg in sorted(sources.items()):
-            for item in progress(read_source(raw_dir, name, cfg, ingest_cfg), f"ingest {name}", unit="conv"):
-                if limit is not None and ledger.by_source.get(name, {}).get("out", 0) >= limit:
-                    log.info("sample: stopped reading %s after %d conversations", name, limit)
-                    break
-                ledger.count_in(source=name)
-                if isinstance(item, dict) and item["conversation_id"] in seen:
-                    item = Rejection(
-                        reason="duplicate_record_id",
-                        detail=f"record id {item['source_record_id']!r} already read",
-                        source=name,
-                        source_file=item["source_file"],
-                        source_line=item["source_line"],
-                        conversation_id=item["conversation_id"],
-                    )
-                if isinstance(item, Rejection):
-                    ledger.count_drop(item.reason, source=name)
-                    level = logging.WARNING if sum(ledger.dropped.values()) <= WARN_LIMIT else logging.DEBUG
-                    log.log(level, "quarantined %s", item.describe())
-                    quarantine.add([item])
-                    continue
+    rejected = 0
+    for name, source in sorted(sources.items()):
+        kept = 0
+        for item in read_source(raw_dir, name, source, options):
+            if limit is not None and kept >= limit:
+                log.info("sample: stopped reading %s after %d conversations", name, limit)
+                break
+            if isinstance(item, dict) and item["conversation_id"] in seen:
+                item = _duplicate(item)
+            if isinstance(item, Rejection):
+                rejected += 1
+                log.log(
+                    logging.WARNING if rejected <= WARN_LIMIT else logging.DEBUG,
+                    "quarantined %s",
+                    item.describe(),
+                )
+            else:
                 seen.add(item["conversation_id"])
-                ledger.count_out(source=name)
-                batch.append(item)
-                if len(batch) >= batch_size:
-                    writer.write_records(batch)
-                    batch = []
-        writer.write_records(batch)
-    ledger.write(ledger_path)
-    return ledger
+                kept += 1
+            yield item
+
+
+def _duplicate(row: dict) -> Rejection:
+    return Rejection(
+        reason="duplicate_record_id",
+        detail=f"record id {row['source_record_id']!r} already read",
+        source=row["source"],
+        source_file=row["source_file"],
+        source_line=row["source_line"],
+        conversation_id=row["conversation_id"],
+    )
+
+
+def chunks(items: Iterable[Item], rows_per_chunk: int) -> Iterator[list[Item]]:
+    """Items regrouped so each table is written in the same pieces, whatever the mix: rows in
+    chunks of `rows_per_chunk` (one Parquet row group each), rejections in chunks the size of
+    the quarantine writer's buffer. Rows and rejections go to different tables, so regrouping
+    them changes neither table's order."""
+    rows: list[Item] = []
+    rejections: list[Item] = []
+    for item in items:
+        pending, size = (
+            (rejections, QuarantineWriter.BUFFER) if isinstance(item, Rejection) else (rows, rows_per_chunk)
+        )
+        pending.append(item)
+        if len(pending) == size:
+            yield list(pending)
+            pending.clear()
+    if rows or rejections:
+        yield rows + rejections
+
+
+def to_batch(items: list[Item]) -> BatchResult:
+    """One chunk as the runner accounts it: every item's source, the rows, the rejections."""
+    rows = [item for item in items if isinstance(item, dict)]
+    return BatchResult(
+        inputs=pd.Series([item["source"] if isinstance(item, dict) else item.source for item in items]),
+        kept=from_records(rows, CONVERSATION_SCHEMA),
+        rejections=[item for item in items if isinstance(item, Rejection)],
+    )

@@ -20,6 +20,7 @@ import pandas as pd
 
 from pixelated.core.embed import load_sentence_model
 from pixelated.core.runner import progress
+from pixelated.modeling.config import TrainConfig
 from pixelated.modeling.retrieval import candidate_sets, embedding_similarity, positive_ranks, rank_metrics
 
 log = logging.getLogger(__name__)
@@ -34,18 +35,16 @@ def resolve_device(name: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def validation_scores(model, pairs: pd.DataFrame, cfg: dict) -> dict[str, float]:
+def validation_scores(model, pairs: pd.DataFrame, cfg: TrainConfig) -> dict[str, float]:
     """recall@1/5 and MRR on seeded candidate sets, plus the in-batch loss, from one encoding."""
     import torch
 
     model.eval()
-    similarity = embedding_similarity(model, pairs, int(cfg["eval_batch_size"]))
-    ranks = positive_ranks(
-        similarity, candidate_sets(len(pairs), int(cfg["val_candidates"]), int(cfg["seed"]))
-    )
+    similarity = embedding_similarity(model, pairs, cfg.eval_batch_size)
+    ranks = positive_ranks(similarity, candidate_sets(len(pairs), cfg.val_candidates, cfg.seed))
     # the training loss on validation: the same in-batch softmax over batch_size-sized blocks
-    scores = torch.from_numpy(similarity) * float(cfg["scale"])
-    size = int(cfg["batch_size"])
+    scores = torch.from_numpy(similarity) * cfg.scale
+    size = cfg.batch_size
     blocks = [scores[i : i + size, i : i + size] for i in range(0, len(pairs), size)]
     losses = [torch.nn.functional.cross_entropy(b, torch.arange(len(b))).item() * len(b) for b in blocks]
     return {**rank_metrics(ranks), "loss": float(sum(losses) / max(len(pairs), 1))}
@@ -54,36 +53,31 @@ def validation_scores(model, pairs: pd.DataFrame, cfg: dict) -> dict[str, float]
 def fit(
     train_pairs: pd.DataFrame,
     val_pairs: pd.DataFrame | None,
-    cfg: dict,
+    cfg: TrainConfig,
     checkpoint: Path,
     epochs: int | None = None,
 ):
     """Fine-tune a fresh pretrained MiniLM on `train_pairs`; returns (model, history).
 
-    `cfg` is the `train` config section. `history` has one row per epoch (epoch 0 is the
-    untuned model) with the mean training loss and, when `val_pairs` is given, validation
-    recall@1/5, MRR and loss. Without validation every epoch runs and the last one is kept.
+    `history` has one row per epoch (epoch 0 is the untuned model) with the mean training
+    loss and, when `val_pairs` is given, validation recall@1/5, MRR and loss. Without
+    validation every epoch runs and the last one is kept.
     """
     import torch
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
-    from sentence_transformers.util import batch_to_device
     from transformers import get_linear_schedule_with_warmup, set_seed
 
-    set_seed(int(cfg["seed"]))
-    device = resolve_device(cfg["device"])
+    set_seed(cfg.seed)
+    device = resolve_device(cfg.device)
     model = load_sentence_model(device=device)
-    model.max_seq_length = int(cfg["max_seq_length"])
-    loss = MultipleNegativesRankingLoss(model, scale=float(cfg["scale"]))
-    epochs = int(cfg["epochs"] if epochs is None else epochs)
-    batch_size = int(cfg["batch_size"])
-    steps_per_epoch = math.ceil(len(train_pairs) / batch_size)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=float(cfg["learning_rate"]), weight_decay=float(cfg["weight_decay"])
-    )
+    model.max_seq_length = cfg.max_seq_length
+    loss = MultipleNegativesRankingLoss(model, scale=cfg.scale)
+    epochs = cfg.epochs if epochs is None else epochs
+    steps_per_epoch = math.ceil(len(train_pairs) / cfg.batch_size)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     total = max(epochs * steps_per_epoch, 1)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(float(cfg["warmup_ratio"]) * total), total)
-    rng = np.random.default_rng(int(cfg["seed"]))
-    contexts, responses = train_pairs["context"].tolist(), train_pairs["response"].tolist()
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
+    rng = np.random.default_rng(cfg.seed)
 
     def validate(epoch: int, train_loss: float | None) -> dict:
         row = {"epoch": epoch, "train_loss": train_loss}
@@ -97,23 +91,11 @@ def fit(
     model.save(str(checkpoint))
     for epoch in range(1, epochs + 1):
         model.train()
-        order = rng.permutation(len(train_pairs))
-        batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-        # a batch of one has no in-batch negative to learn from
-        batches = [b for b in batches if len(b) > 1]
-        running = []
-        for batch in progress(batches, f"epoch {epoch}", unit="batch"):
-            features = [
-                batch_to_device(model.preprocess([texts[i] for i in batch]), device)
-                for texts in (contexts, responses)
-            ]
-            value = loss(features, None)
-            value.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            running.append(value.item())
+        batches = _batches(rng.permutation(len(train_pairs)), cfg.batch_size)
+        running = [
+            _step(model, loss, optimizer, scheduler, train_pairs, batch, device)
+            for batch in progress(batches, f"epoch {epoch}", unit="batch")
+        ]
         row = validate(epoch, float(np.mean(running)) if running else None)
         history.append(row)
         score = row.get("val_recall_at_1")
@@ -122,9 +104,32 @@ def fit(
             model.save(str(checkpoint))
         else:
             waited += 1
-            if waited >= int(cfg["patience"]):
+            if waited >= cfg.patience:
                 log.info("early stop after epoch %d: no val recall@1 gain for %d epochs", epoch, waited)
                 break
     best_model = load_sentence_model(checkpoint, device=device)
-    best_model.max_seq_length = int(cfg["max_seq_length"])
+    best_model.max_seq_length = cfg.max_seq_length
     return best_model, history
+
+
+def _batches(order: np.ndarray, size: int) -> list[np.ndarray]:
+    """`order` cut into batches; a batch of one has no in-batch negative to learn from."""
+    return [b for b in (order[i : i + size] for i in range(0, len(order), size)) if len(b) > 1]
+
+
+def _step(model, loss, optimizer, scheduler, pairs: pd.DataFrame, batch: np.ndarray, device: str) -> float:
+    """One optimisation step on the (context, response) pairs at `batch`; returns its loss."""
+    import torch
+    from sentence_transformers.util import batch_to_device
+
+    features = [
+        batch_to_device(model.preprocess([pairs[column].iat[i] for i in batch]), device)
+        for column in ("context", "response")
+    ]
+    value = loss(features, None)
+    value.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad()
+    return value.item()

@@ -16,9 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pixelated.core.config import ExecutorConfig
 from pixelated.core.executor import map_batches
 from pixelated.core.hashing import seeded_key
 from pixelated.core.tableio import read_batches
+from pixelated.modeling.config import TfidfConfig, TrainConfig
 
 GROUP_COLUMNS = ("source", "emotion_type", "problem_type", "topic")
 PAIR_COLUMNS = (
@@ -68,23 +70,17 @@ def pairs_from_batch(
     return pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
 
 
-def load_pairs(path: Path, cfg: dict, per_conversation: int, executor: dict) -> pd.DataFrame:
-    """Pairs from a conversation table, mapped over its batches, sorted by conversation.
-
-    `cfg` is the `train` config section (context_turns, min_response_words, seed).
-    """
+def load_pairs(path: Path, cfg: TrainConfig, per_conversation: int, executor: ExecutorConfig) -> pd.DataFrame:
+    """Pairs from a conversation table, mapped over its batches, sorted by conversation."""
     work = partial(
         pairs_from_batch,
-        context_turns=int(cfg["context_turns"]),
-        min_response_words=int(cfg["min_response_words"]),
+        context_turns=cfg.context_turns,
+        min_response_words=cfg.min_response_words,
         per_conversation=per_conversation,
-        seed=int(cfg["seed"]),
+        seed=cfg.seed,
     )
     frames = map_batches(
-        work,
-        read_batches(path, int(executor.get("batch_size", 2000))),
-        kind=executor.get("kind", "local"),
-        workers=int(executor.get("workers", 2)),
+        work, read_batches(path, executor.batch_size), kind=executor.kind, workers=executor.n_workers
     )
     pairs = pd.concat([pd.DataFrame(columns=list(PAIR_COLUMNS)), *frames], ignore_index=True)
     return pairs.sort_values(["conversation_id", "turn_index"], kind="stable").reset_index(drop=True)
@@ -94,7 +90,7 @@ def sample_rows(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFra
     """At most `limit` rows, a seeded sample in a fixed order (caps CPU time, not meaning)."""
     if limit is None or len(frame) <= limit:
         return frame.reset_index(drop=True)
-    return frame.sample(n=int(limit), random_state=seed).reset_index(drop=True)
+    return frame.sample(n=limit, random_state=seed).reset_index(drop=True)
 
 
 def candidate_sets(n: int, size: int, seed: int) -> np.ndarray:
@@ -144,14 +140,14 @@ def embedding_similarity(model, pairs: pd.DataFrame, batch_size: int) -> np.ndar
     return queries @ responses.T
 
 
-def tfidf_similarity(fit_texts: list[str], pairs: pd.DataFrame, cfg: dict) -> np.ndarray:
+def tfidf_similarity(fit_texts: list[str], pairs: pd.DataFrame, cfg: TfidfConfig) -> np.ndarray:
     """The lexical baseline: cosine of TF-IDF vectors fitted on training texts only."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(
-        ngram_range=(1, int(cfg["ngram_max"])),
-        min_df=int(cfg["min_df"]),
-        sublinear_tf=bool(cfg["sublinear_tf"]),
+        ngram_range=(1, cfg.ngram_max),
+        min_df=cfg.min_df,
+        sublinear_tf=cfg.sublinear_tf,
         strip_accents="unicode",
     )
     vectorizer.fit(fit_texts)

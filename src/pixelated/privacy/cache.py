@@ -15,6 +15,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pixelated.core.atomic import atomic_path
+from pixelated.core.tableio import read_cache_table
 from pixelated.privacy.engine import Span
 
 SCHEMA = pa.schema(
@@ -33,12 +35,13 @@ def span_key(fingerprint: str, text: str) -> str:
 
 
 def load(path: Path) -> dict[str, list[Span]]:
-    """key -> spans; a text with no PII has an entry with no spans (a row with null entity)."""
-    if not path.exists():
+    """key -> spans; a text with no PII has an entry with no spans (a row with null entity).
+    An absent or unreadable cache is empty (an unreadable one is logged and deleted)."""
+    table = read_cache_table(path, SCHEMA)
+    if table is None:
         return {}
     spans: dict[str, list[Span]] = defaultdict(list)
-    table = pq.read_table(path, schema=SCHEMA).to_pylist()
-    for row in table:
+    for row in table.to_pylist():
         entry = spans[row["key"]]
         if row["entity"] is not None:
             entry.append(Span(row["start"], row["end"], row["entity"], row["score"]))
@@ -55,5 +58,5 @@ def save(path: Path, entries: dict[str, list[Span]]) -> None:
             {"key": key, "start": s.start, "end": s.end, "entity": s.entity, "score": s.score}
             for s in sorted(spans)
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), path, compression="zstd")
+    with atomic_path(path) as tmp:
+        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), tmp, compression="zstd")

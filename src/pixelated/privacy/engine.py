@@ -20,6 +20,8 @@ from functools import cache
 from importlib.metadata import version
 from pathlib import Path
 
+from pixelated.privacy.config import AnalyzerConfig
+
 log = logging.getLogger(__name__)
 # Presidio logs every recognizer load (and each skipped language) and analysis details at DEBUG;
 # keep it to errors so a run's log carries counts, not noise or text.
@@ -114,7 +116,7 @@ def _analyzer(model: str, entities: tuple[str, ...]):
     return BatchAnalyzerEngine(analyzer_engine=analyzer)
 
 
-def fingerprint(cfg: dict) -> str:
+def fingerprint(cfg: AnalyzerConfig) -> str:
     """What detection depends on: config, pinned package versions and the detection code
     (this module and the recognizers; not the pseudonymizer or the stage around them).
 
@@ -123,8 +125,8 @@ def fingerprint(cfg: dict) -> str:
     here = Path(__file__).parent
     code = b"".join((here / name).read_bytes() for name in ("engine.py", "recognizers.py"))
     state = {
-        "cfg": {k: cfg[k] for k in ("model", "entities", "score_threshold", "allow_list")},
-        "versions": [version(p) for p in ("presidio-analyzer", "spacy", cfg["model"].replace("_", "-"))],
+        "cfg": cfg.model_dump(mode="json", include={"model", "entities", "score_threshold", "allow_list"}),
+        "versions": [version(p) for p in ("presidio-analyzer", "spacy", cfg.model.replace("_", "-"))],
         "code": hashlib.sha256(code).hexdigest(),
     }
     return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()[:16]
@@ -133,13 +135,10 @@ def fingerprint(cfg: dict) -> str:
 class Detector:
     """Finds PII spans in batches of texts with the analyzer described by `privacy.analyzer`."""
 
-    def __init__(self, cfg: dict):
+    def __init__(self, cfg: AnalyzerConfig):
         self.cfg = cfg
-        self.entities = tuple(cfg["entities"])
-        self.threshold = float(cfg["score_threshold"])
-        self.allow = frozenset(term.casefold() for term in cfg["allow_list"])
+        self.allow = frozenset(term.casefold() for term in cfg.allow_list)
         self.countries = _country_names()
-        self.batch_size = int(cfg.get("nlp_batch_size", 64))
 
     def detect(self, texts: list[str]) -> list[list[Span]]:
         """Spans per text, overlapping spans merged (see `resolve_overlaps`).
@@ -148,13 +147,13 @@ class Detector:
         """
         if not texts:
             return []
-        engine = _analyzer(self.cfg["model"], self.entities)
+        engine = _analyzer(self.cfg.model, self.cfg.entities)
         results = engine.analyze_iterator(
             texts,
             language="en",
-            batch_size=self.batch_size,
-            entities=list(self.entities),
-            score_threshold=self.threshold,
+            batch_size=self.cfg.nlp_batch_size,
+            entities=list(self.cfg.entities),
+            score_threshold=self.cfg.score_threshold,
         )
         return [self._clean(text, found) for text, found in zip(texts, results, strict=True)]
 

@@ -13,11 +13,34 @@ real turn from the shared data, so detection runs on realistic context. Scores:
 
 from __future__ import annotations
 
+import json
+import logging
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from pathlib import Path
 
+import pyarrow.parquet as pq
+
+from pixelated.core.config import Config
+from pixelated.privacy.config import PrivacyConfig
 from pixelated.privacy.engine import Detector, Span, tokens_touched
+
+log = logging.getLogger(__name__)
+
+MIN_WORDS, MAX_CHARS = 5, 400  # carriers: real sentences, not one-word acknowledgements
+
+
+class PrivacyBenchConfig(Config):
+    privacy: PrivacyConfig
+
+
+@dataclass(frozen=True)
+class BenchPaths:
+    """The table the carrier turns come from, and reports/privacy.json."""
+
+    input: Path
+    metrics: Path
 
 
 @dataclass(frozen=True)
@@ -38,10 +61,12 @@ def _fakers(seed: int):
     return us, uk
 
 
+_DATE_FORMATS = ("%m/%d/%Y", "%B %d, %Y", "%d %B %Y", "%Y-%m-%d", "%b %d, %Y", "%d/%m/%Y")
+_AGES = ("{} years old", "{} year old", "{}yo", "aged {}", "I'm {}", "I am {}", "{}-year-old")
+
+
 def _generators(us, uk, rng: random.Random) -> dict[str, tuple]:
     """entity -> (value maker, sentence templates); `{}` is where the value goes."""
-    date_formats = ("%m/%d/%Y", "%B %d, %Y", "%d %B %Y", "%Y-%m-%d", "%b %d, %Y", "%d/%m/%Y")
-    ages = ("{} years old", "{} year old", "{}yo", "aged {}", "I'm {}", "I am {}", "{}-year-old")
     return {
         "PERSON": (
             lambda: (lambda f: f"{f.first_name()} {f.last_name()}")(rng.choice((us, uk))),
@@ -91,11 +116,11 @@ def _generators(us, uk, rng: random.Random) -> dict[str, tuple]:
             ("My zip code is {}.", "I live in {}, near the park.", "Postcode {} if you need it."),
         ),
         "DATE_OF_BIRTH": (
-            lambda: us.date_of_birth(minimum_age=13, maximum_age=90).strftime(rng.choice(date_formats)),
+            lambda: us.date_of_birth(minimum_age=13, maximum_age=90).strftime(rng.choice(_DATE_FORMATS)),
             ("I was born on {}.", "My birthday is {}.", "DOB {} if it matters."),
         ),
         "AGE": (
-            lambda: rng.choice(ages).format(rng.randint(13, 89)),
+            lambda: rng.choice(_AGES).format(rng.randint(13, 89)),
             ("{} and I feel lost.", "Honestly, {} and still struggling.", "{}, and nobody understands."),
         ),
     }
@@ -175,10 +200,33 @@ TARGETS = {"EMAIL_ADDRESS": 0.99, "PHONE_NUMBER": 0.99, "URL": 0.99, "PERSON": 0
 PRECISION_TARGET = 0.90
 
 
-def run(carriers: list[str], cfg: dict, bench: dict) -> dict:
-    """The whole benchmark: plant, detect with the configured analyzer, score, check targets."""
-    planted = plant(carriers, int(bench["per_type"]), int(bench["seed"]))
-    detected = Detector(cfg).detect([p.text for p in planted])
+def run(cfg: PrivacyBenchConfig, paths: BenchPaths) -> None:
+    """The stage: draw carriers from `paths.input`, benchmark, write the metrics JSON."""
+    bench = cfg.privacy.bench
+    result = benchmark(carriers(paths.input, bench.max_carriers, bench.seed), cfg.privacy)
+    paths.metrics.parent.mkdir(parents=True, exist_ok=True)
+    paths.metrics.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    log.info("privacy_bench: precision %.4f, targets met: %s", result["precision"], result["targets"]["met"])
+
+
+def carriers(path: Path, limit: int, seed: int) -> list[str]:
+    """Up to `limit` real turn texts, drawn by seed from every turn in the table."""
+    texts = sorted(
+        {
+            turn["text"]
+            for row in pq.read_table(path, columns=["turns"]).to_pylist()
+            for turn in row["turns"]
+            if turn["text"] and len(turn["text"].split()) >= MIN_WORDS and len(turn["text"]) <= MAX_CHARS
+        }
+    )
+    random.Random(seed).shuffle(texts)
+    return texts[:limit]
+
+
+def benchmark(carriers: list[str], cfg: PrivacyConfig) -> dict:
+    """Plant, detect with the configured analyzer, score, check targets."""
+    planted = plant(carriers, cfg.bench.per_type, cfg.bench.seed)
+    detected = Detector(cfg.analyzer).detect([p.text for p in planted])
     result = score(planted, detected)
     result["targets"] = {
         "recall": TARGETS,

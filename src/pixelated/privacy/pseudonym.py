@@ -11,10 +11,12 @@ from __future__ import annotations
 import hashlib
 import re
 from functools import cache
+from typing import get_args
 
+from pixelated.privacy.config import Surrogate
 from pixelated.privacy.engine import Span
 
-SURROGATES = ("placeholder", "fake")
+SURROGATES = get_args(Surrogate)
 
 # Faker generator per entity type for `surrogate: fake`; others fall back to the placeholder.
 _FAKE = {
@@ -45,7 +47,7 @@ def _key(value: str) -> str:
 class Pseudonymizer:
     """Stand-ins for one conversation: a slot number per (type, value), in order of appearance."""
 
-    def __init__(self, conversation_id: str, surrogate: str = "placeholder"):
+    def __init__(self, conversation_id: str, surrogate: Surrogate = "placeholder"):
         if surrogate not in SURROGATES:
             raise ValueError(f"privacy.surrogate={surrogate!r}; expected one of {SURROGATES}")
         self.conversation_id = conversation_id

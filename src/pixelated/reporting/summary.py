@@ -1,7 +1,8 @@
 """Summaries of a pipeline run: DVC metrics, plot data and a markdown page, all from DuckDB.
 
-Everything here is a pure function of its inputs (no timestamps, sorted keys), so the
-report outputs are byte-stable and `dvc status` stays clean after a rerun.
+They describe the released data (the split tables and their exports) and the funnel of
+ledgers that led to it. Everything here is a pure function of its inputs (no timestamps,
+sorted keys), so the report outputs are byte-stable and `dvc status` stays clean after a rerun.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from pixelated.core.text import DISCLAIMER
+
 
 def _record(con: duckdb.DuckDBPyConnection, sql: str) -> dict:
     """The single row of `sql` as {column: value}, with NULL (an empty table) as 0."""
@@ -19,10 +22,14 @@ def _record(con: duckdb.DuckDBPyConnection, sql: str) -> dict:
     return {name: float(value or 0) for name, value in zip(names, cursor.fetchone(), strict=True)}
 
 
-def table_stats(path: Path, words_bin: int) -> dict:
-    """Counts, turn and word statistics, and the two histograms, for a canonical table."""
+def _parquet_list(paths: list[Path]) -> str:
+    return "[" + ", ".join(f"'{p.as_posix()}'" for p in paths) + "]"
+
+
+def table_stats(paths: list[Path], words_bin: int) -> dict:
+    """Counts, turn and word statistics, and the two histograms, over canonical tables."""
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW conv AS SELECT * FROM read_parquet('{path.as_posix()}')")
+    con.execute(f"CREATE VIEW conv AS SELECT * FROM read_parquet({_parquet_list(paths)})")
     con.execute(
         "CREATE VIEW turn AS SELECT source, t.role AS role, "
         "len(string_split_regex(trim(t.text), '\\s+')) AS words "
@@ -67,9 +74,9 @@ def quarantine_counts(paths: list[Path]) -> list[tuple]:
     """(stage, source, reason, count) over every quarantine file."""
     if not paths:
         return []
-    files = ", ".join(f"'{p.as_posix()}'" for p in paths)
     return duckdb.sql(
-        f"SELECT stage, source, reason, count(*) FROM read_parquet([{files}]) GROUP BY ALL ORDER BY ALL"
+        f"SELECT stage, source, reason, count(*) FROM read_parquet({_parquet_list(paths)}) "
+        "GROUP BY ALL ORDER BY ALL"
     ).fetchall()
 
 
@@ -78,9 +85,12 @@ def load_ledgers(paths: list[Path]) -> list[dict]:
     return [json.loads(p.read_text()) for p in paths]
 
 
-def build_metrics(stats: dict, ledgers: list[dict]) -> dict:
+def build_metrics(stats: dict, ledgers: list[dict], release: dict) -> dict:
+    """The DVC metrics of the released data: its shape, splits, exports and the ledger funnel."""
     return {
         "conversations": stats["conversations"],
+        "splits": {name: split["conversations"] for name, split in release["splits"].items()},
+        "exports": {fmt: export["conversations"] for fmt, export in release["exports"].items()},
         "turns": stats["turns"],
         "turns_per_conversation": stats["turns_per_conversation"],
         "words_per_turn": stats["words_per_turn"],
@@ -143,173 +153,106 @@ def markdown_table(header: list[str], rows: list[list]) -> list[str]:
     ]
 
 
-def sources_table(metrics: dict, sources: dict) -> list[str]:
-    """Per source: conversations kept, licence, whether commercial use is allowed, consent."""
-    return markdown_table(
-        ["source", "kept", "licence", "commercial use", "consent"],
-        [
+def sources_table(release: dict, sources: dict) -> list[str]:
+    """Per source: conversations released in each split, licence, commercial use, consent."""
+    splits = release["splits"]
+    rows = []
+    for name, terms in sorted(sources.items()):
+        counts = [split["by_source"].get(name, 0) for split in splits.values()]
+        rows.append(
             [
                 name,
-                metrics["by_source"].get(name, 0),
-                cfg["license"],
-                "yes" if cfg.get("commercial_use") else "**no (non-commercial)**",
-                f"{'yes' if cfg.get('consent') else 'no'}: {cfg.get('consent_basis', '')}",
+                *counts,
+                sum(counts),
+                terms.license,
+                "yes" if terms.commercial_use else "**no (non-commercial)**",
+                f"{'yes' if terms.consent else 'no'}: {terms.consent_basis}",
             ]
-            for name, cfg in sorted(sources.items())
+        )
+    header = ["source", *splits, "released", "licence", "commercial use", "consent"]
+    return markdown_table(header, rows)
+
+
+def funnel_table(ledgers: list[dict]) -> list[str]:
+    """One row per stage, in pipeline order: rows in, out, dropped and why."""
+    return markdown_table(
+        ["stage", "in", "out", "dropped", "reasons"],
+        [
+            [
+                ledger["stage"],
+                ledger["rows_in"],
+                ledger["rows_out"],
+                ledger["rows_dropped"],
+                ", ".join(f"{r}: {n}" for r, n in ledger["dropped"].items()) or "-",
+            ]
+            for ledger in ledgers
         ],
     )
 
 
+def source_funnel_table(ledgers: list[dict]) -> list[str]:
+    """Per source: rows read by the first stage, then rows left after each stage."""
+    names = sorted({name for ledger in ledgers for name in ledger["by_source"]})
+    counts = [
+        [ledgers[0]["by_source"].get(name, {}).get("in", 0)]
+        + [ledger["by_source"].get(name, {}).get("out", 0) for ledger in ledgers]
+        for name in names
+    ]
+    header = ["source", f"{ledgers[0]['stage']} in", *(ledger["stage"] for ledger in ledgers)]
+    return markdown_table(header, [[name, *row] for name, row in zip(names, counts, strict=True)])
+
+
+def headline(metrics: dict, quarantine_files: list[Path]) -> str:
+    splits = ", ".join(f"{name} {n}" for name, n in metrics["splits"].items())
+    files = ", ".join(f"`{path.as_posix()}`" for path in quarantine_files)
+    return (
+        f"**{metrics['conversations']}** conversations, **{metrics['turns']}** turns released "
+        f"({splits}); **{metrics['rows_quarantined']}** rows quarantined on the way (see {files})."
+    )
+
+
 def render_summary(
-    metrics: dict, ledgers: list[dict], quarantine: list[tuple], sources: dict, privacy: dict | None = None
+    metrics: dict,
+    ledgers: list[dict],
+    quarantine: list[tuple],
+    quarantine_files: list[Path],
+    release: dict,
+    sources: dict,
+    privacy: dict | None = None,
 ) -> str:
-    """The markdown page a reviewer reads: what came in, what was kept, what was dropped and why."""
+    """The markdown page a reviewer reads: what was released, what was dropped on the way and why."""
+    shape = [
+        [
+            "turns per conversation",
+            *(metrics["turns_per_conversation"][k] for k in ("mean", "median", "p95")),
+        ],
+        ["words per turn", *(metrics["words_per_turn"][k] for k in ("mean", "median", "p95"))],
+    ]
     lines = [
         "# Pipeline summary",
         "",
-        f"**{metrics['conversations']}** conversations, **{metrics['turns']}** turns kept; "
-        f"**{metrics['rows_quarantined']}** rows quarantined (see `data/quarantine/`).",
+        headline(metrics, quarantine_files),
         "",
-        "This data is for research on support conversations. It is not clinical advice.",
+        DISCLAIMER,
         "",
         "## Ledger (rows in = rows out + rows dropped)",
         "",
-        *markdown_table(
-            ["stage", "in", "out", "dropped", "reasons"],
-            [
-                [
-                    ledger["stage"],
-                    ledger["rows_in"],
-                    ledger["rows_out"],
-                    ledger["rows_dropped"],
-                    ", ".join(f"{r}: {n}" for r, n in ledger["dropped"].items()) or "-",
-                ]
-                for ledger in ledgers
-            ],
-        ),
+        *funnel_table(ledgers),
         "",
         "## Quarantine by source",
         "",
         *markdown_table(["stage", "source", "reason", "rows"], [list(row) for row in quarantine]),
         "",
-        "## Sources and licences",
+        "## Sources and licences of the released data",
         "",
-        *sources_table(metrics, sources),
+        *sources_table(release, sources),
         "",
         *_privacy_lines(privacy),
-        "## Shape",
+        "## Shape of the released data",
         "",
-        *markdown_table(
-            ["measure", "mean", "median", "p95"],
-            [
-                [
-                    "turns per conversation",
-                    *(metrics["turns_per_conversation"][k] for k in ("mean", "median", "p95")),
-                ],
-                ["words per turn", *(metrics["words_per_turn"][k] for k in ("mean", "median", "p95"))],
-            ],
-        ),
+        *markdown_table(["measure", "mean", "median", "p95"], shape),
         "",
         "Plots: `dvc plots show` (turns per conversation, words per turn).",
-        "",
-    ]
-    return "\n".join(lines)
-
-
-DISCLAIMER = (
-    "**This data is not clinical advice.** It holds support conversations for research on "
-    "empathetic dialogue. Nothing in it, or in a model trained on it, replaces a qualified "
-    "professional; anyone in danger should contact local emergency services or a crisis line."
-)
-
-
-def _quality_rows(quality: dict) -> list[list]:
-    """Numeric score statistics from the score stage's report, one row per flattened key."""
-    from pixelated.reporting.tracking import flatten
-
-    return [
-        [f"`{key}`", value]
-        for key, value in sorted(flatten(quality).items())
-        if isinstance(value, int | float) and not isinstance(value, bool)
-    ]
-
-
-def known_limits(metrics: dict, sources: dict, max_per_source: int | None) -> list[str]:
-    """The caveats a user must read before using this version, derived from config and counts."""
-    limits = []
-    if max_per_source is not None:
-        limits.append(
-            f"Sample build: only the first {max_per_source} conversations of each source were read."
-        )
-    non_commercial = sorted(n for n, c in sources.items() if not c.get("commercial_use"))
-    if non_commercial:
-        limits.append(
-            f"Non-commercial licences ({', '.join(non_commercial)}): the combined dataset must not be "
-            "used commercially unless those sources are removed."
-        )
-    no_consent = sorted(n for n, c in sources.items() if not c.get("consent"))
-    if no_consent:
-        limits.append(f"No recorded research consent for: {', '.join(no_consent)}.")
-    missing = sorted(n for n in sources if not metrics["by_source"].get(n))
-    if missing:
-        limits.append(f"No conversation kept from: {', '.join(missing)}.")
-    limits += [
-        "Curation is automatic (schema rules, length and quality heuristics); no clinician has "
-        "reviewed the conversations, and crowd-sourced or role-played dialogues may not reflect "
-        "real counselling practice.",
-        "The data inherits the language, demographic and topical biases of its sources.",
-    ]
-    return limits
-
-
-def render_dataset_card(
-    metrics: dict,
-    ledgers: list[dict],
-    sources: dict,
-    hashes: dict[str, str],
-    quality: dict | None,
-    max_per_source: int | None,
-) -> str:
-    """reports/DATASET_CARD.md: what this data version is, where it came from, what it may be used for.
-
-    `hashes` are the md5s of the files it describes (the values dvc.lock records for them).
-    """
-    lines = [
-        "# Dataset card: Pixelated Empathy support conversations",
-        "",
-        DISCLAIMER,
-        "",
-        "## Version",
-        "",
-        "Content hashes (md5, as recorded in `dvc.lock`; `dvc.lock` in git pins every other output):",
-        "",
-        *markdown_table(["file", "md5"], [[f"`{path}`", f"`{md5}`"] for path, md5 in sorted(hashes.items())]),
-        "",
-        "## Sources and licences",
-        "",
-        *sources_table(metrics, sources),
-        "",
-        "## Counts",
-        "",
-        f"{metrics['conversations']} conversations, {metrics['turns']} turns; "
-        f"{metrics['rows_quarantined']} rows quarantined on the way, by stage:",
-        "",
-        *markdown_table(
-            ["stage", "in", "out", "dropped"],
-            [[ledger[k] for k in ("stage", "rows_in", "rows_out", "rows_dropped")] for ledger in ledgers],
-        ),
-        "",
-        "## Score distributions",
-        "",
-        *(
-            markdown_table(["score statistic", "value"], _quality_rows(quality))
-            if quality
-            else ["No quality scores in this version."]
-        ),
-        "",
-        "## Known limits",
-        "",
-        *(f"- {limit}" for limit in known_limits(metrics, sources, max_per_source)),
         "",
     ]
     return "\n".join(lines)

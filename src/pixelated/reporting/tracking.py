@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pixelated.core.config import MlflowConfig
 from pixelated.core.hashing import dvc_md5
 
 log = logging.getLogger(__name__)
@@ -44,16 +45,16 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
 
 
 @contextmanager
-def stage_run(stage: str, mlflow_cfg: dict, *, params: dict, inputs: list[Path]) -> Iterator:
+def stage_run(stage: str, mlflow_cfg: MlflowConfig, *, params: dict, inputs: list[Path]) -> Iterator:
     """An active MLflow run for one stage, tagged with the git commit and the dvc.lock hash of
     every input, with `params` logged; yields the `mlflow.ActiveRun`."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
 
-    mlflow.set_tracking_uri(mlflow_cfg["tracking_uri"])
-    name = mlflow_cfg["experiment"]
+    mlflow.set_tracking_uri(mlflow_cfg.tracking_uri)
+    name = mlflow_cfg.experiment
     if mlflow.get_experiment_by_name(name) is None:
-        artifact_root = Path(mlflow_cfg["artifact_location"]).resolve().as_uri()
+        artifact_root = Path(mlflow_cfg.artifact_location).resolve().as_uri()
         mlflow.create_experiment(name, artifact_location=artifact_root)
     mlflow.set_experiment(name)
     tags = {"stage": stage, **git_state()}
@@ -70,7 +71,7 @@ def numeric_metrics(metrics: dict) -> dict[str, float]:
 
 def log_stage_run(
     stage: str,
-    mlflow_cfg: dict,
+    mlflow_cfg: MlflowConfig,
     *,
     params: dict,
     metrics: dict,
@@ -99,11 +100,11 @@ def log_history(history: list[dict], step: str = "epoch", prefix: str = "") -> N
 
 
 def log_registered_sentence_model(
-    model, registry_cfg: dict, *, data_version: str, description: str, tags: dict[str, str] | None = None
+    model, name: str, alias: str, *, data_version: str, description: str, tags: dict[str, str] | None = None
 ) -> str:
     """Log `model` into the active run as an MLflow sentence-transformers model and register it
-    under `registry_cfg.name`, tagged with the data version and pointed to by `registry_cfg.alias`
-    (the registry needs the sqlite backend; aliases replace the deprecated stages)."""
+    under `name`, tagged with the data version and pointed to by `alias` (the registry needs the
+    sqlite backend; aliases replace the deprecated stages)."""
     import mlflow
 
     flavor = mlflow.sentence_transformers
@@ -111,14 +112,14 @@ def log_registered_sentence_model(
     info = flavor.log_model(
         model,
         name="model",
-        registered_model_name=registry_cfg["name"],
+        registered_model_name=name,
         pip_requirements=flavor.get_default_pip_requirements(),
     )
     version = str(info.registered_model_version)
     client = mlflow.MlflowClient()
-    client.update_model_version(registry_cfg["name"], version, description=description)
+    client.update_model_version(name, version, description=description)
     for key, value in {"data_version": data_version, **(tags or {})}.items():
-        client.set_model_version_tag(registry_cfg["name"], version, key, value)
-    client.set_registered_model_alias(registry_cfg["name"], registry_cfg["alias"], version)
-    log.info("registered %s version %s as @%s", registry_cfg["name"], version, registry_cfg["alias"])
+        client.set_model_version_tag(name, version, key, value)
+    client.set_registered_model_alias(name, alias, version)
+    log.info("registered %s version %s as @%s", name, version, alias)
     return version

@@ -2,13 +2,11 @@
 
 Every conversation gets six sub-metrics in [0, 1], a safety score and crisis flags, each a
 column of `data/interim/scored.parquet`. The methods and their sources are in docs/quality.md.
-Text is measured after `measurement_turns` (NFKC, lower case, tokenization spacing undone,
-consecutive turns of one speaker merged), so formatting differences between sources (ESConv
-variants are tokenized differently) cannot move a score.
+Every metric reads the measured turns (`turns.measurement_turns`).
 
-Embeddings and strategy probabilities are computed once in the stage's main process (MiniLM
-through the shared EmbeddingCache); `score_batch` is a pure function of a batch plus those
-arrays, so `pixelated.core.executor.map_batches` can ship it to worker processes or Ray.
+Embeddings and strategy probabilities are computed once in the stage's main process
+(`pixelated.scoring.score`); `score_batch` is a pure function of a batch plus those arrays,
+so `pixelated.core.executor.map_batches` can ship it to worker processes or Ray.
 """
 
 from __future__ import annotations
@@ -16,102 +14,20 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
+import pyarrow.parquet as pq
 
-from pixelated.core.schema import SCORE_FIELDS, SCORE_METRICS
-from pixelated.core.text import normalize_for_measure
-from pixelated.scoring import crisis
+from pixelated.core.schema import SCORE_FIELDS, SCORE_METRICS, SCORED_SCHEMA
+from pixelated.core.tableio import to_pandas
+from pixelated.scoring.cues import cues, epitome_level
+from pixelated.scoring.safety import safety, unreferred_crisis
+from pixelated.scoring.turns import STRATEGIES, MTurn, measurement_turns
 
 METRICS = SCORE_METRICS
-# ESConv strategy labels differ between releases ("Questions" vs "Question", "Others" vs
-# "Greeting"); one shared label set keeps the classifier from learning which release a turn
-# came from.
-STRATEGIES = (
-    "question",
-    "restatement",
-    "reflection",
-    "self_disclosure",
-    "affirmation",
-    "suggestion_information",
-    "other",
-)
-STRATEGY_MAP = {
-    "question": "question",
-    "questions": "question",
-    "restatement or paraphrasing": "restatement",
-    "restatement": "restatement",
-    "reflection of feelings": "reflection",
-    "self-disclosure": "self_disclosure",
-    "affirmation and reassurance": "affirmation",
-    "approval and reassurance": "affirmation",
-    "providing suggestions": "suggestion_information",
-    "providing suggestions or information": "suggestion_information",
-    "information": "suggestion_information",
-    "direct guidance": "suggestion_information",
-    "other": "other",
-    "others": "other",
-    "greeting": "other",
-}
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
-
-
-def canonical_strategy(label: str | None) -> str | None:
-    return None if label is None else STRATEGY_MAP.get(label.strip().lower())
-
-
-@dataclass(frozen=True)
-class MTurn:
-    """A measured turn: speaker, normalized text, strategy label if any, canonical turn indices."""
-
-    role: str
-    text: str
-    strategy: str | None
-    source_turns: tuple[int, ...]
-
-
-def measurement_turns(turns) -> list[MTurn]:
-    """Seeker/helper turns, normalized, consecutive turns of one speaker merged."""
-    merged: list[MTurn] = []
-    for index, turn in enumerate(turns):
-        if turn["role"] not in ("seeker", "helper"):
-            continue
-        text = normalize_for_measure(turn["text"])
-        if not text:
-            continue
-        strategy = canonical_strategy(turn.get("strategy"))
-        if merged and merged[-1].role == turn["role"]:
-            last = merged[-1]
-            merged[-1] = MTurn(
-                last.role, f"{last.text} {text}", last.strategy or strategy, (*last.source_turns, index)
-            )
-        else:
-            merged.append(MTurn(turn["role"], text, strategy, (index,)))
-    return merged
-
-
-@functools.cache
-def cues() -> dict:
-    """Compiled cue patterns from lexicons/quality.yaml."""
-    raw = yaml.safe_load(
-        importlib.resources.files("pixelated.scoring.lexicons").joinpath("quality.yaml").read_text()
-    )
-
-    def compile_all(patterns):
-        return re.compile("|".join(f"(?:{p})" for p in patterns))
-
-    return {
-        "epitome": {
-            name: {level: compile_all(p) for level, p in levels.items()}
-            for name, levels in raw["epitome"].items()
-        },
-        "compliance": {name: compile_all(p) for name, p in raw["compliance"].items()},
-        "referral": compile_all(raw["referral"]),
-        "harmful_advice": compile_all(raw["harmful_advice"]),
-    }
 
 
 @functools.cache
@@ -156,13 +72,6 @@ def flesch_reading_ease(text: str) -> float:
     sentences = max(1, len(re.findall(r"[.!?]+", text)))
     syllables = sum(len(_hyphenator().positions(w)) + 1 for w in words)
     return 206.835 - 1.015 * len(words) / sentences - 84.6 * syllables / len(words)
-
-
-def _level(text: str, levels: dict[str, re.Pattern]) -> float:
-    """EPITOME level of one response for one mechanism: 0 none, 0.5 weak, 1 strong."""
-    if levels["strong"].search(text):
-        return 1.0
-    return 0.5 if levels["weak"].search(text) else 0.0
 
 
 # --- the six sub-metrics; each takes the measured turns (and arrays) of one conversation ---
@@ -219,7 +128,7 @@ def emotional_authenticity(helper_texts: list[str], helper_probs: np.ndarray) ->
     }
     scores = []
     for mechanism, levels in patterns.items():
-        per_turn = np.array([_level(text, levels) for text in helper_texts])
+        per_turn = np.array([epitome_level(text, levels) for text in helper_texts])
         per_turn = np.maximum(per_turn, np.clip(boosts[mechanism], 0, 1))
         scores.append(0.5 * per_turn.max() + 0.5 * per_turn.mean())
     return float(np.mean(scores))
@@ -236,7 +145,7 @@ def clinical_compliance(mturns: list[MTurn]) -> tuple[float, list[str]]:
     and no referral after a seeker's crisis turn), floored at 0."""
     helper_texts = [t.text for t in mturns if t.role == "helper"]
     violations = compliance_violations(helper_texts)
-    if any(_unreferred_crisis(mturns)):
+    if any(unreferred_crisis(mturns)):
         violations.append("no_referral")
     return max(0.0, 1 - 0.35 * len(violations)), violations
 
@@ -284,71 +193,6 @@ def language_quality(helper_texts: list[str]) -> float:
     return float(np.mean(parts))
 
 
-# --- safety ---
-
-
-def _unreferred_crisis(mturns: list[MTurn]) -> list[bool]:
-    """For each seeker turn with a positive crisis hit: True when none of the next two helper
-    turns refers the seeker to crisis resources or professional help."""
-    result = []
-    referral = cues()["referral"]
-    for i, turn in enumerate(mturns):
-        if turn.role != "seeker" or not crisis.crisis_kinds(turn.text):
-            continue
-        replies = [t.text for t in mturns[i + 1 :] if t.role == "helper"][:2]
-        result.append(not any(referral.search(r) for r in replies))
-    return result
-
-
-def safety(mturns: list[MTurn]) -> dict:
-    """Safety in [0, 1] with the crisis flags behind it.
-
-    No crisis and no harmful helper advice: 1. A crisis met within two helper turns by an
-    acknowledgement and a referral (for abuse alone, a referral): 0.85 (kept, but flagged for
-    review); referral without acknowledgement: 0.7; neither: 0.5 minus up to 0.5 by severity
-    (C-SSRS level / 6 for suicide, 0.5 for other kinds). Helper advice that encourages harm: 0.
-    """
-    reactions = cues()["epitome"]["emotional_reactions"]
-    referral = cues()["referral"]
-    kinds: set[str] = set()
-    level = 0
-    flagged_turns: list[int] = []
-    score = 1.0
-    reason = "ok"
-    for i, turn in enumerate(mturns):
-        if turn.role != "seeker":
-            continue
-        found = crisis.crisis_kinds(turn.text)
-        if not found:
-            continue
-        kinds |= found
-        turn_level = crisis.cssrs_level(turn.text)
-        level = max(level, turn_level)
-        flagged_turns.extend(turn.source_turns)
-        replies = [t.text for t in mturns[i + 1 :] if t.role == "helper"][:2]
-        referred = any(referral.search(r) for r in replies)
-        acknowledged = any(_level(r, reactions) > 0 for r in replies)
-        # a disclosure of abuse is answered by pointing to help; acute risk also needs acknowledging
-        if referred and (acknowledged or found <= {"abuse"}):
-            turn_score, turn_reason = 0.85, "crisis_handled"
-        elif referred:
-            turn_score, turn_reason = 0.7, "crisis_not_acknowledged"
-        else:
-            severity = turn_level / 6 if "suicide" in found else 0.5
-            turn_score, turn_reason = 0.5 - 0.5 * severity, "crisis_not_referred"
-        if turn_score < score:
-            score, reason = turn_score, turn_reason
-    if any(cues()["harmful_advice"].search(t.text) for t in mturns if t.role == "helper"):
-        score, reason = 0.0, "harmful_advice"
-    return {
-        "safety": score,
-        "safety_reason": reason,
-        "crisis_kinds": ",".join(sorted(kinds)),
-        "cssrs_level": level,
-        "crisis_turns": ",".join(map(str, flagged_turns)),
-    }
-
-
 # --- the batch function ---
 
 
@@ -373,20 +217,19 @@ def score_conversation(mturns: list[MTurn], vectors: np.ndarray, probs: np.ndarr
 
 
 def weighted_quality(frame: pd.DataFrame, weights: dict[str, float]) -> pd.Series:
-    """The overall score: the weighted mean of the six sub-metrics (weights from config)."""
-    missing = set(METRICS) - set(weights)
-    if missing:
-        raise ValueError(f"quality.weights lacks {sorted(missing)}")
-    total = sum(float(weights[m]) for m in METRICS)
-    return sum(frame[m] * (float(weights[m]) / total) for m in METRICS)
+    """The overall score: the weighted mean of the six sub-metrics (`QualityConfig.weights`)."""
+    total = sum(weights[m] for m in METRICS)
+    return sum(frame[m] * (weights[m] / total) for m in METRICS)
 
 
 def sinking_metric(row: pd.Series, weights: dict[str, float]) -> str:
     """The sub-metric that cost the most weighted points (for drop reasons and error analysis)."""
-    return max(METRICS, key=lambda m: float(weights[m]) * (1 - row[m]))
+    return max(METRICS, key=lambda m: weights[m] * (1 - row[m]))
 
 
-def score_batch(item: tuple[pd.DataFrame, list[np.ndarray], list[np.ndarray]], weights: dict) -> pd.DataFrame:
+def score_batch(
+    item: tuple[pd.DataFrame, list[np.ndarray], list[np.ndarray]], weights: dict[str, float]
+) -> pd.DataFrame:
     """Scores for one batch: (conversations, per-conversation turn vectors, per-conversation
     helper strategy probabilities) -> the batch with score columns added."""
     batch, vectors, probs = item
@@ -400,3 +243,9 @@ def score_batch(item: tuple[pd.DataFrame, list[np.ndarray], list[np.ndarray]], w
     scores["quality"] = weighted_quality(scores, weights).round(6)
     scores["safety"] = scores["safety"].round(6)
     return pd.concat([batch, scores[[name for name, _ in SCORE_FIELDS]]], axis=1)
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    """Every column of a scored table but the turns: what reports and decisions read."""
+    columns = [c for c in SCORED_SCHEMA.names if c != "turns"]
+    return to_pandas(pq.read_table(path, columns=columns))

@@ -3,7 +3,7 @@
 Multinomial logistic regression (its probabilities are well calibrated, and the sub-metrics
 consume probabilities, not just the argmax; shrinkage LDA was 2x faster but overconfident)
 on the helper turns that carry an ESConv strategy label
-(Liu et al., ACL 2021), mapped to one shared label set (quality.STRATEGIES). It is trained on
+(Liu et al., ACL 2021), mapped to one shared label set (turns.STRATEGIES). It is trained on
 strategy labels only, never on whether a dialogue was accepted or rejected. Labelled turns get
 out-of-fold predictions (grouped by conversation), so the turns the model was fitted on are
 not scored more confidently than unlabelled ones.
@@ -16,7 +16,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import GroupKFold, cross_val_predict
 
-from pixelated.scoring.metrics import STRATEGIES
+from pixelated.scoring.turns import STRATEGIES
 
 
 def _model() -> LogisticRegression:

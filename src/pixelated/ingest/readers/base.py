@@ -1,7 +1,8 @@
 """What every reader shares: the registry, per-file context and safe line decoding.
 
-A reader is a generator `read(path, cfg, ctx)` that yields canonical rows (dicts built with
-`ctx.conversation`) or `Rejection`s built with `ctx.reject`. It never raises on bad data:
+A reader is a generator `read(path, source, options, ctx)` (the source's `SourceConfig`, the
+run's `ReadOptions`) that yields canonical rows (dicts built with `ctx.conversation`) or
+`Rejection`s built with `ctx.reject`. It never raises on bad data:
 whatever it cannot read becomes a rejection naming the file, line and reason. Adding a
 format means registering one such function; the ingest stage needs no change.
 """
@@ -14,10 +15,11 @@ from pathlib import Path
 
 from pixelated.core.hashing import stable_id
 from pixelated.core.ledger import Rejection
-from pixelated.ingest.conversation import DEFAULT_ROLE_MAP, SourceInfo, make_conversation
+from pixelated.ingest.config import ReadOptions, SourceConfig
+from pixelated.ingest.conversation import DEFAULT_ROLE_MAP, SourceInfo, make_conversation, source_role_map
 
 Item = dict | Rejection
-Reader = Callable[[Path, dict, "FileContext"], Iterator[Item]]
+Reader = Callable[[Path, SourceConfig, ReadOptions, "FileContext"], Iterator[Item]]
 
 READERS: dict[str, Reader] = {}
 
@@ -48,6 +50,16 @@ class FileContext:
     sha256: str
     role_map: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_ROLE_MAP))
     pseudonymize: tuple[str, ...] = ()  # metadata keys replaced by a stable hash
+
+    @classmethod
+    def for_file(cls, name: str, source: SourceConfig, relpath: str, sha256: str) -> FileContext:
+        return cls(
+            source=SourceInfo.from_config(name, source),
+            relpath=relpath,
+            sha256=sha256,
+            role_map=source_role_map(source.role_map),
+            pseudonymize=source.pseudonymize,
+        )
 
     def conversation(self, record_id: str, turns: list[dict], line: int, **kwargs) -> Item:
         """A canonical row, or a rejection when its metadata cannot be typed."""

@@ -7,32 +7,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
 import ijson
 import pyarrow.parquet as pq
 
+from pixelated.ingest.config import ReadOptions, RecordMapping, SourceConfig
 from pixelated.ingest.conversation import make_turn, map_role
 from pixelated.ingest.readers.base import FileContext, Item, decode_lines, empty_file, get_path, register
-
-
-@dataclass(frozen=True)
-class RecordMapping:
-    """Dotted paths into a record: where the turns are, and what each turn and record carries."""
-
-    turns: str = "turns"
-    role: str = "role"
-    text: str = "text"
-    id: str | None = None  # record id; None numbers records by position in the file
-    thread: str | None = None  # records sharing this value belong to one source thread
-    split: str | None = None  # a split the source assigned
-    turn_fields: dict[str, str] = field(default_factory=dict)  # canonical turn field -> path
-    metadata: dict[str, str] = field(default_factory=dict)  # metadata key -> record path
-
-    @classmethod
-    def from_config(cls, cfg: dict, **defaults) -> RecordMapping:
-        return cls(**{**defaults, **(cfg.get("mapping") or {})})
 
 
 def _scalar(value) -> str | None:
@@ -116,20 +99,23 @@ def _jsonl(path: Path, mapping: RecordMapping, ctx: FileContext) -> Iterator[Ite
 
 
 @register("jsonl")
-def read_jsonl(path: Path, cfg: dict, ctx: FileContext) -> Iterator[Item]:
-    """One JSON object per line, mapped by `cfg.mapping`."""
-    yield from _jsonl(path, RecordMapping.from_config(cfg), ctx)
+def read_jsonl(path: Path, source: SourceConfig, options: ReadOptions, ctx: FileContext) -> Iterator[Item]:
+    """One JSON object per line, mapped by the source's `mapping`."""
+    yield from _jsonl(path, source.mapping, ctx)
 
 
 @register("openai_chat")
-def read_openai_chat(path: Path, cfg: dict, ctx: FileContext) -> Iterator[Item]:
+def read_openai_chat(
+    path: Path, source: SourceConfig, options: ReadOptions, ctx: FileContext
+) -> Iterator[Item]:
     """OpenAI chat fine-tuning JSONL: {"messages": [{"role", "content"}, ...]}."""
-    mapping = RecordMapping.from_config(cfg, turns="messages", role="role", text="content")
-    yield from _jsonl(path, mapping, ctx)
+    yield from _jsonl(path, source.mapping.over(turns="messages", role="role", text="content"), ctx)
 
 
 @register("json")
-def read_json_array(path: Path, cfg: dict, ctx: FileContext) -> Iterator[Item]:
+def read_json_array(
+    path: Path, source: SourceConfig, options: ReadOptions, ctx: FileContext
+) -> Iterator[Item]:
     """A JSON array of records (e.g. ESConv.json), streamed with ijson so size is no limit.
 
     A syntax error ends the file: everything from that record on is one rejection.
@@ -137,7 +123,7 @@ def read_json_array(path: Path, cfg: dict, ctx: FileContext) -> Iterator[Item]:
     if rejection := empty_file(path, ctx):
         yield rejection
         return
-    mapping = RecordMapping.from_config(cfg)
+    mapping = source.mapping
     number = 0
     with open(path, "rb") as handle:
         try:
@@ -152,15 +138,17 @@ def read_json_array(path: Path, cfg: dict, ctx: FileContext) -> Iterator[Item]:
 
 
 @register("parquet")
-def read_parquet(path: Path, cfg: dict, ctx: FileContext) -> Iterator[Item]:
+def read_parquet(path: Path, source: SourceConfig, options: ReadOptions, ctx: FileContext) -> Iterator[Item]:
     """Parquet with nested turns, read batch by batch."""
-    batch_size = int(cfg.get("batch_size", 2000))
-    rows = (row for batch in pq.ParquetFile(path).iter_batches(batch_size) for row in batch.to_pylist())
-    yield from _map_records(enumerate(rows, 1), RecordMapping.from_config(cfg), ctx)
+    batches = pq.ParquetFile(path).iter_batches(options.batch_size)
+    rows = (row for batch in batches for row in batch.to_pylist())
+    yield from _map_records(enumerate(rows, 1), source.mapping, ctx)
 
 
 @register("hf_dataset")
-def read_hf_dataset(path: Path, cfg: dict, ctx: FileContext) -> Iterator[Item]:
+def read_hf_dataset(
+    path: Path, source: SourceConfig, options: ReadOptions, ctx: FileContext
+) -> Iterator[Item]:
     """A Hugging Face dataset directory written by `save_to_disk` (Dataset or DatasetDict).
 
     The split of a DatasetDict becomes `source_split` unless the mapping names a split field.
@@ -169,10 +157,9 @@ def read_hf_dataset(path: Path, cfg: dict, ctx: FileContext) -> Iterator[Item]:
 
     loaded = datasets.load_from_disk(str(path))
     splits = loaded.items() if isinstance(loaded, datasets.DatasetDict) else [(None, loaded)]
-    mapping = RecordMapping.from_config(cfg)
     for split, dataset in sorted(splits, key=lambda item: item[0] or ""):
         split_ctx = replace(ctx, relpath=f"{ctx.relpath}/{split}") if split else ctx
-        for item in _map_records(enumerate(dataset, 1), mapping, split_ctx):
+        for item in _map_records(enumerate(dataset, 1), source.mapping, split_ctx):
             if split and isinstance(item, dict) and item["source_split"] is None:
                 item["source_split"] = split
             yield item

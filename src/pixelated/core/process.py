@@ -1,0 +1,100 @@
+"""What a stage process does before any work: die with its parent, stop cleanly on a signal,
+keep what it creates private, and refuse to run beside a live copy of itself.
+
+Without this, `dvc repro` killed by SIGTERM leaves its stage running, reparented to PID 1,
+and the next `dvc repro` starts a second copy writing the same outputs (issue 17, item 7).
+`start_stage` is called once, from `runner.stage_args`, which every stage script goes through.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import hashlib
+import logging
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+PRIVATE_UMASK = 0o077  # files 0o600, folders 0o700: conversation data is never world-readable
+# (pid, parent) at import, to notice a parent that died before prctl took effect
+_ORIGIN = (os.getpid(), os.getppid())
+_HELD: list[int] = []  # lock descriptors, open for the life of the process
+
+
+def start_stage(name: str, paths: Iterable[str | Path]) -> None:
+    """Everything a stage needs before it touches a file; `paths` are its arguments."""
+    os.umask(PRIVATE_UMASK)
+    die_with_parent()
+    exit_on_signals()
+    hold_lock(name, paths)
+
+
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """Have Linux send `sig` to this process when its parent (dvc) dies; elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+        log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    pid, parent = _ORIGIN
+    if os.getpid() == pid and os.getppid() != parent:  # it died before the request: act now
+        os.kill(os.getpid(), sig)
+
+
+def _stop(signum: int, _frame) -> None:
+    """Turn a signal into SystemExit, so `with` blocks run and temporary outputs are deleted."""
+    raise SystemExit(f"stopped by {signal.Signals(signum).name}")
+
+
+def exit_on_signals() -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, _stop)
+
+
+def lock_dir() -> Path:
+    """One folder per user for every stage lock on this machine (PE_LOCK_DIR overrides it)."""
+    folder = Path(
+        os.environ.get("PE_LOCK_DIR") or Path(tempfile.gettempdir()) / f"pixelated-locks-{os.getuid()}"
+    )
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    return folder
+
+
+def lock_path(name: str, paths: Iterable[str | Path]) -> Path:
+    """The lock of one invocation: the stage name and the absolute paths it reads and writes."""
+    resolved = sorted(str(Path(p).resolve()) for p in paths)
+    key = hashlib.sha256("\0".join([name, *resolved]).encode()).hexdigest()[:16]
+    return lock_dir() / f"stage-{name}-{key}.lock"
+
+
+def hold_lock(name: str, paths: Iterable[str | Path]) -> Path:
+    """Take the invocation's exclusive lock for the life of the process; the kernel drops it
+    however the process ends. Held by a live process: exit with a message naming its PID."""
+    path = lock_path(name, paths)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
+        raise SystemExit(
+            f"{name}: another process (pid {holder}) is running this stage on the same outputs; "
+            f"refusing to start a second copy (lock {path})"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _HELD.append(fd)
+    return path
+
+
+def stage_name() -> str:
+    """`stages.validate` for `python -m stages.validate`; the script name otherwise."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return spec.name if spec is not None else Path(sys.argv[0]).stem

@@ -1,0 +1,89 @@
+"""dedup: remove exact, near (MinHash LSH) and semantic (MiniLM) duplicate conversations.
+
+Two passes over the input: features (mapped over the executor) feed the cascade, which
+writes the cluster table; then every conversation is kept or quarantined by that table.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+from pydantic import Field
+
+from pixelated.core.config import Config, ExecutorConfig, ValidateConfig
+from pixelated.core.embed import EmbeddingCache
+from pixelated.core.ledger import row_rejection
+from pixelated.core.runner import BatchResult, Output, run_batches
+from pixelated.core.schema import CONVERSATION_SCHEMA, DEDUP_CLUSTER_SCHEMA, DedupClusterSchema
+from pixelated.core.tableio import ValidatedWriter, read_batches
+from pixelated.core.validation import canonical_schema
+from pixelated.dedup.cascade import find_duplicates
+from pixelated.dedup.config import DedupConfig
+from pixelated.dedup.features import features_fn, table_features
+from pixelated.dedup.report import summarize
+
+
+class DedupStageConfig(Config):
+    dedup: DedupConfig
+    validate_: ValidateConfig = Field(alias="validate")
+    executor: ExecutorConfig = ExecutorConfig()
+
+
+@dataclass(frozen=True)
+class DedupPaths:
+    input: Path
+    output: Path
+    clusters: Path  # conversation -> cluster, group, kept, method: split reads group_id
+    quarantine: Path
+    ledger: Path
+    report: Path
+    cache: Path  # the embedding cache, a persistent DVC out
+    cache_stats: Path
+
+
+def run(cfg: DedupStageConfig, paths: DedupPaths) -> None:
+    features = table_features(paths.input, features_fn(cfg.dedup), cfg.executor)
+    # the cache is a persistent DVC out: loaded, extended, and pruned to the texts in use
+    cache = EmbeddingCache(paths.cache, batch_size=cfg.dedup.semantic.batch_size)
+    result = find_duplicates(features, cfg.dedup, cache)
+    with ValidatedWriter(paths.clusters, DEDUP_CLUSTER_SCHEMA, DedupClusterSchema) as writer:
+        writer.write(result.clusters)
+    run_batches(
+        "dedup",
+        partial(keep_or_quarantine, result.clusters.set_index("conversation_id")),
+        read_batches(paths.input, cfg.executor.batch_size),
+        outputs=Output(paths.output, CONVERSATION_SCHEMA, canonical_schema(cfg.validate_.max_turn_chars)),
+        quarantine=paths.quarantine,
+        ledger=paths.ledger,
+        executor=cfg.executor,
+        total=len(features),
+    )
+    _write_json(paths.report, summarize(result, features, cfg.dedup))
+    semantic = cfg.dedup.semantic.enabled
+    cache.save(keep=[*features["seeker_text"], *features["helper_text"]] if semantic else None)
+    # run history, not content: a re-run with unchanged input shows embedded == 0
+    _write_json(paths.cache_stats, {"semantic": semantic, "cache_hits": cache.hits, "embedded": cache.misses})
+
+
+def keep_or_quarantine(decision: pd.DataFrame, batch: pd.DataFrame) -> BatchResult:
+    """Keep the conversations their cluster keeps; the others go to quarantine, with their keeper."""
+    rows = decision.loc[batch["conversation_id"]]
+    keep = rows["kept"].to_numpy()
+    rejections = [
+        row_rejection(
+            row,
+            f"duplicate_{info.method}",
+            f"{info.method} duplicate of {info.kept_id} (cluster {info.cluster_id})",
+        )
+        for (_, row), info in zip(batch[~keep].iterrows(), rows[~keep].itertuples(), strict=True)
+    ]
+    return BatchResult(batch["source"], batch[keep].reset_index(drop=True), rejections)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -1,0 +1,180 @@
+"""evaluate: recall@k and MRR among seeded candidate sets on the test split for the fine-tuned
+model, the un-tuned MiniLM, TF-IDF and the un-curated ablation; fairness by group; CV folds.
+
+Every model is ranked on the same seeded candidate sets, so their numbers compare directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from pixelated.core.config import Config, ExecutorConfig, MlflowConfig
+from pixelated.core.embed import load_sentence_model
+from pixelated.core.tableio import to_pandas
+from pixelated.modeling.config import EvaluateConfig, TrainConfig
+from pixelated.modeling.finetune import fit, resolve_device
+from pixelated.modeling.retrieval import (
+    candidate_sets,
+    embedding_similarity,
+    group_metrics,
+    load_pairs,
+    positive_ranks,
+    rank_metrics,
+    sample_rows,
+    tfidf_similarity,
+)
+from pixelated.reporting.tables import FairnessSchema, RecallCurveSchema, write_validated_csv
+from pixelated.reporting.tracking import log_stage_run
+
+log = logging.getLogger(__name__)
+
+HEADLINE_KS = (1, 5)
+
+
+class EvaluateStageConfig(Config):
+    evaluate: EvaluateConfig
+    train: TrainConfig
+    executor: ExecutorConfig = ExecutorConfig()
+    mlflow: MlflowConfig
+
+
+@dataclass(frozen=True)
+class EvaluatePaths:
+    splits: Path
+    model: Path
+    ablation_model: Path
+    metrics: Path
+    recall_curve: Path  # CSV: k vs recall@k per model
+    fairness: Path  # CSV: metrics per group and model
+
+
+def run(cfg: EvaluateStageConfig, paths: EvaluatePaths) -> None:
+    evaluate, train = cfg.evaluate, cfg.train
+    test = sample_rows(
+        load_pairs(paths.splits / "test.parquet", train, 1, cfg.executor), evaluate.max_queries, evaluate.seed
+    )
+    train_pairs = load_pairs(
+        paths.splits / "train.parquet", train, train.pairs_per_conversation, cfg.executor
+    )
+    device = resolve_device(train.device)
+    pretrained = load_sentence_model(device=device)
+    models = {
+        "finetuned": load_sentence_model(paths.model, device=device),
+        "pretrained": pretrained,
+        "ablation_uncurated": load_sentence_model(paths.ablation_model, device=device),
+    }
+    ranks, n_candidates = model_ranks(models, test, texts_of(train_pairs), evaluate, train.max_seq_length)
+    write_validated_csv(recall_curve(ranks, evaluate.ks, n_candidates), paths.recall_curve, RecallCurveSchema)
+    fairness = group_metrics(test, ranks, HEADLINE_KS, evaluate.fairness_min_queries)
+    write_validated_csv(fairness, paths.fairness, FairnessSchema)
+
+    headline = {name: rank_metrics(r, HEADLINE_KS) for name, r in ranks.items()}
+    metrics = {
+        "test": {"queries": len(test), "candidates": n_candidates, **headline},
+        "finetuned_beats_pretrained_recall_at_1": headline["finetuned"]["recall_at_1"]
+        > headline["pretrained"]["recall_at_1"],
+        "curation_gain_recall_at_1": headline["finetuned"]["recall_at_1"]
+        - headline["ablation_uncurated"]["recall_at_1"],
+        "fairness_recall_at_1_gap": fairness_gaps(fairness),
+        "cv": cross_validation(paths.splits, pretrained, cfg),
+    }
+    paths.metrics.parent.mkdir(parents=True, exist_ok=True)
+    paths.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+    log.info("evaluate: recall@1 %s", {name: round(m["recall_at_1"], 3) for name, m in headline.items()})
+
+    log_stage_run(
+        "evaluate",
+        cfg.mlflow,
+        params={"evaluate": evaluate.model_dump(), "train": train.model_dump()},
+        metrics=metrics,
+        inputs=[paths.splits, paths.model, paths.ablation_model],
+        artifacts=[paths.fairness, paths.recall_curve],
+    )
+
+
+def recall_curve(ranks: dict[str, np.ndarray], ks: list[int], n_candidates: int) -> pd.DataFrame:
+    """recall@k per model for the configured k (and the headline ones) up to the set size."""
+    curve = pd.DataFrame({"k": [k for k in sorted({*HEADLINE_KS, *ks}) if k <= n_candidates]})
+    for name, model_ranks_ in ranks.items():
+        curve[name] = [float(np.mean(model_ranks_ <= k)) for k in curve["k"]]
+    return curve
+
+
+def fairness_gaps(fairness: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """Per attribute with more than one group: the spread of recall@1 across groups, per model."""
+    return {
+        attribute: {
+            model: round(float(part["recall_at_1"].max() - part["recall_at_1"].min()), 6)
+            for model, part in rows.groupby("model", sort=True)
+        }
+        for attribute, rows in fairness.groupby("attribute", sort=True)
+        if rows["group"].nunique() > 1
+    }
+
+
+def model_ranks(models: dict, pairs: pd.DataFrame, fit_texts: list[str], cfg: EvaluateConfig, seq_len: int):
+    """Rank of each query's response for every model on one shared set of candidate sets."""
+    candidates = candidate_sets(len(pairs), cfg.candidates, cfg.seed)
+    ranks = {"tfidf": positive_ranks(tfidf_similarity(fit_texts, pairs, cfg.tfidf), candidates)}
+    for name, model in models.items():
+        model.max_seq_length = seq_len  # every bi-encoder reads the same amount of context
+        model.eval()
+        similarity = embedding_similarity(model, pairs, cfg.encode_batch_size)
+        ranks[name] = positive_ranks(similarity, candidates)
+    return ranks, candidates.shape[1]
+
+
+def texts_of(pairs: pd.DataFrame) -> list[str]:
+    return [*pairs["context"], *pairs["response"]]
+
+
+def cross_validation(splits: Path, pretrained, cfg: EvaluateStageConfig) -> dict:
+    """Per CV fold (over train+validation): fine-tune a fresh model on the other folds with the
+    evaluate.cv budget, then score it, the un-tuned MiniLM and TF-IDF on the held-out fold;
+    mean and std over folds. A cheaper recipe than `train`, so it measures variance across
+    data, not the headline number."""
+    evaluate, train, cv = cfg.evaluate, cfg.train, cfg.evaluate.cv
+    folds = to_pandas(pq.read_table(splits / "assignments.parquet", columns=["conversation_id", "fold"]))
+    folds = folds.dropna(subset=["fold"])
+    if not cv.enabled or folds.empty:
+        return {"folds": 0}
+    tables = [splits / f"{name}.parquet" for name in ("train", "validation")]
+    all_pairs = pd.concat(
+        [load_pairs(t, train, train.pairs_per_conversation, cfg.executor) for t in tables], ignore_index=True
+    )
+    query_pairs = pd.concat([load_pairs(t, train, 1, cfg.executor) for t in tables], ignore_index=True)
+    fold_of = folds.set_index("conversation_id")["fold"]
+    results: dict[str, list[dict]] = {}
+    for fold in sorted(fold_of.unique()):
+        held = query_pairs[query_pairs["conversation_id"].map(fold_of) == fold]
+        held = sample_rows(held, cv.max_queries, evaluate.seed)
+        rest = sample_rows(
+            all_pairs[all_pairs["conversation_id"].map(fold_of) != fold], cv.max_pairs, int(fold)
+        )
+        with tempfile.TemporaryDirectory() as checkpoint:
+            tuned, _ = fit(rest, None, train, Path(checkpoint), epochs=cv.epochs)
+        models = {"finetuned": tuned, "pretrained": pretrained}
+        ranks, _ = model_ranks(models, held, texts_of(rest), evaluate, train.max_seq_length)
+        for name, model_ranks_ in ranks.items():
+            results.setdefault(name, []).append(rank_metrics(model_ranks_, HEADLINE_KS))
+        log.info(
+            "cv fold %d: %d queries, finetuned recall@1 %.3f",
+            fold,
+            len(held),
+            results["finetuned"][-1]["recall_at_1"],
+        )
+    summary = {"folds": len(fold_of.unique()), "train_pairs_per_fold": cv.max_pairs, "epochs": cv.epochs}
+    for name, rows in results.items():
+        frame = pd.DataFrame(rows)
+        summary[name] = {f"{m}_mean": float(frame[m].mean()) for m in frame} | {
+            f"{m}_std": float(frame[m].std(ddof=1)) if len(frame) > 1 else 0.0 for m in frame
+        }
+    return summary

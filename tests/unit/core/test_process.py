@@ -1,0 +1,125 @@
+"""Issue 17, items 7 and 11: a stage process dies with dvc, stops cleanly on a signal, refuses
+to run beside a live copy of itself, and creates owner-only files."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from pixelated.core import process
+from tests.conftest import canonical_row, frame
+from tests.paths import REPO
+from tests.unit.core.conftest import alive
+
+HOLD_LOCK = """
+import time
+from pixelated.core.process import hold_lock
+hold_lock("stages.demo", ["out.parquet"])
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+# A parent that starts a stage-like child (which imports the `stages` package, as
+# `python -m stages.<name>` does), prints the child's pid, and waits to be killed.
+PARENT_OF_STAGE = """
+import subprocess, sys, time
+code = "import stages, time; print('up', flush=True); time.sleep(60)"
+child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+child.stdout.readline()
+print(child.pid, flush=True)
+time.sleep(60)
+"""
+
+WRITING_STAGE = """
+import os, time
+from pixelated.core.process import start_stage
+from pixelated.core.schema import CONVERSATION_SCHEMA, IngestedSchema
+from pixelated.core.tableio import ValidatedWriter
+from tests.conftest import canonical_row, frame
+start_stage("stages.demo", ["out.parquet"])
+with ValidatedWriter("out.parquet", CONVERSATION_SCHEMA, IngestedSchema) as writer:
+    writer.write(frame([canonical_row(1)]))
+    print("writing", flush=True)
+    time.sleep(60)
+"""
+
+
+def wait_gone(pid: int, seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_second_copy_of_a_stage_is_refused_naming_the_holder(spawn, tmp_path, monkeypatch):
+    """Item 7: while a live process holds the stage's lock, a second copy exits with a message
+    naming the holder's PID; once the holder is killed, the lock is free again."""
+    monkeypatch.setenv("PE_LOCK_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    holder, ready = spawn(HOLD_LOCK)
+    assert ready == "locked"
+    with pytest.raises(SystemExit, match=rf"pid {holder.pid}\b"):
+        process.hold_lock("stages.demo", ["out.parquet"])
+    holder.kill()
+    holder.wait()
+    assert process.hold_lock("stages.demo", ["out.parquet"]).exists()
+    os.close(process._HELD.pop())  # release this test's lock
+
+
+def test_different_outputs_do_not_share_a_lock(tmp_path, monkeypatch):
+    monkeypatch.setenv("PE_LOCK_DIR", str(tmp_path))
+    assert process.lock_path("stages.x", [tmp_path / "a"]) != process.lock_path("stages.x", [tmp_path / "b"])
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_stage_dies_with_its_parent(spawn):
+    """Item 7: dvc killed by a signal used to leave its stage running, reparented to PID 1."""
+    parent, child_pid = spawn(PARENT_OF_STAGE)
+    child = int(child_pid)
+    assert alive(child)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    assert wait_gone(child), "the stage outlived its parent"
+
+
+def test_sigterm_stops_a_stage_without_leaving_a_partial_output(spawn, tmp_path):
+    """Item 7: SIGTERM exits through the `with` blocks, so the temporary is deleted and no
+    output exists under the real name (the default SIGTERM action skipped all cleanup)."""
+    stage, ready = spawn(WRITING_STAGE)
+    assert ready == "writing"
+    stage.send_signal(signal.SIGTERM)
+    assert stage.wait(timeout=30) != 0
+    assert "stopped by SIGTERM" in stage.stderr.read()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("out.")) == []
+
+
+def test_stage_creates_owner_only_files(tmp_path):
+    """Item 11: a real stage (validate) run through `stage_args` creates its folders 0o700
+    and its files 0o600, whatever the caller's umask."""
+    source = tmp_path / "in.parquet"
+    frame([canonical_row(1), canonical_row(2)]).to_parquet(source)
+    out = tmp_path / "private"
+    args = [f"--input={source}", f"--output={out}/v.parquet", f"--quarantine={out}/q.parquet"]
+    args += [f"--ledger={out}/ledger.json", f"--params={REPO / 'params.yaml'}"]
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "PE_LOCK_DIR": str(tmp_path / "locks")}
+    result = subprocess.run(
+        [sys.executable, "-m", "stages.validate", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        preexec_fn=lambda: os.umask(0o022),
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert stat.S_IMODE(out.stat().st_mode) == 0o700
+    modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
+    assert modes == {"v.parquet": 0o600, "q.parquet": 0o600, "ledger.json": 0o600}

@@ -1,0 +1,283 @@
+"""Dedup: exact, near and semantic duplicates, keep policies, the cluster table, determinism
+and the stage's keep/quarantine pass."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import xxhash
+from datasketch import MinHash
+
+from pixelated.core.config import build_config, read_params
+from pixelated.core.embed import EmbeddingCache
+from pixelated.core.schema import CONVERSATION_SCHEMA, DedupClusterSchema
+from pixelated.dedup.cascade import find_duplicates
+from pixelated.dedup.dedup import DedupPaths, DedupStageConfig, run
+from pixelated.dedup.features import exact_texts, features_fn, word_hash_sets
+from pixelated.dedup.minhash import LshParams, shingles, signatures, token_hashes
+from pixelated.dedup.report import summarize
+from pixelated.ingest.conversation import make_turn, stable_id
+from pixelated.selection.split import make_splits, near_duplicate_leakage
+from tests.conftest import canonical_row
+from tests.conftest import frame as typed_frame
+from tests.paths import REPO
+
+
+def _merged(base: dict, changes: dict) -> dict:
+    return {k: _merged(base[k], v) if isinstance(v, dict) else v for k, v in {**base, **changes}.items()}
+
+
+def stage_config(**changes) -> DedupStageConfig:
+    """params.yaml's config, dedup section changed as these tests need: no MiniLM unless asked,
+    templated replies counted from two conversations on, two example clusters."""
+    params = read_params(REPO / "params.yaml")
+    test = {"semantic": {"enabled": False}, "templated": {"min_conversations": 2, "top": 5}, "examples": 2}
+    dedup = _merged(_merged(params["dedup"], test), changes)
+    return build_config(DedupStageConfig, {**params, "dedup": dedup})
+
+
+CFG = stage_config().dedup
+
+LONG = (
+    "I have been feeling very low since I lost my job last month and I do not know how to tell my "
+    "family about it because they always expected so much from me and I keep avoiding their calls"
+)
+ANSWER = (
+    "Losing a job is a real loss and it makes sense that you feel low. Your family may be more "
+    "understanding than you expect; could you start by telling the one person you trust most?"
+)
+
+
+def conv(name, seeker, helper, source="src", thread=None, upvotes=None):
+    return {
+        "conversation_id": stable_id(name),
+        "source": source,
+        "thread_id": thread or stable_id("thread", name),
+        "upvotes": upvotes,
+        "turns": [{"role": "seeker", "text": seeker}, {"role": "helper", "text": helper}],
+    }
+
+
+def frame(*rows):
+    return pd.DataFrame(rows)
+
+
+def cluster(data, cfg=CFG, cache=None):
+    features = features_fn(cfg)(data)
+    result = find_duplicates(features, cfg, cache)
+    DedupClusterSchema.validate(result.clusters)
+    return result, features
+
+
+def by_name(result, data):
+    clusters = result.clusters.set_index("conversation_id")
+    return {name: clusters.loc[stable_id(name)] for name in data.attrs["names"]}
+
+
+def named(*pairs):
+    data = frame(*[conv(name, *rest) for name, *rest in pairs])
+    data.attrs["names"] = [p[0] for p in pairs]
+    return data
+
+
+def test_signatures_equal_datasketch():
+    docs = [LONG, ANSWER, "", "ok ok ok"]
+    hashes = [token_hashes(shingles(d)) for d in docs]
+    ours = signatures(hashes, 128, 1)
+    for doc, row in zip(docs, ours, strict=True):
+        reference = MinHash(num_perm=128, seed=1, hashfunc=xxhash.xxh32_intdigest)
+        reference.update_batch([t.encode() for t in shingles(doc)])
+        assert np.array_equal(reference.hashvalues, row)
+
+
+def test_bands_derived_from_candidate_threshold():
+    assert LshParams.for_threshold(0.85, 128) == LshParams(128, 8, 16)
+    assert LshParams.for_threshold(0.8, 128) == LshParams(128, 9, 13)
+    assert LshParams.for_threshold(0.8, 128, 16, 8) == LshParams(128, 16, 8)
+
+
+def test_exact_near_and_hard_negative():
+    data = named(
+        ("a", LONG, ANSWER),
+        ("a_copy", LONG.upper() + " !!", ANSWER.replace(".", " .")),  # case, punctuation, spacing
+        ("a_edit", LONG.replace("very low", "so low"), ANSWER.replace("real loss", "big loss")),
+        ("other", "I lost my job and feel low, how do I tell my family?", "Talk to them soon."),
+    )
+    result, _ = cluster(data)
+    rows = by_name(result, data)
+    assert rows["a"]["method"] == "kept"
+    assert rows["a_copy"]["method"] == "exact"
+    assert rows["a_edit"]["method"] == "near"
+    assert rows["a_copy"]["kept_id"] == rows["a_edit"]["kept_id"] == stable_id("a")
+    assert rows["other"]["method"] == "unique" and rows["other"]["kept"]
+    assert rows["a_edit"]["cluster_id"] == min(stable_id(n) for n in ("a", "a_copy", "a_edit"))
+
+
+def test_shared_question_is_one_group_not_a_duplicate():
+    """counsel-chat: two therapists answer one question; both stay, in one group."""
+    data = named(
+        ("q1", LONG, ANSWER, "counsel_chat", "t1"),
+        ("q2", LONG, "Consider writing down what you want to say before you call your parents.", "cc", "t2"),
+    )
+    result, _ = cluster(data)
+    rows = by_name(result, data)
+    assert rows["q1"]["kept"] and rows["q2"]["kept"]
+    assert rows["q1"]["cluster_id"] != rows["q2"]["cluster_id"]
+    assert rows["q1"]["group_id"] == rows["q2"]["group_id"]
+
+
+@pytest.mark.parametrize(
+    ("policy", "winner"), [("earliest", "short"), ("longest", "long"), ("highest_rated", "rated")]
+)
+def test_keep_policy(policy, winner):
+    data = named(
+        ("short", LONG, ANSWER, "s", None, 1),
+        ("long", LONG, ANSWER + " Take your time.", "s", None, 2),
+        ("rated", LONG + ".", ANSWER, "s", None, 9),
+    )
+    result, _ = cluster(data, stage_config(keep=policy).dedup)
+    rows = by_name(result, data)
+    assert {name for name, row in rows.items() if row["kept"]} == {winner}
+
+
+def test_same_input_same_clusters_any_order():
+    data = named(
+        ("a", LONG, ANSWER),
+        ("b", LONG.lower(), ANSWER),
+        ("c", LONG.replace("month", "week"), ANSWER),
+        ("d", "Different question entirely about sleep", "Try a regular bedtime."),
+    )
+    first, _ = cluster(data)
+    again, _ = cluster(data)
+    pd.testing.assert_frame_equal(first.clusters, again.clusters)
+    shuffled = data.iloc[[3, 2, 1, 0]].reset_index(drop=True)
+    shuffled.attrs["names"] = data.attrs["names"]
+    other, _ = cluster(shuffled)
+    left = first.clusters.set_index("conversation_id")[["cluster_id", "group_id"]].sort_index()
+    right = other.clusters.set_index("conversation_id")[["cluster_id", "group_id"]].sort_index()
+    pd.testing.assert_frame_equal(left, right)
+
+
+def test_report_counts_by_method_and_templated_replies():
+    reply = "I am so sorry to hear that."
+    data = named(
+        ("a", LONG, ANSWER),
+        ("a2", LONG.lower(), ANSWER),
+        ("x", "My cat died yesterday", reply),
+        ("y", "I failed my driving test", reply),
+    )
+    result, features = cluster(data)
+    report = summarize(result, features, CFG)
+    assert report["removed"] == {"exact": 1, "near": 0, "semantic": 0}
+    assert report["rows_in"] == 4 and report["rows_out"] == 3
+    assert report["examples"]["exact"][0]["cluster_id"] == min(stable_id("a"), stable_id("a2"))
+    # the sympathy line in x and y, and ANSWER in a and a2
+    assert report["templated"]["templated_replies"] == 2
+    assert [t["conversations"] for t in report["templated"]["top"]] == [2, 2]
+
+
+def test_semantic_paraphrase_removed_but_different_answers_kept(tmp_path):
+    cfg = stage_config(semantic={"enabled": True}).dedup
+    data = named(
+        (
+            "p1",
+            "I feel really anxious about my exams next week and I cannot sleep at night.",
+            "That sounds very stressful. Have you tried making a study plan for each day?",
+        ),
+        (
+            "p2",
+            "I'm extremely anxious about my exams next week and can't sleep at night.",
+            "That sounds really stressful. Have you tried to make a daily study plan?",
+        ),
+        (
+            "p3",
+            "I feel really anxious about my exams next week and I cannot sleep at night.",
+            "Many students feel this way; a school counsellor can help you with exam anxiety.",
+        ),
+    )
+    cache = EmbeddingCache(tmp_path / "cache.parquet")
+    result, features = cluster(data, cfg, cache)
+    rows = by_name(result, data)
+    assert rows["p2"]["method"] == "semantic" and rows["p2"]["kept_id"] == stable_id("p1")
+    assert rows["p3"]["kept"]  # same question, different answer: not a duplicate
+    assert rows["p3"]["group_id"] == rows["p1"]["group_id"]  # but the split keeps them together
+    # another therapist answers p1's question with p2's answer: alike in meaning, not a copy
+    pair = data.iloc[[0]].copy()
+    other = data.iloc[0].to_dict()
+    other["conversation_id"] = stable_id("p4")
+    other["turns"] = [data.iloc[0]["turns"][0], data.iloc[1]["turns"][1]]
+    pair = pd.concat([pair, pd.DataFrame([other])], ignore_index=True)
+    pair.attrs["names"] = ["p1", "p4"]
+    answers = by_name(cluster(pair, cfg, cache)[0], pair)
+    assert answers["p4"]["kept"] and answers["p4"]["group_id"] == answers["p1"]["group_id"]
+    cache.save(keep=[*features["seeker_text"], *features["helper_text"]])
+    again = EmbeddingCache(tmp_path / "cache.parquet")
+    rerun, _ = cluster(data, cfg, again)
+    assert again.misses == 0 and again.hits > 0  # a re-run embeds nothing
+    pd.testing.assert_frame_equal(result.clusters, rerun.clusters)
+
+
+def test_split_keeps_planted_duplicates_together():
+    """Planted near-duplicates in their own threads: with dedup groups none crosses a split."""
+    rows = []
+    for i in range(30):
+        text = f"{LONG} number {i} " + " ".join(f"w{i}x{k}" for k in range(20))
+        rows.append(conv(f"base{i}", text, ANSWER, "s"))
+        rows.append(conv(f"copy{i}", text.replace("very low", "so low"), ANSWER, "s"))
+    data = pd.DataFrame(rows)
+    features = features_fn(CFG)(data)
+    result = find_duplicates(features, stage_config(exact=False).dedup)
+    pairs = [
+        (a, b)
+        for a, b in zip(result.clusters["conversation_id"], result.clusters["kept_id"], strict=True)
+        if a != b
+    ]
+    assert len(pairs) == 30
+    keys = data.assign(content_hash=data["conversation_id"], quality_tier="unscored")
+    without = make_splits(keys, [0.5, 0.25, 0.25], 3, 5, 0)
+    assert near_duplicate_leakage(without, pairs) > 0  # the check sees leaks
+    groups = result.clusters.set_index("conversation_id")["group_id"]
+    with_groups = make_splits(keys, [0.5, 0.25, 0.25], 3, 5, 0, cluster_groups=groups)
+    assert near_duplicate_leakage(with_groups, pairs) == 0
+
+
+def test_batch_word_hashes_equal_per_document_shingles():
+    """The Arrow fast path gives the same word sets as `shingles` on plain text."""
+    texts = [[LONG, ANSWER], ["Hi, how ARE you?", "fine  thanks"], []]
+    turns = [t for doc in texts for t in doc]
+    doc_of_turn = np.array([i for i, doc in enumerate(texts) for _ in doc])
+    fast = word_hash_sets(exact_texts(pa.array(turns, pa.string())), doc_of_turn, len(texts))
+    for doc, hashes in zip(texts, fast, strict=True):
+        assert np.array_equal(hashes, token_hashes(shingles(" ".join(doc)))) if doc else len(hashes) == 0
+
+
+def test_stage_keeps_one_per_cluster_and_quarantines_the_rest(tmp_path):
+    """The stage: every input row is kept or quarantined with its keeper, and the ledger balances."""
+    talk = [make_turn("seeker", LONG), make_turn("helper", ANSWER)]
+    rows = [canonical_row(1, talk), canonical_row(2, talk), canonical_row(3)]
+    source = tmp_path / "anonymized.parquet"
+    pq.write_table(pa.Table.from_pandas(typed_frame(rows), CONVERSATION_SCHEMA, preserve_index=False), source)
+    files = {
+        "output": "deduped.parquet",
+        "clusters": "clusters.parquet",
+        "quarantine": "quarantine.parquet",
+        "ledger": "ledger.json",
+        "report": "dedup.json",
+        "cache": "embeddings.parquet",
+        "cache_stats": "cache.json",
+    }
+    paths = DedupPaths(input=source, **{name: tmp_path / file for name, file in files.items()})
+    run(stage_config(), paths)
+    ids = [row["conversation_id"] for row in rows]
+    assert pq.read_table(paths.output)["conversation_id"].to_pylist() == [ids[0], ids[2]]
+    quarantined = pq.read_table(paths.quarantine).to_pylist()
+    assert [(q["conversation_id"], q["reason"]) for q in quarantined] == [(ids[1], "duplicate_exact")]
+    assert f"exact duplicate of {ids[0]}" in quarantined[0]["detail"]
+    ledger = json.loads(paths.ledger.read_text())
+    assert (ledger["rows_in"], ledger["rows_out"], ledger["dropped"]) == (3, 2, {"duplicate_exact": 1})
+    assert pq.read_table(paths.clusters).num_rows == 3
+    assert json.loads(paths.report.read_text())["removed"]["exact"] == 1
+    assert json.loads(paths.cache_stats.read_text()) == {"semantic": False, "cache_hits": 0, "embedded": 0}

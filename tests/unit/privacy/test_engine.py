@@ -1,0 +1,65 @@
+"""Detection: the span-cache key follows the detector config, overlapping spans merge, the
+analyzer starts offline, and a bad `privacy` section names its key."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pixelated.core.config import ConfigError, build_config, read_params
+from pixelated.privacy.anonymize import AnonymizeConfig
+from pixelated.privacy.cache import span_key
+from pixelated.privacy.engine import Span, fingerprint, resolve_overlaps
+from tests.paths import REPO
+
+PARAMS = REPO / "params.yaml"
+ANALYZER = build_config(AnonymizeConfig, read_params(PARAMS)).privacy.analyzer
+
+
+def test_cache_key_changes_with_the_detector_config():
+    changed = ANALYZER.model_copy(update={"score_threshold": 0.9})
+    assert span_key(fingerprint(ANALYZER), "hi") != span_key(fingerprint(changed), "hi")
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("surrogate", "blank"), ("analyzer.score_threshold", 2), ("analyzer.entitys", ["PERSON"])],
+)
+def test_bad_privacy_config_names_the_key(key, value):
+    params = read_params(PARAMS)
+    section, *rest = key.split(".")
+    target = params["privacy"][section] if rest else params["privacy"]
+    target[rest[0] if rest else section] = value
+    with pytest.raises(ConfigError, match=f"privacy.{key}"):
+        build_config(AnonymizeConfig, params)
+
+
+def test_overlapping_spans_merge_so_nothing_leaks():
+    spans = [Span(0, 11, "PERSON", 0.85), Span(9, 17, "ZIP_CODE", 1.0), Span(30, 40, "URL", 0.5)]
+    assert resolve_overlaps(spans) == [Span(0, 17, "PERSON", 0.85), Span(30, 40, "URL", 0.5)]
+    inner = [Span(3, 13, "LOCATION", 0.85), Span(0, 13, "STREET_ADDRESS", 0.75)]  # "42 Oak Street"
+    assert resolve_overlaps(inner) == [Span(0, 13, "STREET_ADDRESS", 0.75)]
+
+
+def test_analyzer_starts_and_detects_with_the_network_blocked(tmp_path):
+    """A fresh interpreter with sockets disabled: no model hub, no public-suffix-list fetch."""
+    script = tmp_path / "offline.py"
+    script.write_text(
+        "import socket\n"
+        "def refuse(*a, **k):\n    raise OSError('network disabled in test')\n"
+        "socket.socket.connect = refuse\nsocket.create_connection = refuse\n"
+        "from pixelated.core.config import read_params\n"
+        "from pixelated.privacy.config import AnalyzerConfig\n"
+        "from pixelated.privacy.engine import Detector\n"
+        f"cfg = AnalyzerConfig.model_validate(read_params({str(PARAMS)!r})['privacy']['analyzer'])\n"
+        "spans = Detector(cfg).detect(['write to ana.lee@mail.co.uk or visit https://x.example.com'])[0]\n"
+        "print(sorted(s.entity for s in spans))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "['EMAIL_ADDRESS', 'URL']"
+    assert "Traceback" not in result.stderr

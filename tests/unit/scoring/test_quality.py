@@ -1,0 +1,190 @@
+"""Each quality sub-metric on small written cases a clinician would score clearly high or low,
+plus safety, text normalization, the batch function's output schema and config errors."""
+
+import numpy as np
+import pytest
+
+from pixelated.core.config import ConfigError, build_config, read_params
+from pixelated.core.embed import EmbeddingCache
+from pixelated.core.schema import scored_schema
+from pixelated.core.validation import canonical_schema
+from pixelated.ingest.conversation import make_turn
+from pixelated.scoring import metrics as quality
+from pixelated.scoring.safety import safety
+from pixelated.scoring.score import ScoreConfig
+from pixelated.scoring.turns import STRATEGIES, MTurn, measurement_turns
+from tests.conftest import MAX_TURN_CHARS, canonical_row, frame
+from tests.paths import REPO
+
+
+def turns(*pairs):
+    return [MTurn(role, text.lower(), None, (i,)) for i, (role, text) in enumerate(pairs)]
+
+
+def probs(*names):
+    """One-hot strategy rows, one per helper turn."""
+    matrix = np.zeros((len(names), len(STRATEGIES)))
+    for row, name in enumerate(names):
+        matrix[row, STRATEGIES.index(name)] = 1.0
+    return matrix
+
+
+@pytest.fixture(scope="module")
+def embed():
+    cache = EmbeddingCache()
+    return lambda mturns: cache.encode([t.text for t in mturns])
+
+
+GOOD = turns(
+    ("seeker", "I lost my job last week and I feel like a failure."),
+    (
+        "helper",
+        "I'm so sorry you lost your job. It sounds like you feel you have failed. How are you coping?",
+    ),
+    ("seeker", "Not well, I can't sleep and I worry about paying rent."),
+    ("helper", "That sounds really stressful. Losing work and worrying about rent can keep anyone awake."),
+    ("seeker", "Yes, I just don't know where to start looking for work."),
+    (
+        "helper",
+        "It makes sense to feel stuck. Would it help to talk through one small step for the job search?",
+    ),
+)
+BAD = turns(
+    ("seeker", "I lost my job last week and I feel like a failure."),
+    ("helper", "ok"),
+    ("seeker", "Not well, I can't sleep and I worry about paying rent."),
+    ("helper", "pizza pizza pizza pizza pizza pizza pizza pizza"),
+    ("seeker", "Yes, I just don't know where to start looking for work."),
+    ("helper", "whatever lol get over it"),
+)
+
+
+def test_therapeutic_accuracy_rewards_helping_skills():
+    skilled = quality.therapeutic_accuracy(probs("reflection", "question", "affirmation", "restatement"))
+    unskilled = quality.therapeutic_accuracy(probs("other", "other", "other"))
+    questions_only = quality.therapeutic_accuracy(probs("question", "question", "question"))
+    assert skilled > 0.8 > questions_only > unskilled
+    assert unskilled == pytest.approx(0.0)
+
+
+def test_coherence_high_for_on_topic_replies(embed):
+    good, bad = quality.coherence(GOOD, embed(GOOD)), quality.coherence(BAD, embed(BAD))
+    assert good > 0.6 > 0.3 > bad
+
+
+def test_emotional_authenticity_sees_epitome_mechanisms():
+    helper = [t.text for t in GOOD if t.role == "helper"]
+    none = np.zeros((3, len(STRATEGIES)))
+    good = quality.emotional_authenticity(helper, none)
+    bad = quality.emotional_authenticity([t.text for t in BAD if t.role == "helper"], none)
+    assert good > 0.6 and bad < 0.1
+
+
+@pytest.mark.parametrize(
+    ("text", "violation"),
+    [
+        ("it sounds like you have bipolar disorder, honestly.", "diagnosing"),
+        ("you should take 50 mg of sertraline every night.", "medication_dosing"),
+        ("i promise everything will be fine.", "promises"),
+        ("that's stupid, it's your own fault.", "judgement"),
+        ("give me your number and we can meet in person.", "boundaries"),
+    ],
+)
+def test_clinical_compliance_catches_each_violation(text, violation):
+    score, violations = quality.clinical_compliance(turns(("seeker", "i feel low"), ("helper", text)))
+    assert violation in violations and score <= 0.65
+
+
+def test_clinical_compliance_clean_and_missing_referral():
+    assert quality.clinical_compliance(GOOD) == (1.0, [])
+    unreferred = turns(("seeker", "I want to kill myself."), ("helper", "Let's talk about your hobbies."))
+    score, violations = quality.clinical_compliance(unreferred)
+    assert violations == ["no_referral"] and score < 1
+
+
+def test_personality_consistency_penalizes_swings(embed):
+    steady = turns(
+        ("seeker", "I feel anxious."),
+        ("helper", "That sounds hard, I'm glad you told me."),
+        ("seeker", "It's every morning."),
+        ("helper", "Mornings sound really hard for you, I'm glad you're sharing this."),
+    )
+    swing = turns(
+        ("seeker", "I feel anxious."),
+        ("helper", "I'm so happy and delighted to help, wonderful, amazing!"),
+        ("seeker", "It's every morning."),
+        ("helper", "Stop wasting my time, this is pathetic and awful, I hate this."),
+    )
+    helper_vectors = lambda mt: embed([t for t in mt if t.role == "helper"])  # noqa: E731
+    high = quality.personality_consistency(
+        [t.text for t in steady if t.role == "helper"], helper_vectors(steady)
+    )
+    low = quality.personality_consistency(
+        [t.text for t in swing if t.role == "helper"], helper_vectors(swing)
+    )
+    assert high > 0.7 > low
+
+
+def test_language_quality_high_for_clear_english_low_for_garbage():
+    good = quality.language_quality([t.text for t in GOOD if t.role == "helper"])
+    garbage = quality.language_quality(
+        ["asdf qwer zxcv !!!! #### 1234 $$$$", "asdf qwer zxcv asdf qwer zxcv"]
+    )
+    foreign = quality.language_quality(
+        ["Lo siento mucho, entiendo que te sientes muy triste por tu trabajo."]
+    )
+    assert good > 0.85 and garbage < 0.5 and foreign < good - 0.15
+
+
+def test_safety_grades_the_response_to_a_crisis():
+    assert safety(GOOD)["safety"] == 1.0
+    handled = safety(
+        turns(
+            ("seeker", "I want to kill myself tonight."),
+            ("helper", "I'm so sorry you're in this much pain. Please call a crisis line or 988 right now."),
+        )
+    )
+    ignored = safety(turns(("seeker", "I want to kill myself tonight."), ("helper", "Ok, anyway.")))
+    harmful = safety(turns(("seeker", "I feel useless."), ("helper", "You should kill yourself.")))
+    assert handled["safety"] == 0.85 and handled["crisis_kinds"] == "suicide" and handled["cssrs_level"] == 4
+    assert ignored["safety"] < 0.5 and ignored["safety_reason"] == "crisis_not_referred"
+    assert harmful["safety"] == 0.0
+
+
+def test_measurement_turns_undo_tokenization_and_merge_speakers():
+    tokenized = [
+        {"role": "seeker", "text": "I ' m sad , it ' s hard ."},
+        {"role": "seeker", "text": "Really ."},
+        {"role": "helper", "text": "I hear you ."},
+    ]
+    plain = [
+        {"role": "seeker", "text": "I'm sad, it's hard. Really."},
+        {"role": "helper", "text": "I hear you."},
+    ]
+    assert [(t.role, t.text) for t in measurement_turns(tokenized)] == [
+        (t.role, t.text) for t in measurement_turns(plain)
+    ]
+
+
+def test_score_batch_output_passes_the_scored_schema(embed):
+    rows = [
+        canonical_row(i, turns=[make_turn(t.role, t.text) for t in c])
+        for i, c in enumerate((GOOD, BAD), start=1)
+    ]
+    batch = frame(rows)
+    mturns = [measurement_turns(t) for t in batch["turns"]]
+    vectors = [embed(m) for m in mturns]
+    helper_probs = [probs(*["reflection"] * sum(t.role == "helper" for t in m)) for m in mturns]
+    weights = dict.fromkeys(quality.METRICS, 1.0)
+    scored = quality.score_batch((batch, vectors, helper_probs), weights)
+    scored_schema(canonical_schema(MAX_TURN_CHARS)).validate(scored)
+    assert scored.loc[0, "quality"] > scored.loc[1, "quality"] + 0.2
+
+
+def test_bad_quality_config_names_the_key():
+    params = read_params(REPO / "params.yaml")
+    weights = {**params["quality"]["weights"], "colherence": 0.2}
+    with pytest.raises(ConfigError, match=r"quality\.weights: .*unknown \['colherence'\]"):
+        build_config(ScoreConfig, {**params, "quality": {**params["quality"], "weights": weights}})
+    with pytest.raises(ConfigError, match=r"quality\.tier: .*'best'"):
+        build_config(ScoreConfig, {**params, "quality": {**params["quality"], "tier": "best"}})

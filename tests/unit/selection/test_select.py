@@ -1,0 +1,162 @@
+"""select: tiers, gates with the failing metric as the reason, review overrides, the review
+sample and the bias report; and the whole select step on a small scored table, with the
+repo's own params."""
+
+import json
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from pixelated.core.config import build_config, read_params
+from pixelated.core.schema import SCORED_SCHEMA, scored_schema
+from pixelated.core.tableio import ValidatedWriter
+from pixelated.core.validation import canonical_schema
+from pixelated.scoring.metrics import METRICS
+from pixelated.selection import bias, gates, review
+from pixelated.selection.select import SelectConfig, SelectPaths, run
+from tests.conftest import MAX_TURN_CHARS, canonical_row, frame
+from tests.paths import REPO
+
+PARAMS = read_params(REPO / "params.yaml")
+CFG = build_config(SelectConfig, PARAMS)
+
+
+def scored(n: int = 6, **columns) -> pd.DataFrame:
+    """n scored canonical rows: all sub-metrics 0.9 unless `columns` says otherwise (lists)."""
+    batch = frame([canonical_row(i) for i in range(1, n + 1)])
+    values = {m: [0.9] * n for m in METRICS}
+    values.update(quality=[0.9] * n, safety=[1.0] * n, safety_reason=["ok"] * n, crisis_kinds=[""] * n)
+    values.update(cssrs_level=[0] * n, crisis_turns=[""] * n, compliance_violations=[""] * n)
+    values.update(columns)
+    for name, column in values.items():
+        batch[name] = pd.array(column, dtype="Int64" if name == "cssrs_level" else None)
+        if SCORED_SCHEMA.field(name).type == "string":
+            batch[name] = batch[name].astype("string")
+    return batch
+
+
+def no_verdicts() -> pd.DataFrame:
+    return pd.DataFrame(columns=["verdict", "reviewer", "note"], index=pd.Index([], name="conversation_id"))
+
+
+def test_tiers_and_gates_name_the_failing_metric():
+    batch = scored(
+        5,
+        quality=[0.85, 0.75, 0.65, 0.9, 0.9],
+        therapeutic_accuracy=[0.9, 0.9, 0.9, 0.5, 0.9],
+        safety=[1.0, 1.0, 1.0, 1.0, 0.5],
+        coherence=[0.9, 0.9, 0.2, 0.9, 0.9],
+    )
+    assert gates.tier_of(batch["quality"], CFG.quality.tiers).tolist() == [
+        "production", "recommended", "minimum", "production", "production",
+    ]  # fmt: skip
+    kept, rejections = gates.decide_batch(batch, CFG.quality, CFG.safety, no_verdicts())
+    assert kept["quality_tier"].tolist() == ["production", "recommended"]
+    assert [r.reason for r in rejections] == [
+        "low_quality_coherence",
+        "low_therapeutic_accuracy",
+        "low_safety",
+    ]
+    assert gates.tier_counts(batch, CFG.quality, CFG.safety) == {
+        "production": 1,
+        "recommended": 2,
+        "minimum": 3,
+    }
+
+
+def test_review_verdicts_override_the_automatic_decision(tmp_path):
+    batch = scored(3, safety=[0.5, 1.0, 1.0], quality=[0.9, 0.9, 0.5])
+    ids = batch["conversation_id"].tolist()
+    path = tmp_path / "verdicts.csv"
+    pd.DataFrame(
+        {
+            "conversation_id": ids,
+            "verdict": ["keep", "drop", ""],
+            "reviewer": ["dr a", "dr b", ""],
+            "note": "",
+        }
+    ).to_csv(path, index=False)
+    verdicts = gates.read_verdicts(path)
+    assert len(verdicts) == 2  # the blank verdict is ignored
+    kept, rejections = gates.decide_batch(batch, CFG.quality, CFG.safety, verdicts)
+    assert kept["conversation_id"].tolist() == [ids[0]]
+    assert kept["decision_source"].tolist() == ["review"]
+    assert {r.conversation_id: r.reason for r in rejections} == {
+        ids[1]: "review_rejected",
+        ids[2]: "low_quality_therapeutic_accuracy",
+    }
+
+
+def test_unknown_verdict_is_refused(tmp_path):
+    path = tmp_path / "verdicts.csv"
+    path.write_text("conversation_id,verdict,reviewer,note\nabc,maybe,x,\n")
+    with pytest.raises(ValueError, match="verdict must be one of"):
+        gates.read_verdicts(path)
+
+
+def test_review_sample_is_stratified_and_holds_every_crisis_flag():
+    batch = scored(300, crisis_kinds=["suicide"] + [""] * 299, safety=[0.85] + [1.0] * 299)
+    batch["source"] = pd.array(["a"] * 150 + ["b"] * 150, dtype="string")
+    batch["quality_tier"] = gates.tier_of(batch["quality"], CFG.quality.tiers)
+    sample = review.review_sample(batch, 0.01, 7, 0.8)
+    reasons = sample.set_index("conversation_id")["review_reason"]
+    assert "crisis_flag" in reasons[batch.loc[0, "conversation_id"]]
+    sampled = sample[sample["review_reason"].str.contains("sample")]
+    assert sampled["source"].value_counts().to_dict() == {"a": 2, "b": 2}  # ceil(1% of 150) each
+    assert sample.equals(review.review_sample(batch, 0.01, 7, 0.8))  # deterministic
+
+
+def test_bias_report_flags_groups_whose_keep_rate_differs():
+    decisions = pd.DataFrame(
+        {
+            "emotion_type": ["anger"] * 4 + ["sadness"] * 4,
+            "kept": [True, True, True, True, True, False, False, False],
+            "quality": [0.8] * 8,
+        }
+    )
+    report = bias.bias_report(decisions, ["emotion_type"], min_group=2, max_relative_gap=0.2)
+    assert report["emotion_type"]["overall_keep_rate"] == 0.625
+    assert report["emotion_type"]["flagged"] == ["anger", "sadness"]
+
+
+def test_select_writes_outputs_and_applies_verdicts_on_rerun(tmp_path):
+    batch = scored(4, quality=[0.9, 0.9, 0.5, 0.9], safety=[1.0, 1.0, 1.0, 0.3])
+    batch.loc[3, "crisis_kinds"] = "suicide"
+    schema = scored_schema(canonical_schema(MAX_TURN_CHARS))
+    with ValidatedWriter(tmp_path / "scored.parquet", SCORED_SCHEMA, schema) as writer:
+        writer.write(batch)
+    cfg = build_config(SelectConfig, {**PARAMS, "executor": {**PARAMS["executor"], "batch_size": 2}})
+    verdicts = tmp_path / "verdicts.csv"
+    verdicts.write_text("conversation_id,verdict,reviewer,note\n")
+    paths = SelectPaths(
+        input=tmp_path / "scored.parquet",
+        verdicts=verdicts,
+        output=tmp_path / "selected.parquet",
+        quarantine=tmp_path / "quarantine.parquet",
+        ledger=tmp_path / "ledger.json",
+        review=tmp_path / "review",
+        metrics=tmp_path / "select.json",
+    )
+
+    def selected():
+        run(cfg, paths)
+        return pq.read_table(paths.output).column("conversation_id").to_pylist()
+
+    ids = batch["conversation_id"].tolist()
+    assert selected() == ids[:2]
+    ledger = json.loads(paths.ledger.read_text())
+    assert ledger["rows_in"] == 4 and ledger["dropped"] == {
+        "low_quality_therapeutic_accuracy": 1,
+        "low_safety": 1,
+    }
+    review_csv = pd.read_csv(paths.review / "review.csv", keep_default_na=False)
+    assert ids[3] in set(review_csv["conversation_id"]) and (review_csv["verdict"] == "").all()
+    assert ids[3] in (paths.review / "review.html").read_text()
+
+    verdicts.write_text(
+        f"conversation_id,verdict,reviewer,note\n{ids[3]},keep,dr a,context was safe\n{ids[0]},drop,dr a,\n"
+    )
+    assert selected() == [ids[1], ids[3]]
+    metrics = json.loads(paths.metrics.read_text())
+    assert metrics["review"]["verdicts_applied"] == 2

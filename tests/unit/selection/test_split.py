@@ -1,0 +1,139 @@
+"""Splits: proportions, stratification, groups kept on one side, determinism, CV folds, and the
+stage routing every row to one split."""
+
+import json
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pixelated.core.config import ConfigError, build_config, read_params
+from pixelated.core.schema import CONVERSATION_SCHEMA, SPLITS
+from pixelated.selection.split import (
+    SplitPaths,
+    SplitStageConfig,
+    leakage,
+    make_splits,
+    proportions,
+    run,
+)
+from tests.conftest import canonical_row, frame
+from tests.paths import REPO
+
+
+def _conversations(n_per_source: int = 400, answers_per_thread: int = 1) -> pd.DataFrame:
+    rows = []
+    for source in ("a", "b", "c"):
+        for i in range(n_per_source):
+            rows.append(
+                {
+                    "conversation_id": f"{source}{i:015d}"[:16],
+                    "source": source,
+                    "thread_id": f"{source}-t{i // answers_per_thread}",
+                    "content_hash": f"{source}{i}",
+                    "quality_tier": "recommended" if i % 3 else "production",
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_proportions_are_70_15_15_within_every_stratum():
+    conversations = _conversations()
+    assignments = make_splits(conversations, [0.7, 0.15, 0.15], seed=1, cv_folds=5, cv_below=0)
+    shares = proportions(assignments, conversations)
+    assert shares["overall"] == pytest.approx({"train": 0.7, "validation": 0.15, "test": 0.15}, abs=0.01)
+    for stratum, split_shares in shares["by_stratum"].items():
+        assert split_shares == pytest.approx({"train": 0.7, "validation": 0.15, "test": 0.15}, abs=0.02), (
+            stratum
+        )
+
+
+def test_threads_and_dedup_clusters_stay_on_one_side():
+    conversations = _conversations(answers_per_thread=4)
+    # plant near-duplicates across sources: dedup put a0.. and b0.. in one cluster
+    clusters = pd.Series(
+        {"a000000000000000": "dup-1", "b000000000000000": "dup-1", "c000000000000007": "dup-1"}
+    )
+    conversations.loc[conversations["conversation_id"].isin(clusters.index), "content_hash"] = "same"
+    assignments = make_splits(conversations, [0.7, 0.15, 0.15], 3, 5, 0, cluster_groups=clusters)
+    assert leakage(assignments, conversations) == {
+        "groups_across_splits": 0,
+        "identical_content_across_splits": 0,
+    }
+    planted = assignments[assignments["conversation_id"].isin(clusters.index)]
+    assert planted["split"].nunique() == 1
+    per_thread = (
+        assignments.merge(conversations, on="conversation_id").groupby("thread_id")["split"].nunique()
+    )
+    assert (per_thread == 1).all()
+
+
+def test_same_seed_same_splits_other_seed_differs():
+    conversations = _conversations()
+    first = make_splits(conversations, [0.7, 0.15, 0.15], 7, 5, 0)
+    again = make_splits(conversations.sample(frac=1, random_state=0), [0.7, 0.15, 0.15], 7, 5, 0)
+    other = make_splits(conversations, [0.7, 0.15, 0.15], 8, 5, 0)
+    pd.testing.assert_frame_equal(first, again)
+    assert not first["split"].equals(other["split"])
+
+
+def test_cv_folds_only_below_threshold_and_never_on_test():
+    conversations = _conversations()
+    without = make_splits(conversations, [0.7, 0.15, 0.15], 1, 5, cv_below=len(conversations))
+    assert without["fold"].isna().all()
+    with_folds = make_splits(conversations, [0.7, 0.15, 0.15], 1, 5, cv_below=len(conversations) + 1)
+    assert with_folds.loc[with_folds["split"] == "test", "fold"].isna().all()
+    folds = with_folds.loc[with_folds["split"] != "test", "fold"]
+    assert sorted(folds.unique()) == [0, 1, 2, 3, 4]
+    assert folds.value_counts(normalize=True).between(0.18, 0.22).all()
+
+
+def test_fractions_must_sum_to_one():
+    with pytest.raises(ValueError, match="sum to 1"):
+        make_splits(_conversations(10), [0.7, 0.2, 0.2], 1, 5, 0)
+
+
+def stage_config(**split_changes) -> SplitStageConfig:
+    params = read_params(REPO / "params.yaml")
+    return build_config(SplitStageConfig, {**params, "split": {**params["split"], **split_changes}})
+
+
+def test_bad_fractions_name_the_key():
+    with pytest.raises(ConfigError, match=r"split\.fractions.*sum to 1"):
+        stage_config(fractions=[0.7, 0.2, 0.2])
+
+
+def test_stage_routes_every_row_to_one_split(tmp_path):
+    """The stage: each conversation lands in exactly one split file, nothing is dropped, the
+    ledger balances, and a dedup cluster (here: rows 0 and 1) stays on one side."""
+    rows = [canonical_row(i) for i in range(1, 61)]
+    source = tmp_path / "selected.parquet"
+    pq.write_table(pa.Table.from_pandas(frame(rows), CONVERSATION_SCHEMA, preserve_index=False), source)
+    ids = [row["conversation_id"] for row in rows]
+    groups = pd.DataFrame({"conversation_id": ids, "group_id": [ids[0], *ids[:1], *ids[2:]]})
+    groups.to_parquet(tmp_path / "clusters.parquet")
+    paths = SplitPaths(
+        source,
+        tmp_path / "splits",
+        tmp_path / "clusters.parquet",
+        tmp_path / "ledger.json",
+        tmp_path / "m.json",
+    )
+    run(stage_config(), paths)
+    written = {name: pq.read_table(paths.output / f"{name}.parquet") for name in SPLITS}
+    assert sorted(i for table in written.values() for i in table["conversation_id"].to_pylist()) == sorted(
+        ids
+    )
+    assert all(table.schema.names == CONVERSATION_SCHEMA.names for table in written.values())
+    ledger = json.loads(paths.ledger.read_text())
+    assert (ledger["rows_in"], ledger["rows_out"], ledger["rows_dropped"]) == (60, 60, 0)
+    metrics = json.loads(paths.metrics.read_text())
+    assert metrics["conversations"] == {name: table.num_rows for name, table in written.items()}
+    assert metrics["leakage"] == {
+        "groups_across_splits": 0,
+        "identical_content_across_splits": 0,
+        "near_duplicate_pairs_across_splits": 0,
+    }
+    assignments = pq.read_table(paths.output / "assignments.parquet").to_pandas().set_index("conversation_id")
+    assert assignments.loc[ids[0], "split"] == assignments.loc[ids[1], "split"]
