@@ -44,6 +44,7 @@ class ScorePaths:
     metrics: Path
     cache: Path
     crisis_labels: Path
+    model: Path  # the fitted strategy classifier, which the service scores with
 
 
 class ScoreConfig(Config):
@@ -125,6 +126,7 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
     cache = EmbeddingCache(paths.cache)
     model = prepare(measured.mturns, cache)
     cache.save(keep=model.vector_of)
+    model.classifier.save(paths.model)
     embedded = time.perf_counter()
     log.info(
         "embedded %d turn texts and fitted the strategy model in %.0fs",
