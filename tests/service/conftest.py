@@ -19,7 +19,7 @@ import yaml
 
 from tests.paths import REPO, SHARED_DATA
 
-REFERENCE_CONVERSATIONS = 40
+REFERENCE_CONVERSATIONS = 8
 # the shared mirror; PE_DATA_MIRROR wins (as for acquire), e.g. in a worktree outside the repo's parent
 SHARED_DATA = Path(os.environ.get("PE_DATA_MIRROR") or SHARED_DATA)
 
@@ -106,38 +106,42 @@ class Service:
         return httpx.Client(base_url=self.url, headers=headers, timeout=120)
 
 
-def esconv_rows(n: int) -> list[dict]:
-    """The first `n` ESConv dialogues (strategy-labelled) as canonical rows, via the jsonl reader."""
+def esconv_rows(n: int, folder: Path) -> list[dict]:
+    """The first `n` ESConv dialogues (strategy-labelled) as canonical rows, read by the ingest
+    and validate stages as an upload would be."""
+    import pyarrow.parquet as pq
+
     from pixelated.service import engine
 
-    sources = yaml.safe_load((REPO / "conf" / "sources" / "shared.yaml").read_text())
-    cfg = sources["esconv_multiesc"]
-    path = SHARED_DATA / cfg["location"] / "valid.txt"
-    lines = path.read_text().splitlines()[:n]
-    sample = Path(os.environ.get("TMPDIR", "/tmp")) / f"esconv-{os.getpid()}-{n}.jsonl"
-    sample.write_text("\n".join(lines) + "\n")
-    rows, _ = engine.read_upload(sample, "jsonl", {"mapping": cfg["mapping"]}, engine.load_params(REPO))
-    sample.unlink()
-    return rows
+    cfg = yaml.safe_load((REPO / "conf" / "sources" / "shared.yaml").read_text())["esconv_multiesc"]
+    lines = (SHARED_DATA / cfg["location"] / "valid.txt").read_text().splitlines()[:n]
+    path = engine.upload_path(folder, "esconv.jsonl")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    source = engine.upload_source("jsonl", path.name, "0" * 64, {"mapping": cfg["mapping"]})
+    engine.read_upload(folder, source, engine.load_params(REPO))
+    return pq.read_table(engine.validated(folder)).to_pylist()
 
 
 @pytest.fixture(scope="session")
-def scorer_model(tmp_path_factory) -> Path:
+def esconv(tmp_path_factory) -> list[dict]:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared data mirror not found at {SHARED_DATA}")
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    return esconv_rows(REFERENCE_CONVERSATIONS, tmp_path_factory.mktemp("esconv"))
 
+
+@pytest.fixture(scope="session")
+def scorer_model(tmp_path_factory, esconv) -> Path:
+    """The strategy model as the score stage fits and saves it, on a few ESConv dialogues."""
+    from pixelated.core.embed import EmbeddingCache
     from pixelated.core.schema import CONVERSATION_SCHEMA
-    from pixelated.service import engine
+    from pixelated.core.tableio import from_records
+    from pixelated.scoring import score
 
-    folder = tmp_path_factory.mktemp("scorer")
-    table = folder / "filtered.parquet"
-    pq.write_table(
-        pa.Table.from_pylist(esconv_rows(REFERENCE_CONVERSATIONS), schema=CONVERSATION_SCHEMA), table
-    )
-    engine.fit_scorer(table, folder / "scorer.pkl")
-    return folder / "scorer.pkl"
+    path = tmp_path_factory.mktemp("scorer") / "strategy_classifier.parquet"
+    measured = score.measure([from_records(esconv, CONVERSATION_SCHEMA)])
+    score.prepare(measured.mturns, EmbeddingCache()).classifier.save(path)
+    return path
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.service.conftest import Service, esconv_rows, service_env
+from tests.service.conftest import Service, service_env
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +93,8 @@ def test_upload_counts_and_quarantine(service, keys):
     assert all("excerpt" not in q for q in result["quarantine"])
 
 
-def test_score_stream_with_malformed_record(service, keys):
-    rows = esconv_rows(3)
+def test_score_stream_with_malformed_record(service, keys, esconv):
+    rows = esconv[:3]
     lines = [
         json.dumps(
             {

@@ -102,10 +102,15 @@ class TurnModel:
         return batch, vectors, probs
 
 
+def embed(mturns: dict[str, list[MTurn]], cache: EmbeddingCache) -> dict[str, np.ndarray]:
+    """Each distinct measured text's vector, embedded once (through the cache)."""
+    texts = sorted({t.text for turns in mturns.values() for t in turns})
+    return dict(zip(texts, cache.encode(texts), strict=True))
+
+
 def prepare(mturns: dict[str, list[MTurn]], cache: EmbeddingCache) -> TurnModel:
     """Embed each distinct measured text once, then fit the classifier on labelled helper turns."""
-    texts = sorted({t.text for turns in mturns.values() for t in turns})
-    vector_of = dict(zip(texts, cache.encode(texts), strict=True))
+    vector_of = embed(mturns, cache)
     keys, labelled = [], []
     for cid, turns in mturns.items():
         for i, turn in enumerate(turns):

@@ -1,11 +1,10 @@
-"""`python -m pixelated.service serve|worker|create-key|fit-scorer` (settings from PE_SERVICE_*)."""
+"""`python -m pixelated.service serve|worker|create-key` (settings from PE_SERVICE_*)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-from pathlib import Path
 
 from pixelated.service.settings import Settings
 
@@ -20,11 +19,6 @@ def main(argv: list[str] | None = None) -> None:
     key = commands.add_parser("create-key", help="create an API key (printed once)")
     key.add_argument("--name", required=True)
     key.add_argument("--scopes", default="score,submit,read")
-    fit = commands.add_parser("fit-scorer", help="fit the /v1/score strategy model on a filtered table")
-    fit.add_argument("--input", type=Path, default=Path("data/interim/filtered.parquet"))
-    fit.add_argument(
-        "--embeddings", type=Path, nargs="*", default=[Path("data/cache/turn_embeddings.parquet")]
-    )
     args = parser.parse_args(argv)
     logging.basicConfig(level="INFO", format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings.from_env()
@@ -39,16 +33,12 @@ def main(argv: list[str] | None = None) -> None:
         from pixelated.service.worker import loop
 
         loop(settings)
-    elif args.command == "create-key":
+    else:
         from pixelated.service.auth import create_key
         from pixelated.service.store import Store
 
         token, row = create_key(Store(settings.db), args.name, args.scopes.split(","))
         print(json.dumps({**row, "token": token}))
-    else:
-        from pixelated.service.engine import fit_scorer
-
-        print(json.dumps(fit_scorer(args.input, settings.scorer, [p for p in args.embeddings if p.exists()])))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import shutil
 import threading
 import time
 import zipfile
@@ -19,7 +20,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response, Streami
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import generate_latest
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect
 
+from pixelated.core.config import ConfigError
+from pixelated.core.hashing import sha256_file
 from pixelated.service import auth, engine, webhooks
 from pixelated.service.guard import Guard, Metrics
 from pixelated.service.settings import Settings
@@ -242,16 +246,24 @@ def _dataset_and_job_routes(app: FastAPI) -> None:
         """Read the request body with the ingest reader for `format`, check it with the
         canonical schema; the answer has the ledgers and quarantine (file, line, reason)."""
         state = _state(request)
-        reader_options = _options(options)
         dataset_id = new_id("ds")
-        path = state.settings.uploads / dataset_id / filename
+        folder = state.settings.uploads / dataset_id
+        path = engine.upload_path(folder, filename)
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb") as handle:
             async for chunk in request.stream():
                 handle.write(chunk)
-        _, summary = await anyio.to_thread.run_sync(
-            engine.read_upload, path, format, reader_options, state.params
-        )
+        reader_options = _options(options)
+        try:
+            source = engine.upload_source(format, filename, sha256_file(path), reader_options)
+        except ConfigError as err:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise HTTPException(422, str(err)) from None
+        try:
+            summary = await anyio.to_thread.run_sync(engine.read_upload, folder, source, state.params)
+        except Exception as err:  # the stages refused the file as a whole: the caller's input
+            log.warning("upload %s not readable: %s", dataset_id, type(err).__name__)
+            raise HTTPException(422, f"upload could not be read ({type(err).__name__})") from None
         state.store.execute(
             "INSERT INTO datasets (id, key_id, filename, format, path, summary, created)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -340,7 +352,7 @@ def _options(raw: str) -> dict:
         options = json.loads(raw)
     except json.JSONDecodeError:
         raise HTTPException(422, "options must be a JSON object") from None
-    if not isinstance(options, dict) or set(options) & {"location", "url", "files", "read", "format"}:
+    if not isinstance(options, dict):
         raise HTTPException(422, "options must be a JSON object of reader settings")
     return options
 
@@ -394,7 +406,19 @@ def _score_route(app: FastAPI) -> None:
             raise HTTPException(
                 503, "models are still loading" if not state.scorer_error else "scorer unavailable"
             )
-        return StreamingResponse(_score_stream(request, state), media_type="application/x-ndjson")
+        return DuplexStream(_score_stream(request, state), media_type="application/x-ndjson")
+
+
+class DuplexStream(StreamingResponse):
+    """A response streamed while the request body is still being read. Starlette's own
+    StreamingResponse (below ASGI spec 2.4) listens for a disconnect by consuming `receive`,
+    which would swallow the request body; here the body reader sees the disconnect instead."""
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await self.stream_response(send)
+        except OSError:
+            raise ClientDisconnect() from None
 
 
 async def _line_batches(request: Request) -> AsyncIterator[list[tuple[int, bytes]]]:

@@ -1,43 +1,52 @@
 """The one adapter between the service and the pipeline: every call into pipeline code is here.
 
-Uploads are read by the ingest readers and checked by the canonical schema; /v1/score runs the
-anonymize batch function, the canonical check and the score stage's metrics; jobs run
-`dvc repro` in a workspace. When the pipeline modules move, only this file changes.
+Uploads run the ingest and validate stages' own `run` on the file; /v1/score runs the
+anonymize stage's `checked_batch` and the score stage's measure/embed/score functions with
+the classifier the score stage saved; jobs run `dvc repro` in a workspace. When the pipeline
+modules move, only this file changes.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import yaml
+from pydantic import ValidationError
 
-from pixelated.core.config import read_params
+from pixelated.core.config import ConfigError, ExecutorConfig, build_config, read_params
 from pixelated.core.embed import EmbeddingCache, load_model
 from pixelated.core.hashing import sha256_file
-from pixelated.core.ledger import Ledger, Rejection
-from pixelated.core.schema import CONVERSATION_SCHEMA
-from pixelated.core.tableio import from_records, read_batches
+from pixelated.core.ledger import Rejection
+from pixelated.core.runner import TablePaths
+from pixelated.core.schema import CONVERSATION_SCHEMA, SCORE_FIELDS
+from pixelated.core.tableio import from_records
 from pixelated.core.validation import validate_batch
-from pixelated.ingest.conversation import DEFAULT_ROLE_MAP, SourceInfo
-from pixelated.ingest.readers import READERS, FileContext, get_reader
-from pixelated.ingest.readers.records import RecordMapping, record_to_item
-from pixelated.privacy.anonymize import anonymize_batch
-from pixelated.privacy.engine import _analyzer, fingerprint
-from pixelated.scoring.metrics import METRICS, measurement_turns, score_batch
+from pixelated.ingest import ingest, validate
+from pixelated.ingest.config import IngestStageConfig, RecordMapping, SourceConfig
+from pixelated.ingest.readers import READERS, FileContext
+from pixelated.ingest.readers.records import record_to_item
+from pixelated.privacy.anonymize import AnonymizeConfig, checked_batch
+from pixelated.privacy.engine import Detector, fingerprint
+from pixelated.scoring import score
+from pixelated.scoring.metrics import score_batch
 from pixelated.scoring.models import StrategyClassifier
 from pixelated.selection.gates import tier_of
 
 UPLOAD_SOURCE = "upload"
 STREAM_SOURCE = "stream"
+# what the caller declares is fixed by the service; only reader settings are theirs to give
+CALLER = {"license": "supplied by the API caller", "consent_basis": "declared by the API caller"}
+FIXED_KEYS = ("location", "url", "files", "read", "format", "license", "commercial_use", "consent",
+              "consent_basis")  # fmt: skip
+STREAM = SourceConfig(location=STREAM_SOURCE, files={}, read=(STREAM_SOURCE,), format="jsonl", **CALLER)
 # -S keys a caller may override: never sources, acquire, mlflow or logging (those reach files,
 # URLs and the tracking store).
 OVERRIDABLE = (
@@ -63,51 +72,69 @@ def load_params(repo: Path) -> dict:
     return read_params(Path(repo) / "params.yaml")
 
 
-def _context(name: str, relpath: str, sha: str, consent: bool = False) -> FileContext:
-    source = SourceInfo(name, "supplied by the API caller", False, consent, "declared by the API caller")
-    return FileContext(source=source, relpath=relpath, sha256=sha, role_map=dict(DEFAULT_ROLE_MAP))
+# --- uploads: the ingest and validate stages themselves, on the one file ---------------------
 
 
-def _reader_cfg(params: dict, fmt: str, options: dict) -> dict:
-    return {**params["ingest"], "batch_size": params["executor"]["batch_size"], "format": fmt, **options}
+def upload_source(fmt: str, filename: str, sha256: str, options: dict) -> SourceConfig:
+    """The upload as a source: the caller's reader settings (mapping, CSV columns) over fixed
+    provenance. A bad setting is a ConfigError naming it, before anything is read."""
+    fixed = sorted(set(options) & set(FIXED_KEYS))
+    if fixed:
+        raise ConfigError(f"options may not set {', '.join(fixed)}")
+    try:
+        return SourceConfig(
+            **options,
+            location=UPLOAD_SOURCE,
+            files={filename: sha256},
+            read=(filename,),
+            format=fmt,
+            **CALLER,
+        )
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"options: {problems}") from None
 
 
-# --- uploads: the same readers and the same schema as ingest + validate ---------------------
+def upload_path(folder: Path, filename: str) -> Path:
+    """Where an upload is stored: as data/raw/sources/<source>/<file> is for ingest."""
+    return folder / "raw" / UPLOAD_SOURCE / filename
 
 
-def read_upload(path: Path, fmt: str, options: dict, params: dict) -> tuple[list[dict], dict]:
-    """Rows that pass ingest and validate, and a summary shaped like their ledgers and
-    quarantine (file, line, reason; no excerpt, since that would be raw text)."""
-    ctx = _context(UPLOAD_SOURCE, f"{UPLOAD_SOURCE}/{path.name}", sha256_file(path))
-    ingest, rows, rejected = Ledger("ingest"), [], []
-    for item in get_reader(fmt)(path, _reader_cfg(params, fmt, options), ctx):
-        ingest.count_in(source=UPLOAD_SOURCE)
-        if isinstance(item, Rejection):
-            ingest.count_drop(item.reason, source=UPLOAD_SOURCE)
-            rejected.append(item.as_row("ingest"))
-        else:
-            ingest.count_out(source=UPLOAD_SOURCE)
-            rows.append(item)
-    kept, invalid = _validate(rows, params)
-    validate = Ledger("validate")
-    validate.count_in(len(rows), UPLOAD_SOURCE)
-    validate.count_out(len(kept), UPLOAD_SOURCE)
-    for rejection in invalid:
-        validate.count_drop(rejection.reason, source=UPLOAD_SOURCE)
-    ingest.check(), validate.check()
-    quarantine = rejected + [r.as_row("validate") for r in invalid]
-    for row in quarantine:
-        row.pop("excerpt", None)
-    summary = {
-        "ledger": {"ingest": ingest.as_dict(), "validate": validate.as_dict()},
+def read_upload(folder: Path, source: SourceConfig, params: dict) -> dict:
+    """Run the ingest and validate stages on the upload in `folder` (local executor, no
+    sample limit). The summary is their ledgers and quarantine rows (file, line, reason,
+    detail); the excerpt is left out, since it is raw text."""
+    local = ExecutorConfig(kind="local", workers=1, batch_size=params["executor"]["batch_size"])
+    cfg = build_config(IngestStageConfig, {**params, "sources": {UPLOAD_SOURCE: source}})
+    cfg = cfg.model_copy(
+        update={"executor": local, "ingest": cfg.ingest.model_copy(update={"max_per_source": None})}
+    )
+    ingest.run(cfg, _stage_paths(folder, "ingest", folder / "raw", folder / "ingested.parquet"))
+    checks = build_config(validate.ValidateStageConfig, params).model_copy(update={"executor": local})
+    validate.run(checks, _stage_paths(folder, "validate", folder / "ingested.parquet", validated(folder)))
+    quarantine = []
+    for stage in ("ingest", "validate"):
+        rows = pq.read_table(folder / "quarantine" / f"{stage}.parquet").to_pylist()
+        quarantine += [{k: v for k, v in row.items() if k != "excerpt"} for row in rows]
+    return {
+        "ledger": {
+            s: json.loads((folder / "ledger" / f"{s}.json").read_text()) for s in ("ingest", "validate")
+        },
         "quarantine": quarantine,
     }
-    return kept.to_dict("records") if len(kept) else [], summary
 
 
-def _validate(rows: list[dict], params: dict) -> tuple[pd.DataFrame, list[Rejection]]:
-    frame = from_records(rows, CONVERSATION_SCHEMA)
-    return validate_batch(frame, int(params["validate"]["max_turn_chars"]))
+def validated(folder: Path) -> Path:
+    return folder / "validated.parquet"
+
+
+def _stage_paths(folder: Path, stage: str, source: Path, output: Path) -> TablePaths:
+    return TablePaths(
+        input=source,
+        output=output,
+        quarantine=folder / "quarantine" / f"{stage}.parquet",
+        ledger=folder / "ledger" / f"{stage}.json",
+    )
 
 
 # --- streaming: one NDJSON line is one record, mapped like a JSONL / OpenAI chat source ------
@@ -117,72 +144,65 @@ def stream_record(number: int, line: str) -> dict | Rejection:
     """One stream line to a canonical row (or a rejection naming the line and reason).
     `{"messages": [...]}` is read as OpenAI chat, anything else as `{"id", "turns": [...]}`;
     an optional `source` names where the record came from (part of its conversation id)."""
-    ctx = _context(STREAM_SOURCE, STREAM_SOURCE, "0" * 64)
+    ctx = FileContext.for_file(STREAM_SOURCE, STREAM, STREAM_SOURCE, "0" * 64)
     try:
         record = json.loads(line)
     except json.JSONDecodeError as err:
         return ctx.reject("invalid_json", f"{err.msg} at column {err.colno}", number)
     if isinstance(record, dict) and isinstance(record.get("source"), str) and record["source"]:
-        ctx = _context(record["source"][:64], STREAM_SOURCE, "0" * 64)
+        ctx = FileContext.for_file(record["source"][:64], STREAM, STREAM_SOURCE, "0" * 64)
     chat = isinstance(record, dict) and "messages" in record
     mapping = RecordMapping(turns="messages", text="content", id="id") if chat else RecordMapping(id="id")
     return record_to_item(record, number, mapping, ctx)
 
 
 class Scorer:
-    """The anonymizer, MiniLM and the fitted strategy model, loaded once per worker process."""
+    """The anonymizer, MiniLM and the score stage's saved strategy model, loaded once per
+    worker process; each call runs the stages' own batch functions on the rows."""
 
     def __init__(self, params: dict, model_path: Path):
-        self.params = params
-        self.privacy = params["privacy"]
-        self.stamp = fingerprint(self.privacy["analyzer"])
-        self.max_chars = int(params["validate"]["max_turn_chars"])
-        with open(model_path, "rb") as handle:
-            self.classifier: StrategyClassifier = pickle.load(handle)["classifier"]
-        self.cache = EmbeddingCache()
+        self.anonymize = build_config(AnonymizeConfig, params)
+        self.quality = build_config(score.ScoreConfig, params).quality
+        self.max_chars = self.anonymize.validate_.max_turn_chars
+        self.stamp = fingerprint(self.anonymize.privacy.analyzer)
+        self.classifier = StrategyClassifier.load(model_path)
         load_model()
-        _analyzer(self.privacy["analyzer"]["model"], tuple(self.privacy["analyzer"]["entities"]))
+        Detector(self.anonymize.privacy.analyzer).detect(["Warm up the analyzer, Alice."])
 
     def score(self, rows: list[dict]) -> list[dict]:
-        """One result per row, in order: scores of the anonymized conversation, or an error."""
-        if not rows:
-            return []
-        kept, invalid = _validate(rows, self.params)
+        """One result per row, in order: scores of the anonymized conversation, or an error
+        (a conversation id already in this batch is an error, as ingest's duplicate check)."""
+        first: dict[str, int] = {}
+        for index, row in enumerate(rows):
+            first.setdefault(row["conversation_id"], index)
+        unique = [row for index, row in enumerate(rows) if first[row["conversation_id"]] == index]
+        kept, invalid = validate_batch(from_records(unique, CONVERSATION_SCHEMA), self.max_chars)
         errors = {r.conversation_id: (r.reason, r.detail) for r in invalid}
+        scored = {}
         if len(kept):
-            anonymized = anonymize_batch((kept, {}), cfg=self.privacy, fingerprint=self.stamp)
-            errors.update({r.conversation_id: (r.reason, r.detail) for r in anonymized.rejections})
-            checked, invalid = validate_batch(anonymized.kept, self.max_chars)
-            errors.update({r.conversation_id: (r.reason, r.detail) for r in invalid})
-            scored = self._scores(checked) if len(checked) else pd.DataFrame()
-        else:
-            scored = pd.DataFrame()
-        by_id = {r["conversation_id"]: r for r in scored.to_dict("records")} if len(scored) else {}
-        return [_result(row["conversation_id"], by_id, errors) for row in rows]
+            result = checked_batch((kept, {}), self.anonymize.privacy, self.stamp, self.max_chars)
+            errors.update({r.conversation_id: (r.reason, r.detail) for r in result.rejections})
+            if len(result.kept):
+                scored = {r["conversation_id"]: r for r in self._scores(result.kept).to_dict("records")}
+        duplicate = {"error": "duplicate_record_id", "detail": "conversation id already in this batch"}
+        return [
+            _result(row["conversation_id"], scored, errors)
+            if first[row["conversation_id"]] == index
+            else {"conversation_id": row["conversation_id"], **duplicate}
+            for index, row in enumerate(rows)
+        ]
 
     def _scores(self, batch: pd.DataFrame) -> pd.DataFrame:
-        vectors, probs = [], []
-        for cid, turns in zip(batch["conversation_id"], batch["turns"], strict=True):
-            mturns = measurement_turns(turns)
-            matrix = self.cache.encode([t.text for t in mturns]) if mturns else np.zeros((0, 384), np.float32)
-            helper = [i for i, t in enumerate(mturns) if t.role == "helper"]
-            vectors.append(matrix)
-            probs.append(self.classifier.probabilities(matrix[helper], [(cid, i) for i in helper]))
-        quality = self.params["quality"]
-        scored = score_batch((batch, vectors, probs), weights=quality["weights"])
-        scored["quality_tier"] = tier_of(scored["quality"], quality["tiers"])
+        """The score stage's pass 1 and 2 on one batch, with the saved classifier (not refitted);
+        the tier is the selection gates' `tier_of`."""
+        mturns = score.measure([batch]).mturns
+        model = score.TurnModel(mturns, score.embed(mturns, EmbeddingCache()), self.classifier)
+        scored = score_batch(model.arrays(batch), weights=self.quality.weights)
+        scored["quality_tier"] = tier_of(scored["quality"], self.quality.tiers)
         return scored
 
 
-SCORE_COLUMNS = (
-    *METRICS,
-    "quality",
-    "safety",
-    "safety_reason",
-    "crisis_kinds",
-    "cssrs_level",
-    "quality_tier",
-)
+SCORE_COLUMNS = (*(name for name, _ in SCORE_FIELDS), "quality_tier")
 
 
 def _result(cid: str, scored: dict, errors: dict) -> dict:
@@ -196,31 +216,6 @@ def _result(cid: str, scored: dict, errors: dict) -> dict:
         out[column] = value.item() if hasattr(value, "item") else (None if pd.isna(value) else value)
     out["crisis_flags"] = [k for k in str(out.pop("crisis_kinds") or "").split(",") if k]
     return out
-
-
-def fit_scorer(table: Path, output: Path, embeddings: Iterable[Path] = ()) -> dict:
-    """Fit the strategy model exactly as the score stage's first pass does, on the same table
-    (data/interim/filtered.parquet), so streamed scores match the batch ones."""
-    mturns: dict[str, list] = {}
-    for batch in read_batches(table, 2000):
-        for cid, turns in zip(batch["conversation_id"], batch["turns"], strict=True):
-            mturns[cid] = measurement_turns(turns)
-    texts = sorted({t.text for turns in mturns.values() for t in turns})
-    vector_of = dict(zip(texts, EmbeddingCache(read_only=embeddings).encode(texts), strict=True))
-    keys = [
-        (c, i)
-        for c, turns in mturns.items()
-        for i, t in enumerate(turns)
-        if t.role == "helper" and t.strategy
-    ]
-    labels = [mturns[c][i].strategy for c, i in keys]
-    classifier = StrategyClassifier().fit(
-        np.stack([vector_of[mturns[c][i].text] for c, i in keys]), labels, keys
-    )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    with open(output, "wb") as handle:
-        pickle.dump({"classifier": classifier, "table_sha256": sha256_file(table)}, handle)
-    return classifier.report
 
 
 # --- jobs: the real DVC pipeline in a workspace ----------------------------------------------
@@ -285,7 +280,8 @@ def _copy_tracked(repo: Path, workspace: Path) -> None:
 
 
 def _link_mirror(shared: Path | None, mirror_dir: Path, upload: dict, workspace: Path) -> None:
-    """The data mirror seen by `acquire`: the shared sources (linked) plus the upload."""
+    """The data mirror seen by `acquire`: the shared sources (linked) plus the upload, which is
+    added to the workspace's sources as `upload_source` describes it."""
     mirror_dir.mkdir(parents=True, exist_ok=True)
     for folder in sorted(shared.iterdir()) if shared and shared.is_dir() else []:
         if not (mirror_dir / folder.name).exists():
@@ -293,22 +289,10 @@ def _link_mirror(shared: Path | None, mirror_dir: Path, upload: dict, workspace:
     target = mirror_dir / UPLOAD_SOURCE / upload["filename"]
     target.parent.mkdir(exist_ok=True)
     shutil.copy2(upload["path"], target)
+    source = upload_source(upload["format"], upload["filename"], sha256_file(target), upload["options"])
     sources_yaml = workspace / "conf" / "sources" / "shared.yaml"
     sources = yaml.safe_load(sources_yaml.read_text()) or {}
-    sources[UPLOAD_SOURCE] = {
-        **upload.get("options", {}),
-        "location": UPLOAD_SOURCE,
-        "url": None,
-        "files": {upload["filename"]: sha256_file(target)},
-        "read": [upload["filename"]],
-        "format": upload["format"],
-        "license": "supplied by the API caller",
-        "commercial_use": False,
-        "consent": False,
-        "consent_basis": "declared by the API caller",
-        "role_map": {},
-        "pseudonymize": [],
-    }
+    sources[UPLOAD_SOURCE] = source.model_dump(mode="json", exclude_none=True)
     sources_yaml.write_text(yaml.safe_dump(sources, sort_keys=False))
 
 
@@ -360,11 +344,10 @@ def export_dir(workspace: Path, fmt: str) -> Path | None:
 def log_job_run(workspace: Path, job: dict, metrics: dict, env: dict) -> str | None:
     """An MLflow run for the job, in the workspace's tracking store, like a stage run."""
     script = (
-        "import json,sys; from pixelated.core.config import read_params;"
+        "import json,sys; from pixelated.core.config import MlflowConfig, read_params;"
         "from pixelated.reporting.tracking import log_stage_run;"
-        "p=read_params('params.yaml'); a=json.loads(sys.argv[1]);"
-        "print(log_stage_run('service_job', p['mlflow'], params=a['params'], metrics=a['metrics'],"
-        " inputs=[]))"
+        "m=MlflowConfig(**read_params('params.yaml')['mlflow']); a=json.loads(sys.argv[1]);"
+        "print(log_stage_run('service_job', m, params=a['params'], metrics=a['metrics'], inputs=[]))"
     )
     payload = json.dumps(
         {

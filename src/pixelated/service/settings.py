@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+SCORER = "models/strategy_classifier.parquet"  # written by the score stage (dvc.yaml)
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"PE_SERVICE_{name}", default)
@@ -21,7 +23,7 @@ class Settings:
 
     home: Path  # service.db, uploads/, workspaces/
     repo: Path  # the pipeline repository whose tracked files seed each job's workspace
-    scorer: Path  # fitted strategy classifier for /v1/score (engine.fit_scorer writes it)
+    scorer: Path  # the strategy classifier the score stage saved (models/strategy_classifier.parquet)
     max_body_bytes: int = 20 * 1024 * 1024
     rate_per_minute: int = 600  # per API key, per API process
     webhook_hosts: tuple[str, ...] = ()  # allow-list of callback hosts ('*' = any public host)
@@ -34,10 +36,11 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         home = Path(_env("HOME", "service")).resolve()
+        repo = Path(_env("REPO", ".")).resolve()
         return cls(
             home=home,
-            repo=Path(_env("REPO", ".")).resolve(),
-            scorer=Path(_env("SCORER", str(home / "scorer.pkl"))).resolve(),
+            repo=repo,
+            scorer=Path(_env("SCORER", str(repo / SCORER))).resolve(),
             max_body_bytes=int(_env("MAX_BODY_BYTES", str(20 * 1024 * 1024))),
             rate_per_minute=int(_env("RATE_PER_MINUTE", "600")),
             webhook_hosts=_hosts(_env("WEBHOOK_HOSTS", "")),
