@@ -136,17 +136,19 @@ def test_openapi_fuzz_finds_no_5xx(service):
     schema = schemathesis.openapi.from_dict(raw)
     auth = {"Authorization": f"Bearer {service.admin}"}
     failures = []
-    for result in schema.get_all_operations():
-        operation = result.ok()
 
+    def check(operation):
         @given(case=operation.as_strategy())
         @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), database=None)
-        def call(case, label=operation.label):
+        def call(case):
             response = case.call(base_url=service.url, headers=auth, timeout=60)
             if response.status_code >= 500:
-                failures.append((label, response.status_code))
+                failures.append((operation.label, response.status_code, response.text[:200]))
 
         call()
+
+    for result in schema.get_all_operations():
+        check(result.ok())
     assert not failures
 
 
