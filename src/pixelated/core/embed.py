@@ -76,6 +76,13 @@ class EmbeddingCache:
         self.hits = 0
         self.misses = 0
 
+    def fresh(self) -> EmbeddingCache:
+        """A new cache over the same read-only vectors (not re-read from disk): per-request
+        state for a long-running process, whose own cache would otherwise grow without bound."""
+        cache = EmbeddingCache(batch_size=self.batch_size)
+        cache._shared = self._shared
+        return cache
+
     def _lookup(self, key: str) -> np.ndarray | None:
         found = self._own.get(key)
         return self._shared.get(key) if found is None else found

@@ -157,15 +157,17 @@ def stream_record(number: int, line: str) -> dict | Rejection:
 
 
 class Scorer:
-    """The anonymizer, MiniLM and the score stage's saved strategy model, loaded once per
-    worker process; each call runs the stages' own batch functions on the rows."""
+    """The anonymizer, MiniLM, the score stage's saved strategy model and turn-vector cache,
+    loaded once per worker process; each call runs the stages' own batch functions on the rows."""
 
-    def __init__(self, params: dict, model_path: Path):
+    def __init__(self, params: dict, model_path: Path, embeddings: tuple[Path, ...] = ()):
         self.anonymize = build_config(AnonymizeConfig, params)
         self.quality = build_config(score.ScoreConfig, params).quality
         self.max_chars = self.anonymize.validate_.max_turn_chars
         self.stamp = fingerprint(self.anonymize.privacy.analyzer)
         self.classifier = StrategyClassifier.load(model_path)
+        # the score stage's turn-vector cache, read only: a text it embedded gets its vector
+        self.vectors = EmbeddingCache(read_only=[p for p in embeddings if p.is_file()])
         load_model()
         Detector(self.anonymize.privacy.analyzer).detect(["Warm up the analyzer, Alice."])
 
@@ -196,7 +198,7 @@ class Scorer:
         """The score stage's pass 1 and 2 on one batch, with the saved classifier (not refitted);
         the tier is the selection gates' `tier_of`."""
         mturns = score.measure([batch]).mturns
-        model = score.TurnModel(mturns, score.embed(mturns, EmbeddingCache()), self.classifier)
+        model = score.TurnModel(mturns, score.embed(mturns, self.vectors.fresh()), self.classifier)
         scored = score_batch(model.arrays(batch), weights=self.quality.weights)
         scored["quality_tier"] = tier_of(scored["quality"], self.quality.tiers)
         return scored

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SCORER = "models/strategy_classifier.parquet"  # written by the score stage (dvc.yaml)
+EMBEDDINGS = "data/cache/turn_embeddings.parquet"  # the score stage's turn-vector cache
 
 
 def _env(name: str, default: str) -> str:
@@ -17,6 +18,10 @@ def _hosts(value: str) -> tuple[str, ...]:
     return tuple(h.strip().lower() for h in value.split(",") if h.strip())
 
 
+def _paths(value: str) -> tuple[Path, ...]:
+    return tuple(Path(p.strip()).resolve() for p in value.split(",") if p.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Where state lives and the limits that keep the service safe."""
@@ -24,6 +29,7 @@ class Settings:
     home: Path  # service.db, uploads/, workspaces/
     repo: Path  # the pipeline repository whose tracked files seed each job's workspace
     scorer: Path  # the strategy classifier the score stage saved (models/strategy_classifier.parquet)
+    embeddings: tuple[Path, ...] = ()  # turn-vector caches read (never written) by /v1/score
     max_body_bytes: int = 20 * 1024 * 1024
     rate_per_minute: int = 600  # per API key, per API process
     webhook_hosts: tuple[str, ...] = ()  # allow-list of callback hosts ('*' = any public host)
@@ -41,6 +47,7 @@ class Settings:
             home=home,
             repo=repo,
             scorer=Path(_env("SCORER", str(repo / SCORER))).resolve(),
+            embeddings=_paths(_env("EMBEDDINGS", str(repo / EMBEDDINGS))),
             max_body_bytes=int(_env("MAX_BODY_BYTES", str(20 * 1024 * 1024))),
             rate_per_minute=int(_env("RATE_PER_MINUTE", "600")),
             webhook_hosts=_hosts(_env("WEBHOOK_HOSTS", "")),
