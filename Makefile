@@ -59,12 +59,13 @@ review: install
 	$(VERSIONING) review $(BASE) $(REV) --output review
 
 # The service (src/pixelated/service): API on HOST:PORT; `make worker` runs jobs and webhooks.
+# No `install` prerequisite: a long-running process must not reinstall the venv it runs from.
 HOST ?= 127.0.0.1
 PORT ?= 8000
-serve: install
+serve:
 	$(BIN)/python -m pixelated.service serve --host $(HOST) --port $(PORT)
 
-worker: install
+worker:
 	$(BIN)/python -m pixelated.service worker
 
 clean:

@@ -38,6 +38,7 @@ def service_env(home: Path, scorer: Path | None = None, **extra: str) -> dict:
         "PE_SERVICE_REPO": str(REPO),
         "PE_SERVICE_SCORER": str(scorer or home / "no-scorer.pkl"),
         "PE_SERVICE_JOB_LEASE_S": "3",
+        "PE_SERVICE_EMBEDDINGS": "",  # no turn-vector cache: every text is embedded
         "PE_DATA_MIRROR": str(SHARED_DATA),
         "HF_HUB_OFFLINE": "1",
         "TRANSFORMERS_OFFLINE": "1",
