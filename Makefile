@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PE_DATA_MIRROR ?= $(abspath ../shared/data)
 
-.PHONY: install browser params repro test screenshots bench lint format clean backup verify restore review exps
+.PHONY: install browser params repro test screenshots bench lint format clean backup verify restore review exps serve worker
 
 install: $(VENV)/.installed
 
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,service]'
 	$(BIN)/python -m pip install --quiet --no-deps construct-tracker==1.0.16
 	touch $@
 
@@ -76,6 +76,16 @@ exps:
 review: install
 	@test -n "$(BASE)" || { echo "usage: make review BASE=<rev> [REV=<rev>]  (writes review/review.md)"; exit 2; }
 	$(VERSIONING) review $(BASE) $(REV) --output review
+
+# The service (src/pixelated/service): API on HOST:PORT; `make worker` runs jobs and webhooks.
+# No `install` prerequisite: a long-running process must not reinstall the venv it runs from.
+HOST ?= 127.0.0.1
+PORT ?= 8000
+serve:
+	$(BIN)/python -m pixelated.service serve --host $(HOST) --port $(PORT)
+
+worker:
+	$(BIN)/python -m pixelated.service worker
 
 clean:
 	rm -rf $(VENV)

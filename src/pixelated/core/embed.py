@@ -140,6 +140,13 @@ class EmbeddingCache:
     def key(self, text: str) -> str:
         return text_key(text) if self.backend == "torch" else text_key(f"{self.backend}\x1f{text}")
 
+    def fresh(self) -> EmbeddingCache:
+        """A new cache over the same read-only vectors (not re-read from disk): per-request
+        state for a long-running process, whose own cache would otherwise grow without bound."""
+        cache = EmbeddingCache(batch_size=self.batch_size, backend=self.backend)
+        cache._shared = self._shared
+        return cache
+
     def _lookup(self, key: str) -> np.ndarray | None:
         found = self._own.get(key)
         return self._shared.get(key) if found is None else found

@@ -11,12 +11,24 @@ not scored more confidently than unlabelled ones.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.model_selection import GroupKFold, cross_val_predict
 
+from pixelated.core.atomic import atomic_path
 from pixelated.scoring.turns import STRATEGIES
+
+# The fitted model as the score stage saves it: one row per labelled turn (its out-of-fold
+# probabilities), the coefficients and report in the schema metadata (JSON floats round-trip).
+SAVED_SCHEMA = pa.schema(
+    [("conversation_id", pa.string()), ("turn", pa.int32()), ("oof", pa.list_(pa.float64(), len(STRATEGIES)))]
+)
 
 
 def _model() -> LogisticRegression:
@@ -77,3 +89,44 @@ class StrategyClassifier:
                 for r, f in zip(rows, fresh, strict=True)
             ]
         )
+
+    def save(self, path: str | Path) -> None:
+        """Write the fitted model, so the service scores with the batch stage's exact model
+        (coefficients and out-of-fold rows) instead of refitting it."""
+        keys = list(self.oof)
+        model = {
+            "classes": self.model.classes_.tolist(),
+            "coef": self.model.coef_.tolist(),
+            "intercept": self.model.intercept_.tolist(),
+            "dtype": str(self.model.coef_.dtype),
+            "folds": self.folds,
+            "report": self.report,
+        }
+        flat = np.concatenate([self.oof[k] for k in keys]) if keys else np.zeros(0)
+        table = pa.Table.from_arrays(
+            [
+                pa.array([k[0] for k in keys], pa.string()),
+                pa.array([k[1] for k in keys], pa.int32()),
+                pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float64()), len(STRATEGIES)),
+            ],
+            schema=SAVED_SCHEMA.with_metadata({"model": json.dumps(model, sort_keys=True)}),
+        )
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp)
+
+    @classmethod
+    def load(cls, path: str | Path) -> StrategyClassifier:
+        """The model `save` wrote; its probabilities equal the fitted one's, bit for bit."""
+        table = pq.read_table(path)
+        saved = json.loads(table.schema.metadata[b"model"])
+        loaded = cls(folds=saved["folds"])
+        loaded.model = _model()
+        loaded.model.classes_ = np.array(saved["classes"])
+        loaded.model.coef_ = np.array(saved["coef"], dtype=saved["dtype"])
+        loaded.model.intercept_ = np.array(saved["intercept"], dtype=saved["dtype"])
+        loaded.model.n_features_in_ = loaded.model.coef_.shape[1]
+        loaded.report = saved["report"]
+        rows = table.column("oof").combine_chunks().flatten().to_numpy().reshape(-1, len(STRATEGIES))
+        keys = zip(table.column("conversation_id").to_pylist(), table.column("turn").to_pylist(), strict=True)
+        loaded.oof = {key: row for key, row in zip(keys, rows, strict=True)}
+        return loaded

@@ -44,6 +44,7 @@ class ScorePaths:
     metrics: Path
     cache: Path
     crisis_labels: Path
+    model: Path  # the fitted strategy classifier, which the service scores with
 
 
 class ScoreConfig(Config):
@@ -102,10 +103,15 @@ class TurnModel:
         return batch, vectors, probs
 
 
+def embed(mturns: dict[str, list[MTurn]], cache: EmbeddingCache) -> dict[str, np.ndarray]:
+    """Each distinct measured text's vector, embedded once (through the cache)."""
+    texts = sorted({t.text for turns in mturns.values() for t in turns})
+    return dict(zip(texts, cache.encode(texts, desc="score embed turns"), strict=True))
+
+
 def prepare(mturns: dict[str, list[MTurn]], cache: EmbeddingCache) -> TurnModel:
     """Embed each distinct measured text once, then fit the classifier on labelled helper turns."""
-    texts = sorted({t.text for turns in mturns.values() for t in turns})
-    vector_of = dict(zip(texts, cache.encode(texts, desc="score embed turns"), strict=True))
+    vector_of = embed(mturns, cache)
     keys, labelled = [], []
     for cid, turns in mturns.items():
         for i, turn in enumerate(turns):
@@ -127,6 +133,7 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
     cache = EmbeddingCache(paths.cache, backend=cfg.embed.backend)
     model = prepare(measured.mturns, cache)
     cache.save(keep=model.vector_of)
+    model.classifier.save(paths.model)
     embedded = time.perf_counter()
     log.info(
         "embedded %d turn texts and fitted the strategy model in %.0fs",
