@@ -1,5 +1,6 @@
 # Quickstart:  make repro  (install + run the whole pipeline)   |   make test  (install + tests)
-# Tests run file by file on 2 workers (--dist loadfile): a module-scoped pipeline clone is built once.
+# Tests run file by file on 2 workers (--dist loadfile), in collection order: one worker builds the
+# sample pipeline run the end-to-end tests share (tests/e2e/conftest.py) while the other runs unit tests.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
@@ -29,7 +30,7 @@ repro: params
 	dvc metrics show
 
 test: install
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -q --durations=15
 
 bench: install
 	$(BIN)/python -m pytest -m slow -q

@@ -8,10 +8,6 @@ never into the repository.
 from __future__ import annotations
 
 import copy
-import os
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,10 +15,11 @@ import pandas as pd
 import pytest
 import yaml
 
+from pixelated.core.config import read_params
 from pixelated.core.ledger import Rejection
 from pixelated.core.schema import CONVERSATION_SCHEMA
 from pixelated.core.tableio import from_records
-from pixelated.ingest.acquire import acquire_all, sha256_file
+from pixelated.ingest.acquire import acquire_all
 from pixelated.ingest.conversation import DEFAULT_ROLE_MAP, SourceInfo, make_conversation, make_turn
 from pixelated.ingest.ingest import read_source
 from pixelated.ingest.readers import FileContext, get_reader
@@ -31,9 +28,10 @@ from tests.paths import REPO, SHARED_DATA
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED_MIRROR = SHARED_DATA  # <repo>/../shared/data, as in CI
 SHARED_SOURCES_YAML = REPO / "conf" / "sources" / "shared.yaml"
-# The ingest section of conf/config.yaml, as stages pass it to readers.
-INGEST_CFG = {"max_field_bytes": 67108864, "batch_size": 2000}
-MAX_TURN_CHARS = 20000  # validate.max_turn_chars default
+PARAMS = read_params(REPO / "params.yaml")  # conf/ composed (tests/unit/core/test_config.py checks)
+# The ingest section with the executor's batch size, as the ingest stage passes them to readers.
+INGEST_CFG = {**PARAMS["ingest"], "batch_size": PARAMS["executor"]["batch_size"]}
+MAX_TURN_CHARS = PARAMS["validate"]["max_turn_chars"]
 
 SOURCE = SourceInfo(
     name="fixture",
@@ -137,111 +135,3 @@ def canonical_row_fixture() -> Callable[..., dict]:
 @pytest.fixture(name="frame")
 def frame_fixture() -> Callable[[list[dict]], pd.DataFrame]:
     return frame
-
-
-# --- clean clones of the repository, for end-to-end pipeline tests ---
-
-
-def run_ok(cmd, cwd, env) -> str:
-    """Run a command in a clone; fail the test with its output tail when it fails."""
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, (
-        f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
-    )
-    return result.stdout + result.stderr
-
-
-# On a sample, the privacy benchmark and training only need to run, not to be precise or learn.
-SAMPLE_RUN = {
-    "privacy": {"bench": {"per_type": 50}},
-    "train": {"max_pairs": 16, "epochs": 1, "batch_size": 8, "max_seq_length": 32, "val_max_queries": 32},
-    "evaluate": {"max_queries": 32, "cv": {"max_pairs": 8, "max_queries": 8}},
-}
-CANARY_DIR = FIXTURES / "canary"
-CANARY_ROWS = 1
-
-
-def _mirror_with_canary(root: Path) -> Path:
-    """A mirror holding the shared sources (linked) plus the canary source: one record with
-    planted PII that must never leave data/raw. The clone configures it like any other source."""
-    mirror = root.parent / "mirror"
-    mirror.mkdir()
-    for folder in SHARED_DATA.iterdir():
-        (mirror / folder.name).symlink_to(folder)
-    shutil.copytree(CANARY_DIR, mirror / "canary")
-    source = {
-        "location": "canary",
-        "url": None,
-        "files": {"canary.jsonl": sha256_file(CANARY_DIR / "canary.jsonl")},
-        "read": ["canary.jsonl"],
-        "format": "jsonl",
-        "license": "CC0 (synthetic test record)",
-        "commercial_use": True,
-        "consent": True,
-        "consent_basis": "synthetic record written for the canary test",
-        "role_map": {},
-        "pseudonymize": [],
-        "mapping": {
-            "turns": "dialog",
-            "role": "speaker",
-            "text": "text",
-            "turn_fields": {},
-            "metadata": {"situation": "situation"},
-        },
-    }
-    with open(root / "conf" / "sources" / "shared.yaml", "a") as handle:
-        handle.write("\n" + yaml.safe_dump({"canary": source}, sort_keys=False))
-    return mirror
-
-
-def override_config(config: Path, overrides: dict) -> None:
-    """Set existing nested keys of a Hydra config file (comments are lost: a throwaway clone)."""
-
-    def merge(tree: dict, changes: dict) -> None:
-        for key, value in changes.items():
-            assert key in tree, key
-            if isinstance(value, dict):
-                merge(tree[key], value)
-            else:
-                tree[key] = value
-
-    tree = yaml.safe_load(config.read_text())
-    merge(tree, overrides)
-    config.write_text(yaml.safe_dump(tree, sort_keys=False))
-
-
-def make_clone(root: Path, sample: int | None) -> tuple[Path, dict]:
-    """The repo's tracked and unignored files in a new git repo, as a clean clone would be,
-    plus the canary source; with `sample`, only the first `sample` conversations of each source
-    are read, with the quick settings of SAMPLE_RUN."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split("\0")
-    for name in filter(None, listed):
-        source = REPO / name
-        if source.is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, root / name)
-    if sample is not None:
-        override_config(root / "conf" / "config.yaml", {**SAMPLE_RUN, "ingest": {"max_per_source": sample}})
-    mirror = _mirror_with_canary(root)
-    env = {
-        **os.environ,
-        "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
-        "PYTHONPATH": str(root / "src"),
-        "PE_DATA_MIRROR": str(mirror),
-        "HF_HUB_OFFLINE": "1",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-    }
-    run_ok(["git", "init", "-q"], root, env)
-    run_ok([sys.executable, "-m", "pixelated.core.params"], root, env)
-    run_ok(["git", "add", "-A"], root, env)
-    run_ok(["git", "commit", "-qm", "clone"], root, env)
-    return root, env

@@ -1,7 +1,8 @@
 """End to end: a fresh copy of the repo runs the whole DVC pipeline on a sample of the shared
 data (the first SAMPLE conversations of each source, set in the clone's conf/ so `dvc exp run`
 keeps it), reruns nothing the second time, and `dvc exp run -S` reruns only what the change
-touches. The same on all of the shared data is a slow test."""
+touches. The first run is the session's shared sample run; the tests that rerun stages work on
+a copy of it. The same on all of the shared data is a slow test."""
 
 import json
 import sys
@@ -11,11 +12,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.conftest import CANARY_ROWS, make_clone
-from tests.conftest import run_ok as _run
+from tests.e2e.conftest import CANARY_ROWS, SAMPLE, copy_run, make_clone
+from tests.e2e.conftest import run_ok as _run
+from tests.paths import REPO, SHARED_DATA
 
-SAMPLE = 200
-# Records per shared source, as each folder's SOURCE.md counts them.
+# Records per shared source, as each folder's SOURCE.md counts them (by hand, independently of
+# the readers under test; test_source_records_are_those_of_source_md keeps the two in step).
 SOURCE_RECORDS = {
     "counsel_chat": 2129,
     "empathetic_intents": 9097,
@@ -24,22 +26,7 @@ SOURCE_RECORDS = {
     "hope_sample": 8,
     "mi_counselchat": 1129,
 }
-STAGES = (
-    "acquire",
-    "ingest",
-    "validate",
-    "anonymize",
-    "privacy_bench",
-    "dedup",
-    "filter_length",
-    "score",
-    "select",
-    "split",
-    "export",
-    "train",
-    "evaluate",
-    "report",
-)
+STAGES = tuple(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
 # the planted values, and the distinctive parts that must not survive in any form
 CANARIES = ("Okonkwo", "canary7f3a", "555-0199", "Larkspur")
 MODEL_OUTS = ("models/response_selector", "models/response_selector_uncurated")
@@ -50,8 +37,9 @@ def _ran(output: str) -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory):
-    return make_clone(tmp_path_factory.mktemp("clone") / "repo", SAMPLE)
+def clone(sample_run, tmp_path_factory):
+    """A copy of the sample run for the tests that rerun stages, in file order."""
+    return copy_run(sample_run, tmp_path_factory.mktemp("clone"))
 
 
 def _check_ledgers(root) -> dict:
@@ -63,20 +51,28 @@ def _check_ledgers(root) -> dict:
     return metrics
 
 
-def test_repro_runs_everything_then_nothing(clone):
-    root, env = clone
-    output = _run(["dvc", "repro"], root, env)
-    assert _ran(output) == set(STAGES)
+def test_source_records_are_those_of_source_md(shared_sources):
+    for name, records in SOURCE_RECORDS.items():
+        stated = (SHARED_DATA / shared_sources[name]["location"] / "SOURCE.md").read_text()
+        assert f"**{records:,}" in stated, name
+
+
+def test_repro_runs_everything_then_nothing(sample_run):
+    root = sample_run.root
+    assert _ran(sample_run.first) == set(STAGES)
     _check_ledgers(root)
     ingest = json.loads((root / "reports" / "ledger" / "ingest.json").read_text())
     assert {name: counts["out"] for name, counts in ingest["by_source"].items()} == {
         **{name: min(SAMPLE, n) for name, n in SOURCE_RECORDS.items()},
         "canary": CANARY_ROWS,
     }
-    _assert_no_canary(root, output)
+    _assert_no_canary(root, sample_run.first)
+    # a clean clone starts with empty caches: every text the cache holds was embedded in this run
+    cache = json.loads((root / "reports" / "dedup_cache.json").read_text())
+    assert cache["embedded"] == pq.read_metadata(root / "data" / "cache" / "embeddings.parquet").num_rows > 0
 
-    assert _ran(_run(["dvc", "repro"], root, env)) == set()
-    assert "up to date" in _run(["dvc", "status"], root, env)
+    assert _ran(sample_run.second) == set()
+    assert "up to date" in sample_run.status
 
 
 @pytest.mark.slow
