@@ -25,7 +25,7 @@ from filelock import FileLock
 from pixelated.ingest.acquire import sha256_file
 from tests.paths import REPO, SHARED_DATA
 
-SAMPLE = 40  # conversations per source: some ESConv dialogues over 40 turns, some of 2 turns
+SAMPLE = 30  # conversations per source: enough for ESConv dialogues over 40 turns and 2-turn Q&A
 # On a sample, the privacy benchmark and training only need to run, not to be precise or learn.
 SAMPLE_RUN = {
     "privacy": {"bench": {"per_type": 50}},
@@ -34,6 +34,7 @@ SAMPLE_RUN = {
 }
 CANARY_DIR = REPO / "tests" / "fixtures" / "canary"
 CANARY_ROWS = 1
+STAGES = tuple(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
 
 
 def run_ok(cmd, cwd, env) -> str:
@@ -43,6 +44,11 @@ def run_ok(cmd, cwd, env) -> str:
         f"{' '.join(cmd)} failed:\n{result.stdout[-4000:]}\n{result.stderr[-4000:]}"
     )
     return result.stdout + result.stderr
+
+
+def stages_run(output: str) -> set[str]:
+    """The stages a `dvc repro` or `dvc exp run` output says it ran."""
+    return {stage for stage in STAGES if f"Running stage '{stage}'" in output}
 
 
 def _mirror_with_canary(root: Path) -> Path:
@@ -95,9 +101,13 @@ def override_config(config: Path, overrides: dict) -> None:
 
 
 def clone_env(root: Path) -> dict[str, str]:
-    """The environment commands run with in a clone: its own source tree and mirror, offline."""
+    """The environment commands run with in a clone: its own source tree and mirror, offline,
+    and torch's threads limited to this worker's share of the cores (two pipelines on two cores
+    with two threads each run several times slower than with one thread each)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     return {
         **os.environ,
+        "OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // workers)),
         "PATH": f"{os.path.dirname(sys.executable)}{os.pathsep}{os.environ['PATH']}",
         "PYTHONPATH": str(root / "src"),
         "PE_DATA_MIRROR": str(root.parent / "mirror"),
@@ -195,13 +205,16 @@ def copy_run(run: SampleRun, home: Path) -> tuple[Path, dict]:
         return ["tmp"] if Path(folder) == run.root / ".dvc" else []
 
     shutil.copytree(run.root, root, symlinks=True, ignore=dvc_tmp)
-    _move_mlflow_store(root / "mlflow.db", run.root, root)
+    _move_mlflow_store(root, run.root)
     return root, clone_env(root)
 
 
-def _move_mlflow_store(db_path: Path, old: Path, new: Path) -> None:
-    """Point a copied MLflow store at the copy: it records artifact locations as absolute URIs."""
-    db = sqlite3.connect(db_path)
+def _move_mlflow_store(root: Path, old: Path) -> None:
+    """Point a copied MLflow store at the copy: the database and each logged model's MLmodel
+    file record artifact locations as absolute paths."""
+    for mlmodel in (root / "mlruns").rglob("MLmodel"):
+        mlmodel.write_text(mlmodel.read_text().replace(str(old), str(root)))
+    db = sqlite3.connect(root / "mlflow.db")
     try:
         tables = [name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
         for table in tables:
@@ -210,7 +223,7 @@ def _move_mlflow_store(db_path: Path, old: Path, new: Path) -> None:
             ).fetchall()
             for (column,) in columns:
                 db.execute(
-                    f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?)', (str(old), str(new))
+                    f'UPDATE "{table}" SET "{column}" = replace("{column}", ?, ?)', (str(old), str(root))
                 )
         db.commit()
     finally:
@@ -219,8 +232,9 @@ def _move_mlflow_store(db_path: Path, old: Path, new: Path) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the first file that needs the sample run first (its worker builds it) and the other
-    such files last: under `make test` (`--dist loadfile --no-loadscope-reorder`) the second
-    worker runs the unit tests meanwhile instead of waiting on the lock. The sort is stable."""
+    such files last: under `make test` (`--dist loadfile --no-loadscope-reorder`) the other
+    worker runs the unit tests meanwhile instead of waiting on the lock, then shares the rest of
+    the end-to-end work. The sort is stable: files keep their order of tests."""
     users = [item.path for item in items if "sample_run" in item.fixturenames]
     if users:
         items.sort(key=lambda item: 0 if item.path == users[0] else 2 if item.path in users else 1)

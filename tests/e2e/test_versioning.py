@@ -203,10 +203,8 @@ def test_review_of_two_commits_shows_changed_params_and_metrics(versions, tmp_pa
     result = _versioning(root, env, "review", "v1", "v2", "--output", str(tmp_path / "review"))
     assert result.returncode == 0, result.stderr[-3000:]
     text = (tmp_path / "review" / "review.md").read_text()
-    default = yaml.safe_load(run_ok(["git", "show", "v1:params.yaml"], root, env))["filter_length"][
-        "min_turns"
-    ]
-    assert f"| `filter_length.min_turns` | `{default}` | `3` |" in text
+    v1_params = yaml.safe_load(run_ok(["git", "show", "v1:params.yaml"], root, env))
+    assert f"| `filter_length.min_turns` | `{v1_params['filter_length']['min_turns']}` | `3` |" in text
     v1 = yaml.safe_load(run_ok(["git", "show", "v1:reports/metrics.json"], root, env))
     v2 = yaml.safe_load(run_ok(["git", "show", "v2:reports/metrics.json"], root, env))
     change = v2["conversations"] - v1["conversations"]
