@@ -1,5 +1,6 @@
 # Quickstart:  make repro  (install + run the whole pipeline)   |   make test  (install + tests)
-# Tests run file by file on 2 workers (--dist loadfile): a module-scoped pipeline clone is built once.
+# Tests run file by file on 2 workers (--dist loadfile), in collection order: one worker builds the
+# sample pipeline run the end-to-end tests share (tests/e2e/conftest.py) while the other runs unit tests.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
@@ -37,7 +38,7 @@ browser:
 	  else echo "chromium is not on PATH: 'sudo apt-get install chromium', or the browser tests are skipped"; fi; }
 
 test: install browser
-	$(BIN)/python -m pytest -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -q --durations=15
 
 # Retake the screenshots committed under docs/img/ (the browser tests write them when asked).
 screenshots: install browser

@@ -1,8 +1,8 @@
 """Backup and restore of data versions through real DVC remotes, review and model rollback.
 
-One clean clone runs the pipeline on a small sample twice: v1, then v2 with a changed param,
-each tagged and backed up to a local directory remote (the repo's default) and to an S3
-remote served by moto on 127.0.0.1. Each restore test wipes the DVC cache and every output
+A copy of the session's sample run is v1; v2 reruns it with a changed param. Each is tagged
+and backed up to a local directory remote (the repo's default) and to an S3 remote served by
+moto on 127.0.0.1. Each restore test wipes the DVC cache and every output
 first, so everything it gets back came from that remote.
 """
 
@@ -22,9 +22,8 @@ import yaml
 from pixelated.versioning.repo import VersioningError, locked_outputs
 from pixelated.versioning.review import delta, fmt
 from pixelated.versioning.rollback import rollback_model
-from tests.conftest import make_clone, override_config, run_ok
+from tests.e2e.conftest import SAMPLE, copy_run, override_config, run_ok
 
-SAMPLE = 20
 S3_CREDENTIALS = {  # moto accepts any; real credentials come from the same variables
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -114,8 +113,8 @@ def _run_version(root, env, tag: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def versions(tmp_path_factory, s3_endpoint):
-    root, env = make_clone(tmp_path_factory.mktemp("versions") / "repo", SAMPLE)
+def versions(sample_run, tmp_path_factory, s3_endpoint):
+    root, env = copy_run(sample_run, tmp_path_factory.mktemp("versions"))
     env = {**env, **S3_CREDENTIALS}
     run_ok(["dvc", "remote", "add", "--local", "s3", "s3://pe-backup/store"], root, env)
     run_ok(["dvc", "remote", "modify", "--local", "s3", "endpointurl", s3_endpoint], root, env)
@@ -217,7 +216,8 @@ def test_review_of_two_commits_shows_changed_params_and_metrics(versions, tmp_pa
     result = _versioning(root, env, "review", "v1", "v2", "--output", str(tmp_path / "review"))
     assert result.returncode == 0, result.stderr[-3000:]
     text = (tmp_path / "review" / "review.md").read_text()
-    assert "| `filter_length.min_turns` | `2` | `3` |" in text
+    v1_params = yaml.safe_load(run_ok(["git", "show", "v1:params.yaml"], root, env))
+    assert f"| `filter_length.min_turns` | `{v1_params['filter_length']['min_turns']}` | `3` |" in text
     # the headline is the only DVC metric: every number of it that changed has a row with its delta
     v1, v2 = (
         _flat(yaml.safe_load(run_ok(["git", "show", f"{v}:reports/headline.json"], root, env)))

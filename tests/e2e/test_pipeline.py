@@ -1,7 +1,11 @@
 """End to end: a fresh copy of the repo runs the whole DVC pipeline on a sample of the shared
 data (the first SAMPLE conversations of each source, set in the clone's conf/ so `dvc exp run`
 keeps it), reruns nothing the second time, and `dvc exp run -S` reruns only what the change
-touches. The same on all of the shared data is a slow test."""
+touches. The first run is the session's shared sample run; the experiments run in a copy of it.
+The same on all of the shared data is a slow test.
+
+The two quick tests come last: xdist hands a worker its next file once two of its tests are
+left, and that file should not wait behind a long experiment."""
 
 import json
 import sys
@@ -11,11 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from tests.conftest import CANARY_ROWS, make_clone
-from tests.conftest import run_ok as _run
+from tests.e2e.conftest import CANARY_ROWS, SAMPLE, STAGES, copy_run, make_clone, stages_run
+from tests.e2e.conftest import run_ok as _run
+from tests.paths import SHARED_DATA
 
-SAMPLE = 200
-# Records per shared source, as each folder's SOURCE.md counts them.
+# Records per shared source, as each folder's SOURCE.md counts them (by hand, independently of
+# the readers under test; test_source_records_are_those_of_source_md keeps the two in step).
 SOURCE_RECORDS = {
     "counsel_chat": 2129,
     "empathetic_intents": 9097,
@@ -24,34 +29,14 @@ SOURCE_RECORDS = {
     "hope_sample": 8,
     "mi_counselchat": 1129,
 }
-STAGES = (
-    "acquire",
-    "ingest",
-    "validate",
-    "anonymize",
-    "privacy_bench",
-    "dedup",
-    "filter_length",
-    "score",
-    "select",
-    "split",
-    "export",
-    "train",
-    "evaluate",
-    "report",
-)
 # the planted values, and the distinctive parts that must not survive in any form
 CANARIES = ("Okonkwo", "canary7f3a", "555-0199", "Larkspur")
-MODEL_OUTS = ("models/response_selector", "models/response_selector_uncurated")
-
-
-def _ran(output: str) -> set[str]:
-    return {stage for stage in STAGES if f"Running stage '{stage}'" in output}
 
 
 @pytest.fixture(scope="module")
-def clone(tmp_path_factory):
-    return make_clone(tmp_path_factory.mktemp("clone") / "repo", SAMPLE)
+def clone(sample_run, tmp_path_factory):
+    """A copy of the sample run for the experiments, which run one after another in it."""
+    return copy_run(sample_run, tmp_path_factory.mktemp("clone"))
 
 
 def _check_ledgers(root) -> dict:
@@ -63,26 +48,10 @@ def _check_ledgers(root) -> dict:
     return metrics
 
 
-def test_repro_runs_everything_then_nothing(clone):
-    root, env = clone
-    output = _run(["dvc", "repro"], root, env)
-    assert _ran(output) == set(STAGES)
-    _check_ledgers(root)
-    ingest = json.loads((root / "reports" / "ledger" / "ingest.json").read_text())
-    assert {name: counts["out"] for name, counts in ingest["by_source"].items()} == {
-        **{name: min(SAMPLE, n) for name, n in SOURCE_RECORDS.items()},
-        "canary": CANARY_ROWS,
-    }
-    _assert_no_canary(root, output)
-
-    assert _ran(_run(["dvc", "repro"], root, env)) == set()
-    assert "up to date" in _run(["dvc", "status"], root, env)
-
-
 @pytest.mark.slow
 def test_full_data_pipeline(tmp_path):
     root, env = make_clone(tmp_path / "repo", sample=None)
-    assert _ran(_run(["dvc", "repro"], root, env)) == set(STAGES)
+    assert stages_run(_run(["dvc", "repro"], root, env)) == set(STAGES)
     metrics = _check_ledgers(root)
     assert metrics["ledger"]["ingest"]["rows_in"] == sum(SOURCE_RECORDS.values()) + CANARY_ROWS
 
@@ -112,36 +81,13 @@ def _assert_no_canary(root, log_output: str) -> None:
     assert leaks == []
 
 
-# records run history (embedding cache hits), not content: it differs between a first run and a rerun
-RUN_HISTORY = {"reports/dedup_cache.json"}
-
-
-def _out_hashes(root) -> dict[str, str]:
-    """Every output's hash but the trained models' (seeded, yet not promised byte-stable)."""
-    lock = yaml.safe_load((root / "dvc.lock").read_text())
-    return {
-        out["path"]: out["md5"]
-        for stage in lock["stages"].values()
-        for out in stage.get("outs", [])
-        if out["path"] not in RUN_HISTORY and out["path"] not in MODEL_OUTS
-    }
-
-
-def test_from_scratch_runs_give_identical_hashes(clone):
-    root, env = clone
-    _run(["dvc", "repro"], root, env)
-    first = _out_hashes(root)
-    assert _ran(_run(["dvc", "repro", "--force"], root, env)) == set(STAGES)
-    assert _out_hashes(root) == first
-    cache = json.loads((root / "reports" / "dedup_cache.json").read_text())
-    assert cache["embedded"] == 0 and cache["cache_hits"] > 0  # the persisted cache served every text
-
-
 def test_exp_run_quality_threshold_reruns_only_select_and_after(clone):
     root, env = clone
     _run(["dvc", "repro"], root, env)
     before = json.loads((root / "reports" / "ledger" / "select.json").read_text())
-    ran = _exp_run(root, env, "quality.min_score=0.8")
+    # a threshold the sample's kept conversations straddle: about a quarter of them fall below it
+    kept = sorted(pq.read_table(root / "data" / "interim" / "selected.parquet").column("quality").to_pylist())
+    ran = _exp_run(root, env, f"quality.min_score={kept[len(kept) // 4]}")
     assert ran == {"select", "split", "export", "train", "evaluate", "report"}
     after = json.loads((root / "reports" / "ledger" / "select.json").read_text())
     assert after["rows_in"] == before["rows_in"] and after["rows_out"] < before["rows_out"]
@@ -156,7 +102,7 @@ def _exp_run(root, env, override: str) -> set[str]:
     _run(["dvc", "repro"], root, env)
     _run(["git", "add", "-A"], root, env)
     _run(["git", "commit", "--allow-empty", "-qm", f"before {override}"], root, env)
-    return _ran(_run(["dvc", "exp", "run", "-S", override], root, env))
+    return stages_run(_run(["dvc", "exp", "run", "-S", override], root, env))
 
 
 def test_training_param_reruns_only_train_and_evaluate(clone):
@@ -164,7 +110,8 @@ def test_training_param_reruns_only_train_and_evaluate(clone):
     assert _exp_run(root, env, "train.learning_rate=5.0e-05") == {"train", "evaluate"}
     evaluation = json.loads((root / "reports" / "eval.json").read_text())
     models = {"finetuned", "pretrained", "tfidf", "ablation_uncurated"}
-    assert set(evaluation["test"]) >= models and evaluation["cv"]["folds"] == 5
+    folds = yaml.safe_load((root / "params.yaml").read_text())["split"]["cv_folds"]
+    assert set(evaluation["test"]) >= models and evaluation["cv"]["folds"] == folds
     plots = json.loads(_run(["dvc", "plots", "show", "--json"], root, env))["data"]
     assert plots["Recall@k on test"] and plots["Training curve"] and plots["reports/plots/train_curve.csv"]
 
@@ -175,3 +122,27 @@ def test_exp_run_override_reruns_only_downstream(clone):
     assert ran == {"filter_length", "score", "select", "split", "export", "train", "evaluate", "report"}
     ledger = json.loads((root / "reports" / "ledger" / "filter_length.json").read_text())
     assert ledger["dropped"]["too_many_turns"] > 0  # sampled ESConv dialogues exceed 40 turns
+
+
+def test_source_records_are_those_of_source_md(shared_sources):
+    for name, records in SOURCE_RECORDS.items():
+        stated = (SHARED_DATA / shared_sources[name]["location"] / "SOURCE.md").read_text()
+        assert f"**{records:,}" in stated, name
+
+
+def test_repro_runs_everything_then_nothing(sample_run):
+    root = sample_run.root
+    assert stages_run(sample_run.first) == set(STAGES)
+    _check_ledgers(root)
+    ingest = json.loads((root / "reports" / "ledger" / "ingest.json").read_text())
+    assert {name: counts["out"] for name, counts in ingest["by_source"].items()} == {
+        **{name: min(SAMPLE, n) for name, n in SOURCE_RECORDS.items()},
+        "canary": CANARY_ROWS,
+    }
+    _assert_no_canary(root, sample_run.first)
+    # a clean clone starts with empty caches: every text the cache holds was embedded in this run
+    cache = json.loads((root / "reports" / "dedup_cache.json").read_text())
+    assert cache["embedded"] == pq.read_metadata(root / "data" / "cache" / "embeddings.parquet").num_rows > 0
+
+    assert stages_run(sample_run.second) == set()
+    assert "up to date" in sample_run.status
