@@ -14,13 +14,12 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import yaml
 
 from pixelated.core.config import build_config, read_params
 from pixelated.core.ledger import Rejection
 from pixelated.core.schema import CONVERSATION_SCHEMA
 from pixelated.core.tableio import from_records
-from pixelated.ingest.acquire import acquire_all, resolve_mirror, sha256_file
+from pixelated.ingest.acquire import acquire_all, resolve_mirror
 from pixelated.ingest.config import IngestStageConfig, ReadOptions, SourceConfig
 from pixelated.ingest.conversation import SourceInfo, make_conversation, make_turn
 from pixelated.ingest.ingest import read_source
