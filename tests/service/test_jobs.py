@@ -3,9 +3,11 @@ of the API and the worker in the middle of a job."""
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
+import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -68,6 +70,7 @@ def submit(client) -> str:
     return response.json()["job_id"]
 
 
+@pytest.mark.slow  # three DVC stages, a kill and a restart: over a minute on a shared 2-core box
 def test_job_events_webhook_and_restart(service, receiver):
     with service.client(service.admin) as admin:
         assert admin.post(
@@ -97,12 +100,14 @@ def test_job_events_webhook_and_restart(service, receiver):
         assert job["stages"] and all(
             s["ledger"] for s in job["stages"] if s["stage"] in ("ingest", "validate")
         )
-        kinds = [
-            json.loads(line)["kind"]
-            for line in admin.get(f"/v1/jobs/{job_id}/events?format=ndjson").text.split("\n")
-            if line
-        ]
+        ndjson = admin.get(f"/v1/jobs/{job_id}/events?format=ndjson").text
+        events = [json.loads(line) for line in ndjson.splitlines() if line]
+        kinds = [e["kind"] for e in events]
         assert kinds[0] == "queued" and kinds[-1] == "completed" and kinds.count("started") == 2
+        second = events[[i for i, e in enumerate(events) if e["kind"] == "started"][1] :]
+        assert {"kind": "stage.skipped", "stage": "acquire"} in [
+            {"kind": e["kind"], "stage": e.get("stage")} for e in second
+        ]  # resumed from the last finished stage, not rerun from the start
         sse = admin.get(f"/v1/jobs/{job_id}/events")
         assert sse.headers["content-type"].startswith("text/event-stream") and "event: completed" in sse.text
     wait_for(lambda: len(receiver.received) >= 2, timeout=60)
@@ -122,3 +127,30 @@ def test_ssrf_guard_and_rotation(service):
         rotated = admin.post(f"/v1/webhooks/{hook['id']}/rotate").json()
         assert rotated["secret"] != hook["secret"]
         assert admin.delete(f"/v1/webhooks/{hook['id']}").status_code == 204
+
+
+@pytest.mark.slow  # the whole pipeline to `export` on a small sample
+def test_export_job_artifacts(service):
+    with service.client(service.admin) as admin:
+        dataset = admin.post("/v1/datasets?format=jsonl&filename=u.jsonl", content=UPLOAD).json()
+        job_id = admin.post(
+            "/v1/jobs",
+            json={
+                "dataset_id": dataset["dataset_id"],
+                "target": "export",
+                "overrides": {"ingest.max_per_source": 8},
+            },
+        ).json()["job_id"]
+        assert admin.get(f"/v1/jobs/{job_id}/artifacts/jsonl").status_code == 409  # not finished yet
+        job = wait_for(
+            lambda: (j := admin.get(f"/v1/jobs/{job_id}").json())["status"] in ("completed", "failed") and j,
+            timeout=1800,
+            every=2,
+        )
+        assert job["status"] == "completed", job
+        assert job["metrics"]["mlflow_run_id"]  # recorded in MLflow like a `dvc repro` run
+        response = admin.get(f"/v1/jobs/{job_id}/artifacts/jsonl")
+        assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+        names = zipfile.ZipFile(io.BytesIO(response.content)).namelist()
+        assert {"train.jsonl", "validation.jsonl", "test.jsonl", "VERSION.json"} <= set(names), names
+        assert admin.get(f"/v1/jobs/{job_id}/artifacts/nope").status_code == 404

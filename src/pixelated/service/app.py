@@ -126,7 +126,8 @@ def create_app(settings: Settings | None = None, load_models: bool = True) -> Fa
     app.state.pe = state
     _ops_routes(app)
     _admin_routes(app)
-    _dataset_and_job_routes(app)
+    _dataset_routes(app)
+    _job_routes(app)
     _score_route(app)
     app.add_middleware(Guard, max_body=settings.max_body_bytes, metrics=state.metrics, store=state.store)
     return app
@@ -234,7 +235,7 @@ def _check_webhook(body: WebhookIn, settings: Settings) -> None:
         raise HTTPException(422, str(err)) from None
 
 
-def _dataset_and_job_routes(app: FastAPI) -> None:
+def _dataset_routes(app: FastAPI) -> None:
     @app.post("/v1/datasets", status_code=201)
     async def upload(
         request: Request,
@@ -280,6 +281,8 @@ def _dataset_and_job_routes(app: FastAPI) -> None:
         request.state.target = dataset_id
         return {"dataset_id": dataset_id, **summary}
 
+
+def _job_routes(app: FastAPI) -> None:
     @app.post("/v1/jobs", status_code=202)
     def submit(body: JobIn, request: Request, principal: Submitter) -> dict:
         state = _state(request)
@@ -303,23 +306,7 @@ def _dataset_and_job_routes(app: FastAPI) -> None:
 
     @app.get("/v1/jobs/{job_id}")
     def job(job_id: str, request: Request, _: Reader) -> dict:
-        store = _state(request).store
-        row = _job(store, job_id)
-        stages = store.all(
-            "SELECT stage, status, ledger FROM stages WHERE job_id = ? ORDER BY updated", (job_id,)
-        )
-        return {
-            "job_id": job_id,
-            "status": row["status"],
-            "target": row["target"],
-            "dataset_id": row["dataset_id"],
-            "overrides": json.loads(row["overrides"]),
-            "attempts": row["attempts"],
-            "error": row["error"],
-            "metrics": json.loads(row["metrics"] or "{}"),
-            "stages": [{**s, "ledger": json.loads(s["ledger"]) if s["ledger"] else None} for s in stages],
-            "links": _links(job_id),
-        }
+        return _job_view(_state(request).store, job_id)
 
     @app.get("/v1/jobs/{job_id}/events")
     async def events(
@@ -345,6 +332,26 @@ def _dataset_and_job_routes(app: FastAPI) -> None:
             media_type="application/zip",
             headers={"content-disposition": f'attachment; filename="{job_id}-{fmt}.zip"'},
         )
+
+
+def _job_view(store: Store, job_id: str) -> dict:
+    """A job's status, per-stage ledgers (counts only) and metrics."""
+    row = _job(store, job_id)
+    stages = store.all(
+        "SELECT stage, status, ledger FROM stages WHERE job_id = ? ORDER BY updated", (job_id,)
+    )
+    return {
+        "job_id": job_id,
+        "status": row["status"],
+        "target": row["target"],
+        "dataset_id": row["dataset_id"],
+        "overrides": json.loads(row["overrides"]),
+        "attempts": row["attempts"],
+        "error": row["error"],
+        "metrics": json.loads(row["metrics"] or "{}"),
+        "stages": [{**s, "ledger": json.loads(s["ledger"]) if s["ledger"] else None} for s in stages],
+        "links": _links(job_id),
+    }
 
 
 def _options(raw: str) -> dict:

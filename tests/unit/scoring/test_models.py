@@ -1,0 +1,23 @@
+"""The saved strategy classifier scores exactly as the fitted one, and its file is byte-stable."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pixelated.scoring.models import StrategyClassifier
+from pixelated.scoring.turns import STRATEGIES
+
+
+def test_saved_classifier_is_bit_identical_and_byte_stable(tmp_path):
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(60, 16)).astype(np.float32)
+    keys = [(f"c{i // 6}", i % 6) for i in range(60)]
+    fitted = StrategyClassifier().fit(vectors, [STRATEGIES[i % 3] for i in range(60)], keys)
+    fitted.save(tmp_path / "a.parquet")
+    fitted.save(tmp_path / "b.parquet")
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    loaded = StrategyClassifier.load(tmp_path / "a.parquet")
+    new = rng.normal(size=(20, 16)).astype(np.float32)
+    mixed = keys[:10] + [("unseen", i) for i in range(10)]  # out-of-fold rows and fresh ones
+    assert np.array_equal(fitted.probabilities(new, mixed), loaded.probabilities(new, mixed))
+    assert loaded.report == fitted.report
