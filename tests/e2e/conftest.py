@@ -22,7 +22,8 @@ import pytest
 import yaml
 from filelock import FileLock
 
-from pixelated.ingest.acquire import sha256_file
+from pixelated.core.hashing import sha256_file
+from pixelated.ingest.acquire import add_to_mirror
 from tests.paths import REPO, SHARED_DATA
 
 SAMPLE = 30  # conversations per source: enough for ESConv dialogues over 40 turns and 2-turn Q&A
@@ -52,12 +53,13 @@ def stages_run(output: str) -> set[str]:
 
 
 def _mirror_with_canary(root: Path) -> Path:
-    """A mirror holding the shared sources (linked) plus the canary source: one record with
-    planted PII that must never leave data/raw. The clone configures it like any other source."""
+    """A mirror holding the shared sources (hard-linked or copied: acquire refuses symlinks out
+    of the mirror) plus the canary source: one record with planted PII that must never leave
+    data/raw. The clone configures it like any other source."""
     mirror = root.parent / "mirror"
     mirror.mkdir()
     for folder in SHARED_DATA.iterdir():
-        (mirror / folder.name).symlink_to(folder)
+        add_to_mirror(folder, mirror)
     shutil.copytree(CANARY_DIR, mirror / "canary")
     source = {
         "location": "canary",

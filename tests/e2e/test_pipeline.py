@@ -126,7 +126,7 @@ def test_exp_run_override_reruns_only_downstream(clone):
 
 def test_source_records_are_those_of_source_md(shared_sources):
     for name, records in SOURCE_RECORDS.items():
-        stated = (SHARED_DATA / shared_sources[name]["location"] / "SOURCE.md").read_text()
+        stated = (SHARED_DATA / shared_sources[name].location / "SOURCE.md").read_text()
         assert f"**{records:,}" in stated, name
 
 

@@ -69,6 +69,22 @@ def _fetch(name: str, source: SourceConfig, relpath: str, mirror: Path | None, t
     shutil.copyfile(origin, target)
 
 
+def add_to_mirror(folder: Path, mirror: Path) -> Path:
+    """Place a source folder inside a mirror as real files (hard links where the filesystem
+    allows, else copies), never as a symlink: `acquire` refuses paths that resolve outside
+    the mirror, and a linked folder would."""
+    target = mirror / folder.name
+    shutil.copytree(folder, target, copy_function=_link_or_copy, dirs_exist_ok=True)
+    return target
+
+
+def _link_or_copy(source: str, target: str) -> None:
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy2(source, target)
+
+
 def acquire_source(name: str, source: SourceConfig, mirror: Path | None, raw_dir: Path) -> dict[str, str]:
     """Copy or download every pinned file of one source; returns {relpath: sha256}."""
     destination = raw_dir / name

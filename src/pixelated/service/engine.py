@@ -30,6 +30,7 @@ from pixelated.core.schema import CONVERSATION_SCHEMA, SCORE_FIELDS
 from pixelated.core.tableio import from_records
 from pixelated.core.validation import validate_batch
 from pixelated.ingest import ingest, validate
+from pixelated.ingest.acquire import add_to_mirror
 from pixelated.ingest.config import IngestStageConfig, RecordMapping, SourceConfig
 from pixelated.ingest.readers import READERS, FileContext
 from pixelated.ingest.readers.records import record_to_item
@@ -282,12 +283,13 @@ def _copy_tracked(repo: Path, workspace: Path) -> None:
 
 
 def _link_mirror(shared: Path | None, mirror_dir: Path, upload: dict, workspace: Path) -> None:
-    """The data mirror seen by `acquire`: the shared sources (linked) plus the upload, which is
-    added to the workspace's sources as `upload_source` describes it."""
+    """The data mirror seen by `acquire`: the shared sources (hard-linked or copied, since
+    acquire refuses paths that resolve outside the mirror) plus the upload, which is added to
+    the workspace's sources as `upload_source` describes it."""
     mirror_dir.mkdir(parents=True, exist_ok=True)
     for folder in sorted(shared.iterdir()) if shared and shared.is_dir() else []:
         if not (mirror_dir / folder.name).exists():
-            (mirror_dir / folder.name).symlink_to(folder.resolve())
+            add_to_mirror(folder, mirror_dir)
     target = mirror_dir / UPLOAD_SOURCE / upload["filename"]
     target.parent.mkdir(exist_ok=True)
     shutil.copy2(upload["path"], target)

@@ -78,9 +78,13 @@ def test_issue17_item10_report_and_review_csvs_are_neutralized(tmp_path):
             "auto_decision": ["keep"],
         }
     )
+    from pixelated.selection.gates import VERDICT_COLUMNS, read_verdicts
     from pixelated.selection.review import write_review
 
-    write_review(tmp_path / "review", review.assign(turns=[[]], crisis_turns=[""]), pd.DataFrame(), (), 0.1)
+    (tmp_path / "verdicts.csv").write_text(",".join(VERDICT_COLUMNS) + "\n")  # none given yet
+
+    verdicts = read_verdicts(tmp_path / "verdicts.csv")
+    write_review(tmp_path / "review", review.assign(turns=[[]], crisis_turns=[""]), verdicts, (), 0.1)
     cells = _cells(tmp_path / "review" / "review.csv")
     assert "=cmd" not in cells and "'=cmd" in cells
 
