@@ -20,15 +20,20 @@ def parser(doc: str) -> argparse.ArgumentParser:
 
 
 def run(cmd: list[str], repo: Path, ok: tuple[int, ...] = (0,)) -> str:
-    """Run a command in the repository, echoing it and its output; stop unless it exits in `ok`.
-    `python` means this interpreter, so the example's environment runs the command too."""
+    """Run a command in the repository, echoing it and its output as it comes; stop unless it
+    exits in `ok`; its output. `python` means this interpreter, so the same environment runs it."""
     print(f"\n$ {shlex.join(cmd)}", flush=True)
     argv = [sys.executable, *cmd[1:]] if cmd[0] == "python" else cmd
-    result = subprocess.run(argv, cwd=repo, capture_output=True, text=True, check=False)
-    print((result.stdout + result.stderr).rstrip(), flush=True)
-    if result.returncode not in ok:
-        sys.exit(f"{cmd[0]} exited {result.returncode}")
-    return result.stdout
+    lines = []
+    with subprocess.Popen(
+        argv, cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
+        for line in proc.stdout:
+            print(line, end="", flush=True)
+            lines.append(line)
+    if proc.returncode not in ok:
+        sys.exit(f"{shlex.join(cmd)} exited {proc.returncode}")
+    return "".join(lines)
 
 
 def stage_path(repo: Path, stage: str, option: str) -> Path:
