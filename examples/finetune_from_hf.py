@@ -35,7 +35,13 @@ def main() -> None:
 
     train = build_config(TrainStageConfig, read_params(args.repo / "params.yaml")).train
     cfg = train.model_copy(
-        update={"max_pairs": args.pairs, "epochs": args.epochs, "batch_size": 8, "max_seq_length": 32}
+        update={
+            "max_pairs": args.pairs,
+            "epochs": args.epochs,
+            "batch_size": 8,
+            "max_seq_length": 32,
+            "val_max_queries": 32,
+        }
     )
 
     def pairs(split: str, per_conversation: int):
@@ -48,7 +54,7 @@ def main() -> None:
         )
 
     train_pairs = sample_rows(pairs("train", cfg.pairs_per_conversation), cfg.max_pairs, cfg.seed)
-    val_pairs = pairs("validation", 1)
+    val_pairs = sample_rows(pairs("validation", 1), cfg.val_max_queries, cfg.seed)
     print(f"{len(train_pairs)} training pairs, {len(val_pairs)} validation queries")
     output = args.output or args.repo / OUTPUT
     _, history = fit(train_pairs, val_pairs, cfg, checkpoint=output)
