@@ -1,25 +1,19 @@
 """Every script in examples/ runs, with the command README's "Examples" section shows, from the
-root of a clone after a pipeline run on a small sample. A script in examples/ without a
-command here, or a command missing from the README, fails the first test.
-
-Tests that change the repository work in a copy of the sampled clone (the DVC cache linked,
-not copied: DVC never writes a cache object in place).
+root of a copy of the session's sample run (tagged v1). A script in examples/ without a command
+here, or a command missing from the README, fails the first test.
 """
 
 from __future__ import annotations
 
-import os
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import make_clone, override_config, run_ok
+from tests.e2e.conftest import copy_run, override_config, run_ok
 from tests.paths import REPO
 
-SAMPLE = 20  # as tests/test_versioning.py: smaller samples can leave the test split empty
 COMMANDS = {
     "add_source.py": "python examples/add_source.py .",
     "finetune_from_hf.py": "python examples/finetune_from_hf.py .",
@@ -27,7 +21,6 @@ COMMANDS = {
     "review_loop.py": "python examples/review_loop.py .",
     "s3_remote.py": "python examples/s3_remote.py .",
 }
-GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
 
 
 def example(name: str, repo: Path, env: dict) -> str:
@@ -38,34 +31,16 @@ def example(name: str, repo: Path, env: dict) -> str:
 
 def commit(repo: Path, env: dict, tag: str) -> None:
     run_ok(["git", "add", "-A"], repo, env)
-    run_ok([*GIT, "commit", "-qm", tag], repo, env)
+    run_ok(["git", "commit", "-qm", tag], repo, env)
     run_ok(["git", "tag", tag], repo, env)
 
 
-@pytest.fixture(scope="module")
-def sampled(tmp_path_factory) -> tuple[Path, dict]:
-    """A clone after `dvc repro` on the first SAMPLE conversations of each source, committed
-    and tagged v1."""
-    root, env = make_clone(tmp_path_factory.mktemp("examples") / "repo", SAMPLE)
-    run_ok(["dvc", "repro"], root, env)
+@pytest.fixture
+def workspace(sample_run, tmp_path) -> tuple[Path, dict]:
+    """A private copy of the sample run, its outputs committed as version v1."""
+    root, env = copy_run(sample_run, tmp_path)
     commit(root, env, "v1")
     return root, env
-
-
-def _copy(source: str, target: str) -> None:
-    if f"{os.sep}.dvc{os.sep}cache{os.sep}" in source:
-        os.link(source, target)
-    else:
-        shutil.copy2(source, target)
-
-
-@pytest.fixture
-def workspace(sampled, tmp_path) -> tuple[Path, dict]:
-    """A copy of the sampled clone for one test to change (its default remote is its own)."""
-    root, env = sampled
-    copy = tmp_path / "repo"
-    shutil.copytree(root, copy, symlinks=True, copy_function=_copy)
-    return copy, {**env, "PYTHONPATH": str(copy / "src")}
 
 
 def test_every_example_has_a_tested_command_in_the_readme():
