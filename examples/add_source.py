@@ -18,7 +18,7 @@ import re
 import yaml
 from _common import parser, run, stage_path
 
-from pixelated.ingest.acquire import sha256_file
+from pixelated.core.hashing import sha256_file
 
 NAME = "helpline"
 RECORDS = [
