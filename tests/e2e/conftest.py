@@ -23,7 +23,7 @@ import yaml
 from filelock import FileLock
 
 from pixelated.core.hashing import sha256_file
-from pixelated.ingest.acquire import add_to_mirror
+from pixelated.ingest.acquire import add_to_mirror, resolve_mirror
 from tests.paths import REPO, SHARED_DATA
 
 SAMPLE = 30  # conversations per source: enough for ESConv dialogues over 40 turns and 2-turn Q&A
@@ -58,7 +58,7 @@ def _mirror_with_canary(root: Path) -> Path:
     data/raw. The clone configures it like any other source."""
     mirror = root.parent / "mirror"
     mirror.mkdir()
-    for folder in SHARED_DATA.iterdir():
+    for folder in resolve_mirror(str(SHARED_DATA)).iterdir():  # PE_DATA_MIRROR wins, as for acquire
         add_to_mirror(folder, mirror)
     shutil.copytree(CANARY_DIR, mirror / "canary")
     source = {

@@ -117,7 +117,10 @@ def write_hf(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version:
             for name, table in splits.items()
         }
     )
-    dataset.save_to_disk(str(out))
+    # datasets writes no shard for an empty split, and load_from_disk then fails on it: a
+    # small sample can leave test empty. Empty splits get one (empty) shard; the rest as default.
+    empty = {name: 1 for name, table in splits.items() if table.num_rows == 0}
+    dataset.save_to_disk(str(out), num_shards=empty)
     (out / "README.md").write_text(dataset_card(splits, version))
 
 

@@ -97,6 +97,20 @@ def test_hf_dataset_is_typed_and_matches(exported):
     assert stats["dataset_version"] in card and "not clinical advice" in card
 
 
+def test_hf_dataset_with_an_empty_split_loads(tmp_path):
+    """A small sample can leave a split empty; the export must still load back."""
+    datasets = pytest.importorskip("datasets")
+    split_files = {}
+    for index, name in enumerate(SPLITS):
+        rows = [canonical_row(index, turns=_turns(index))] if name == "train" else []
+        split_files[name] = tmp_path / f"{name}.parquet"
+        pq.write_table(pa.Table.from_pandas(frame(rows), schema=CONVERSATION_SCHEMA, preserve_index=False),
+                       split_files[name])  # fmt: skip
+    export_all(split_files, tmp_path / "export", CFG.model_copy(update={"formats": ["hf"]}))
+    loaded = datasets.load_from_disk(str(tmp_path / "export" / "hf"))
+    assert {name: loaded[name].num_rows for name in SPLITS} == {"train": 1, "validation": 0, "test": 0}
+
+
 def test_openai_export_is_valid_and_complete(exported):
     out, rows, stats = exported
     count = token_counter()
