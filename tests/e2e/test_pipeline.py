@@ -18,6 +18,7 @@ import yaml
 from tests.e2e.conftest import CANARY_ROWS, SAMPLE, STAGES, copy_run, make_clone, stages_run
 from tests.e2e.conftest import run_ok as _run
 from tests.paths import SHARED_DATA
+from tests.unit.reporting.release import assert_card_describes_release
 
 # Records per shared source, as each folder's SOURCE.md counts them (by hand, independently of
 # the readers under test; test_source_records_are_those_of_source_md keeps the two in step).
@@ -40,11 +41,15 @@ def clone(sample_run, tmp_path_factory):
 
 
 def _check_ledgers(root) -> dict:
-    for stage in ("ingest", "validate", "anonymize", "dedup", "filter_length"):
-        ledger = json.loads((root / "reports" / "ledger" / f"{stage}.json").read_text())
-        assert ledger["rows_in"] == ledger["rows_out"] + sum(ledger["dropped"].values())
+    """Every ledger balances, and the dataset card's counts and hashes are those of the
+    released splits and of each export, recounted from the files."""
+    for ledger_file in sorted((root / "reports" / "ledger").glob("*.json")):
+        ledger = json.loads(ledger_file.read_text())
+        assert ledger["rows_in"] == ledger["rows_out"] + sum(ledger["dropped"].values()), ledger_file
+    card = (root / "reports" / "DATASET_CARD.md").read_text()
+    assert_card_describes_release(card, root / "data" / "splits", root / "data" / "export")
     metrics = json.loads((root / "reports" / "metrics.json").read_text())
-    assert metrics["conversations"] == metrics["ledger"]["filter_length"]["rows_out"]
+    assert metrics["conversations"] == metrics["ledger"]["split"]["rows_out"]  # the released data
     return metrics
 
 
@@ -107,7 +112,8 @@ def _exp_run(root, env, override: str) -> set[str]:
 
 def test_training_param_reruns_only_train_and_evaluate(clone):
     root, env = clone
-    assert _exp_run(root, env, "train.learning_rate=5.0e-05") == {"train", "evaluate"}
+    # report too: the headline metric carries recall@1
+    assert _exp_run(root, env, "train.learning_rate=5.0e-05") == {"train", "evaluate", "report"}
     evaluation = json.loads((root / "reports" / "eval.json").read_text())
     models = {"finetuned", "pretrained", "tfidf", "ablation_uncurated"}
     folds = yaml.safe_load((root / "params.yaml").read_text())["split"]["cv_folds"]

@@ -19,6 +19,7 @@ import mlflow
 import pytest
 import yaml
 
+from pixelated.core.text import DISCLAIMER
 from pixelated.versioning.repo import VersioningError, locked_outputs
 from pixelated.versioning.review import delta, fmt
 from pixelated.versioning.rollback import rollback_model
@@ -152,11 +153,8 @@ def test_dataset_card_pins_its_version(versions):
     root, env, _ = versions
     for tag in ("v1", "v2"):
         card = run_ok(["git", "show", f"{tag}:reports/DATASET_CARD.md"], root, env)
-        assert (
-            f"| `data/interim/filtered.parquet` | `{_lock_md5(root, tag, 'data/interim/filtered.parquet')}` |"
-            in card
-        )
-        assert "**This data is not clinical advice.**" in card
+        assert f"| `data/splits` | `{_lock_md5(root, tag, 'data/splits')}` |" in card  # the released data
+        assert f"**{DISCLAIMER}**" in card
         assert "| counsel_chat |" in card and "**no (non-commercial)**" in card
         assert f"Sample build: only the first {SAMPLE} conversations of each source were read." in card
 
@@ -232,8 +230,9 @@ def test_review_of_two_commits_shows_changed_params_and_metrics(versions, tmp_pa
     ledger = yaml.safe_load(run_ok(["git", "show", "v2:reports/ledger/filter_length.json"], root, env))
     dropped = ledger["dropped"]["too_few_turns"]
     assert "| filter_length |" in text and f"too_few_turns: 0 → {dropped}" in text
-    assert (tmp_path / "review" / "plots" / "turns_per_conversation.png").stat().st_size > 0
-    assert "![reports/plots/turns_per_conversation.csv](plots/turns_per_conversation.png)" in text
+    # fewer turns allowed changes the funnel from ingest to release, so its plot is drawn
+    assert (tmp_path / "review" / "plots" / "funnel.png").stat().st_size > 0
+    assert "![reports/plots/funnel.csv](plots/funnel.png)" in text
 
 
 def test_mlflow_store_comes_back_from_backup(versions):
