@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -24,25 +25,51 @@ def _r(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 4)
 
 
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray], float], n: int, rounds: int = 1000, seed: int = 13
+) -> list[float | None]:
+    """95% percentile bootstrap interval of `statistic(indices)` over `n` resampled rows."""
+    rng = np.random.default_rng(seed)
+    values = [statistic(rng.integers(0, n, n)) for _ in range(rounds)]
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    if not values:
+        return [None, None]
+    return [_r(np.percentile(values, 2.5)), _r(np.percentile(values, 97.5))]
+
+
+def auc_with_ci(y: np.ndarray, score: np.ndarray) -> dict:
+    def auc(rows: np.ndarray) -> float | None:
+        return roc_auc_score(y[rows], score[rows]) if len(set(y[rows])) == 2 else None
+
+    return {"auc": _r(roc_auc_score(y, score)), "ci95": bootstrap_ci(auc, len(y))}
+
+
 def rejected_vs_accepted_auc(scores: pd.DataFrame, accepted: str, rejected: str) -> dict:
-    """AUC of each score column for accepted (1) vs rejected (0) dialogues."""
+    """AUC of each score column for accepted (1) vs rejected (0) dialogues, with 95% bootstrap CIs."""
     part = scores[scores["source"].isin([accepted, rejected])]
-    y = (part["source"] == accepted).astype(int)
-    if y.nunique() < 2:
-        return {"n_accepted": int(y.sum()), "n_rejected": int((1 - y).sum()), "auc": None}
+    y = (part["source"] == accepted).astype(int).to_numpy()
     result = {"n_accepted": int(y.sum()), "n_rejected": int((1 - y).sum())}
-    result["auc"] = _r(roc_auc_score(y, part["quality"]))
-    result["auc_by_metric"] = {m: _r(roc_auc_score(y, part[m])) for m in (*METRICS, "safety")}
+    if len(set(y)) < 2:
+        return {**result, "auc": None}
+    overall = auc_with_ci(y, part["quality"].to_numpy())
+    result.update(auc=overall["auc"], auc_ci95=overall["ci95"])
+    result["auc_by_metric"] = {m: auc_with_ci(y, part[m].to_numpy()) for m in (*METRICS, "safety")}
     return result
 
 
 def spearman(scores: pd.DataFrame, column: str, target: pd.Series) -> dict:
+    """Spearman's rho with a 95% bootstrap CI."""
     mask = target.notna()
     n = int(mask.sum())
     if n < 10 or target[mask].nunique() < 2:
         return {"n": n, "rho": None}
-    rho, p = spearmanr(scores.loc[mask, column], target[mask].astype(float))
-    return {"n": n, "rho": _r(rho), "p_value": _r(p)}
+    x, y = scores.loc[mask, column].to_numpy(float), target[mask].to_numpy(float)
+    rho, p = spearmanr(x, y)
+
+    def rho_of(rows: np.ndarray) -> float | None:
+        return None if np.ptp(x[rows]) == 0 or np.ptp(y[rows]) == 0 else spearmanr(x[rows], y[rows])[0]
+
+    return {"n": n, "rho": _r(rho), "ci95": bootstrap_ci(rho_of, n), "p_value": _r(p)}
 
 
 def seeker_feedback_mean(turns_column: pd.Series) -> pd.Series:
@@ -55,22 +82,18 @@ def seeker_feedback_mean(turns_column: pd.Series) -> pd.Series:
     return turns_column.map(mean)
 
 
-def human_agreement(scores: pd.DataFrame, feedback: pd.Series) -> dict:
-    """Spearman of the quality score with every human rating the data carries."""
+def human_agreement(scores: pd.DataFrame, feedback: pd.Series, column: str = "quality") -> dict:
+    """Spearman of a score column with every human rating the data carries."""
     cc = scores["source"] == "counsel_chat"
     esconv = scores["source"].str.startswith("esconv")
     improvement = scores["initial_emotion_intensity"] - scores["final_emotion_intensity"]
     return {
-        "counsel_chat_upvotes": spearman(scores[cc], "quality", scores.loc[cc, "upvotes"]),
-        "esconv_seeker_turn_feedback": spearman(scores[esconv], "quality", feedback[esconv]),
-        "esconv_seeker_empathy": spearman(scores[esconv], "quality", scores.loc[esconv, "seeker_empathy"]),
-        "esconv_seeker_relevance": spearman(
-            scores[esconv], "quality", scores.loc[esconv, "seeker_relevance"]
-        ),
-        "esconv_supporter_relevance": spearman(
-            scores[esconv], "quality", scores.loc[esconv, "supporter_relevance"]
-        ),
-        "esconv_emotion_intensity_drop": spearman(scores[esconv], "quality", improvement[esconv]),
+        "counsel_chat_upvotes": spearman(scores[cc], column, scores.loc[cc, "upvotes"]),
+        "esconv_seeker_turn_feedback": spearman(scores[esconv], column, feedback[esconv]),
+        "esconv_seeker_empathy": spearman(scores[esconv], column, scores.loc[esconv, "seeker_empathy"]),
+        "esconv_seeker_relevance": spearman(scores[esconv], column, scores.loc[esconv, "seeker_relevance"]),
+        "esconv_supporter_relevance": spearman(scores[esconv], column, scores.loc[esconv, "supporter_relevance"]),
+        "esconv_emotion_intensity_drop": spearman(scores[esconv], column, improvement[esconv]),
     }
 
 

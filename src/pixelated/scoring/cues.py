@@ -1,5 +1,5 @@
 """Cue phrases of lexicons/quality.yaml, compiled once: EPITOME levels, compliance
-violations, referrals and harmful advice. Shared by the sub-metrics and the safety score."""
+violations, referrals, harmful advice and the MITI codes too rare in any labelled source to learn. Shared by the sub-metrics and the safety score."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def cues() -> dict:
         "compliance": {name: compile_all(p) for name, p in raw["compliance"].items()},
         "referral": compile_all(raw["referral"]),
         "harmful_advice": compile_all(raw["harmful_advice"]),
+        "miti": {name: compile_all(p) for name, p in raw["miti"].items()},
     }
 
 

@@ -2,8 +2,8 @@
 and how far the scores agree with human judgement. Deciding what to keep is `select`'s job.
 
 Two passes over the table. Pass 1 measures every conversation's turns, embeds each distinct
-turn text once (through the persistent cache) and fits the strategy classifier: the work a
-NeMo Curator stage does in `setup`, once, not per batch. Pass 2 maps the pure `score_batch`
+turn text once (through the persistent cache) and loads the scorer models `train_scorers`
+wrote: the work a NeMo Curator stage does in `setup`, once, not per batch. Pass 2 maps the pure `score_batch`
 over batches with the configured executor and writes the scored table, validated.
 """
 
@@ -30,8 +30,10 @@ from pixelated.core.tableio import ValidatedWriter, count_rows, read_batches
 from pixelated.core.validation import canonical_schema
 from pixelated.scoring import agreement
 from pixelated.scoring.config import QualityConfig
-from pixelated.scoring.metrics import METRICS, read_scores, score_batch
-from pixelated.scoring.models import StrategyClassifier
+from pixelated.scoring.behaviour import CODES, CodeClassifier, code_units
+from pixelated.scoring.empathy import EmpathyModel
+from pixelated.scoring.metrics import METRICS, Evidence, read_scores, score_batch
+from pixelated.scoring.train_scorers import EMPATHY_FILE
 from pixelated.scoring.turns import MTurn, measurement_turns
 
 log = logging.getLogger("pixelated.score")
@@ -44,6 +46,7 @@ class ScorePaths:
     metrics: Path
     cache: Path
     crisis_labels: Path
+    scorers: Path
 
 
 class ScoreConfig(Config):
@@ -79,42 +82,45 @@ def measure(batches: Iterable[pd.DataFrame], wanted: Collection[tuple[str, int]]
 
 @dataclass(frozen=True)
 class TurnModel:
-    """What pass 2 needs from pass 1: every measured text's vector and the strategy model."""
+    """What pass 2 needs from pass 1: every measured text's vector and the scorer models
+    trained by `train_scorers` (behaviour codes, EPITOME empathy heads)."""
 
     mturns: dict[str, list[MTurn]]
     vector_of: dict[str, np.ndarray]
-    classifier: StrategyClassifier
+    codes: CodeClassifier
+    empathy: EmpathyModel
 
-    def arrays(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, list[np.ndarray], list[np.ndarray]]:
-        """`score_batch`'s input: the batch, its turn vectors and helper strategy probabilities."""
-        vectors, probs = [], []
-        for cid in batch["conversation_id"]:
-            turns = self.mturns[cid]
-            matrix = (
-                np.stack([self.vector_of[t.text] for t in turns])
-                if turns
-                else np.zeros((0, DIMENSION), np.float32)
-            )
-            helper = [i for i, t in enumerate(turns) if t.role == "helper"]
-            vectors.append(matrix)
-            probs.append(self.classifier.probabilities(matrix[helper], [(cid, i) for i in helper]))
-        return batch, vectors, probs
+    def evidence(self, cid: str) -> Evidence:
+        turns = self.mturns[cid]
+        if not turns:
+            return Evidence(np.zeros((0, DIMENSION), np.float32), np.zeros((0, len(CODES))), np.zeros((0, 3)))
+        vectors = np.stack([self.vector_of[t.text] for t in turns])
+        helper = [i for i, t in enumerate(turns) if t.role == "helper"]
+        before = [_seeker_before(turns, i) for i in helper]
+        seeker_vectors = np.stack([vectors[j] if j is not None else np.zeros(DIMENSION, np.float32) for j in before])
+        codes = code_units(
+            self.codes, [turns[i].text for i in helper], [turns[j].text if j is not None else None for j in before]
+        )
+        empathy = self.empathy.expected_levels(seeker_vectors, vectors[helper]) if helper else np.zeros((0, 3))
+        return Evidence(vectors, codes, empathy)
+
+    def arrays(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, list[Evidence]]:
+        """`score_batch`'s input: the batch and each conversation's Evidence."""
+        return batch, [self.evidence(cid) for cid in batch["conversation_id"]]
 
 
-def prepare(mturns: dict[str, list[MTurn]], cache: EmbeddingCache) -> TurnModel:
-    """Embed each distinct measured text once, then fit the classifier on labelled helper turns."""
+def _seeker_before(turns: list[MTurn], index: int) -> int | None:
+    """The seeker turn a helper turn answers: the nearest before it, else the first after."""
+    before = [j for j in range(index) if turns[j].role == "seeker"]
+    after = [j for j in range(index + 1, len(turns)) if turns[j].role == "seeker"]
+    return before[-1] if before else (after[0] if after else None)
+
+
+def prepare(mturns: dict[str, list[MTurn]], cache: EmbeddingCache, scorers: Path) -> TurnModel:
+    """Embed each distinct measured text once; load the trained scorer models."""
     texts = sorted({t.text for turns in mturns.values() for t in turns})
     vector_of = dict(zip(texts, cache.encode(texts), strict=True))
-    keys, labelled = [], []
-    for cid, turns in mturns.items():
-        for i, turn in enumerate(turns):
-            if turn.role == "helper" and turn.strategy:
-                keys.append((cid, i))
-                labelled.append(turn.strategy)
-    classifier = StrategyClassifier().fit(
-        np.stack([vector_of[mturns[c][i].text] for c, i in keys]), labelled, keys
-    )
-    return TurnModel(mturns, vector_of, classifier)
+    return TurnModel(mturns, vector_of, CodeClassifier.load(scorers), EmpathyModel.load(scorers / EMPATHY_FILE))
 
 
 def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
@@ -123,11 +129,11 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
     wanted = {(c, int(i)) for c, i in zip(labels["conversation_id"], labels["turn_index"], strict=True) if c}
     measured = measure(read_batches(paths.input, cfg.executor.batch_size), wanted)
     cache = EmbeddingCache(paths.cache)
-    model = prepare(measured.mturns, cache)
+    model = prepare(measured.mturns, cache, paths.scorers)
     cache.save(keep=model.vector_of)
     embedded = time.perf_counter()
     log.info(
-        "embedded %d turn texts and fitted the strategy model in %.0fs",
+        "embedded %d turn texts and loaded the scorer models in %.0fs",
         len(model.vector_of),
         embedded - started,
     )
@@ -137,7 +143,7 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
         "scored %d conversations in %.0fs (%.1f/s; embedding and classifier %.0fs)",
         rows, elapsed, rows / max(elapsed, 1e-9), embedded - started,
     )  # fmt: skip
-    report = quality_report(read_scores(paths.output), measured, labels, model.classifier, cfg.quality)
+    report = quality_report(read_scores(paths.output), measured, labels, cfg.quality)
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
@@ -162,7 +168,6 @@ def quality_report(
     scores: pd.DataFrame,
     measured: Measured,
     labels: pd.DataFrame,
-    classifier: StrategyClassifier,
     quality: QualityConfig,
 ) -> dict:
     """reports/quality.json: distributions, agreement with human judgement, crisis flags and
@@ -186,7 +191,6 @@ def quality_report(
             "by_kind": _kind_counts(scores["crisis_kinds"]),
             "detector": agreement.crisis_evaluation(labels, measured.labelled_text),
         },
-        "strategy_classifier": classifier.report,
         "error_analysis": agreement.error_analysis(scores, quality.weights, quality.error_analysis_rows),
     }
 

@@ -1,0 +1,75 @@
+"""Empathy of a helper response, learned from EPITOME's expert-framework labels.
+
+Sharma et al. 2020 (EMNLP) rate each (seeker post, response) pair 0 / 1 / 2 for three
+communication mechanisms: emotional reactions (ER), interpretations (IP) and explorations
+(EX). One multinomial logistic regression per mechanism over MiniLM embeddings of the pair,
+[u, v, u * v] (seeker u, response v; the interaction term carries how the response relates to
+the post), class-balanced. The heads are stored as npz weights, never pickled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+MECHANISMS = ("emotional_reactions", "interpretations", "explorations")
+LEVELS = 3  # 0 none, 1 weak, 2 strong
+
+
+def pair_features(seeker: np.ndarray, response: np.ndarray) -> np.ndarray:
+    """(n, 3 * dim): seeker, response and their element-wise product (all L2-normalized rows)."""
+    return np.hstack([seeker, response, seeker * response]).astype(np.float32)
+
+
+def fit_head(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> LogisticRegression:
+    return LogisticRegression(C=c, max_iter=1000, tol=1e-4, class_weight="balanced").fit(x, y)
+
+
+def head_arrays(model: LogisticRegression) -> tuple[np.ndarray, np.ndarray]:
+    """(LEVELS, features) weights and (LEVELS,) biases; a level the data lacks is never predicted."""
+    coef = np.zeros((LEVELS, model.coef_.shape[1]), np.float32)
+    bias = np.full(LEVELS, -30.0, np.float32)
+    coef[model.classes_], bias[model.classes_] = model.coef_, model.intercept_
+    return coef, bias
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    logits = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+@dataclass
+class EmpathyModel:
+    coef: np.ndarray  # (mechanisms, LEVELS, features)
+    bias: np.ndarray  # (mechanisms, LEVELS)
+
+    @classmethod
+    def from_heads(cls, heads: list[LogisticRegression]) -> EmpathyModel:
+        arrays = [head_arrays(head) for head in heads]
+        return cls(np.stack([a[0] for a in arrays]), np.stack([a[1] for a in arrays]))
+
+    def level_probabilities(self, seeker: np.ndarray, response: np.ndarray) -> np.ndarray:
+        """(n, mechanisms, LEVELS)."""
+        x = pair_features(seeker, response)
+        logits = np.einsum("nf,mlf->nml", x.astype(np.float64), self.coef.astype(np.float64))
+        return _softmax(logits + self.bias)
+
+    def expected_levels(self, seeker: np.ndarray, response: np.ndarray) -> np.ndarray:
+        """(n, mechanisms) expected level / 2, in [0, 1]."""
+        return self.level_probabilities(seeker, response) @ np.arange(LEVELS) / (LEVELS - 1)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb") as handle:
+            np.savez(handle, coef=self.coef, bias=self.bias, mechanisms=np.array(MECHANISMS))
+
+    @classmethod
+    def load(cls, path: Path) -> EmpathyModel:
+        arrays = np.load(path)
+        if tuple(arrays["mechanisms"]) != MECHANISMS:
+            raise ValueError(f"{path}: mechanisms {tuple(arrays['mechanisms'])}, expected {MECHANISMS}")
+        return cls(arrays["coef"], arrays["bias"])
