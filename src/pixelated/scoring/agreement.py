@@ -92,7 +92,9 @@ def human_agreement(scores: pd.DataFrame, feedback: pd.Series, column: str = "qu
         "esconv_seeker_turn_feedback": spearman(scores[esconv], column, feedback[esconv]),
         "esconv_seeker_empathy": spearman(scores[esconv], column, scores.loc[esconv, "seeker_empathy"]),
         "esconv_seeker_relevance": spearman(scores[esconv], column, scores.loc[esconv, "seeker_relevance"]),
-        "esconv_supporter_relevance": spearman(scores[esconv], column, scores.loc[esconv, "supporter_relevance"]),
+        "esconv_supporter_relevance": spearman(
+            scores[esconv], column, scores.loc[esconv, "supporter_relevance"]
+        ),
         "esconv_emotion_intensity_drop": spearman(scores[esconv], column, improvement[esconv]),
     }
 

@@ -25,6 +25,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 
 from pixelated.scoring.cues import cues
+from pixelated.scoring.empathy import class_arrays
 
 CODES = (
     "simple_reflection",
@@ -146,10 +147,7 @@ class CodeClassifier:
         y = np.array([LEARNED.index(label) for label in labels])
         model = LogisticRegression(C=4.0, max_iter=500, tol=1e-3, class_weight="balanced")
         model.fit(x, y, sample_weight=weights)
-        coef = np.zeros((len(LEARNED), x.shape[1]), np.float32)
-        intercept = np.full(len(LEARNED), -30.0, np.float32)  # a class never seen is never predicted
-        coef[model.classes_], intercept[model.classes_] = model.coef_, model.intercept_
-        return cls(vectorizer, coef, intercept)
+        return cls(vectorizer, *class_arrays(model, len(LEARNED)))
 
     def probabilities(self, texts: list[str]) -> np.ndarray:
         """(len(texts), len(LEARNED)) softmax probabilities."""

@@ -75,7 +75,9 @@ def out_of_fold(units: LabelledUnits, folds: int = 5) -> np.ndarray:
     weights = _weights(units)
     out = np.zeros((len(units.texts), len(CODES)))
     for train, test in GroupKFold(folds).split(units.texts, groups=units.groups):
-        model = CodeClassifier.fit([units.texts[i] for i in train], [learned[i] for i in train], weights[train])
+        model = CodeClassifier.fit(
+            [units.texts[i] for i in train], [learned[i] for i in train], weights[train]
+        )
         probs = model.probabilities([units.texts[i] for i in test])
         for i, p in zip(test, probs, strict=True):
             out[i] = refine([units.texts[i]], p[None, :], units.asked[i])[0]
@@ -87,7 +89,10 @@ def code_report(units: LabelledUnits, oof: np.ndarray) -> dict:
     predicted = np.array([CODES[i] for i in oof.argmax(axis=1)])
     truth = np.array(units.codes)
     sources = np.array(units.sources)
-    report = {"labelled_units": len(truth), "by_source": pd.Series(sources).value_counts().sort_index().to_dict()}
+    report = {
+        "labelled_units": len(truth),
+        "by_source": pd.Series(sources).value_counts().sort_index().to_dict(),
+    }
     per_code = {}
     for code in CODES:
         # a source "labels" a code if it can name it: the code or its learned family appears
@@ -107,11 +112,15 @@ def code_report(units: LabelledUnits, oof: np.ndarray) -> dict:
     report["per_code"] = per_code
     learned_truth = np.array(units.learned)
     learned_pred = np.array([TO_LEARNED.get(c, c) for c in predicted])
-    report["learned_macro_f1"] = round(float(f1_score(learned_truth, learned_pred, average="macro", labels=list(LEARNED))), 4)
+    report["learned_macro_f1"] = round(
+        float(f1_score(learned_truth, learned_pred, average="macro", labels=list(LEARNED))), 4
+    )
     report["learned_accuracy"] = round(float(np.mean(learned_truth == learned_pred)), 4)
     report["learned_per_code_f1"] = {
         code: round(float(f), 4)
-        for code, f in zip(LEARNED, f1_score(learned_truth, learned_pred, average=None, labels=list(LEARNED)), strict=True)
+        for code, f in zip(
+            LEARNED, f1_score(learned_truth, learned_pred, average=None, labels=list(LEARNED)), strict=True
+        )
     }
     return report
 

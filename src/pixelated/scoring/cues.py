@@ -1,5 +1,6 @@
 """Cue phrases of lexicons/quality.yaml, compiled once: EPITOME levels, compliance
-violations, referrals, harmful advice and the MITI codes too rare in any labelled source to learn. Shared by the sub-metrics and the safety score."""
+violations, referrals, harmful advice and the MITI codes too rare in any labelled source to
+learn. Shared by the sub-metrics and the safety score."""
 
 from __future__ import annotations
 

@@ -30,9 +30,18 @@ def fit_head(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> LogisticRegression
 
 def head_arrays(model: LogisticRegression) -> tuple[np.ndarray, np.ndarray]:
     """(LEVELS, features) weights and (LEVELS,) biases; a level the data lacks is never predicted."""
-    coef = np.zeros((LEVELS, model.coef_.shape[1]), np.float32)
-    bias = np.full(LEVELS, -30.0, np.float32)
-    coef[model.classes_], bias[model.classes_] = model.coef_, model.intercept_
+    return class_arrays(model, LEVELS)
+
+
+def class_arrays(model: LogisticRegression, n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """A fitted logistic regression as softmax weights over all `n_classes` class ids (a binary
+    fit becomes the two-class softmax it is equivalent to; an absent class gets -30)."""
+    weights, intercept = model.coef_, model.intercept_
+    if len(model.classes_) == 2:  # sklearn keeps one row for the second class
+        weights, intercept = np.vstack([np.zeros_like(weights), weights]), np.array([0.0, intercept[0]])
+    coef = np.zeros((n_classes, weights.shape[1]), np.float32)
+    bias = np.full(n_classes, -30.0, np.float32)
+    coef[model.classes_], bias[model.classes_] = weights, intercept
     return coef, bias
 
 

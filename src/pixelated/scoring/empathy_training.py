@@ -50,7 +50,7 @@ def read_epitome(folder: Path) -> pd.DataFrame:
 def cue_levels(responses: list[str], mechanism: str) -> np.ndarray:
     """The cue-phrase measure's level (0/1/2) of each response."""
     levels = cues()["epitome"][mechanism]
-    return np.array([int(round(2 * epitome_level(text, levels))) for text in responses])
+    return np.array([round(2 * epitome_level(text, levels)) for text in responses])
 
 
 def _scores(y: np.ndarray, predicted: np.ndarray) -> dict:
@@ -62,7 +62,9 @@ def _scores(y: np.ndarray, predicted: np.ndarray) -> dict:
 
 def train_empathy(pairs: pd.DataFrame, cache: EmbeddingCache, folds: int = 5) -> tuple[EmpathyModel, dict]:
     """Cross-validated figures per mechanism and the heads fitted on every pair."""
-    x = pair_features(cache.encode(pairs["seeker_post"].tolist()), cache.encode(pairs["response_post"].tolist()))
+    x = pair_features(
+        cache.encode(pairs["seeker_post"].tolist()), cache.encode(pairs["response_post"].tolist())
+    )
     splits = list(GroupKFold(folds).split(x, groups=pairs["sp_id"]))
     report, heads = {"pairs": len(pairs), "seeker_posts": int(pairs["sp_id"].nunique()), "folds": folds}, []
     for mechanism in MECHANISMS:

@@ -51,10 +51,16 @@ def summary(units: np.ndarray) -> dict[str, tuple[float, float]]:
     n = max(len(units), 1e-9)
     return {
         # R:Q with half a unit of smoothing on each side: reflections without questions are good
-        "reflection_to_question": ((reflections + 0.25) / (questions + 0.25), _evidence(reflections + questions)),
+        "reflection_to_question": (
+            (reflections + 0.25) / (questions + 0.25),
+            _evidence(reflections + questions),
+        ),
         "percent_complex_reflections": (_share(c["complex_reflection"], reflections), _evidence(reflections)),
         "percent_open_questions": (_share(c["open_question"], questions), _evidence(questions)),
-        "percent_mi_adherent": (_share(adherent, adherent + non_adherent), _evidence(adherent + non_adherent)),
+        "percent_mi_adherent": (
+            _share(adherent, adherent + non_adherent),
+            _evidence(adherent + non_adherent),
+        ),
         "skill_use": (1 - c["other"] / n if len(units) else float("nan"), _evidence(len(units))),
     }
 

@@ -29,8 +29,9 @@ from pixelated.core.schema import SCORED_SCHEMA, scored_schema
 from pixelated.core.tableio import ValidatedWriter, count_rows, read_batches
 from pixelated.core.validation import canonical_schema
 from pixelated.scoring import agreement
-from pixelated.scoring.config import QualityConfig
 from pixelated.scoring.behaviour import CODES, CodeClassifier, code_units
+from pixelated.scoring.checks import empathy_transfer
+from pixelated.scoring.config import QualityConfig
 from pixelated.scoring.empathy import EmpathyModel
 from pixelated.scoring.metrics import METRICS, Evidence, read_scores, score_batch
 from pixelated.scoring.train_scorers import EMPATHY_FILE
@@ -97,12 +98,30 @@ class TurnModel:
         vectors = np.stack([self.vector_of[t.text] for t in turns])
         helper = [i for i, t in enumerate(turns) if t.role == "helper"]
         before = [_seeker_before(turns, i) for i in helper]
-        seeker_vectors = np.stack([vectors[j] if j is not None else np.zeros(DIMENSION, np.float32) for j in before])
-        codes = code_units(
-            self.codes, [turns[i].text for i in helper], [turns[j].text if j is not None else None for j in before]
+        seeker_vectors = np.stack(
+            [vectors[j] if j is not None else np.zeros(DIMENSION, np.float32) for j in before]
         )
-        empathy = self.empathy.expected_levels(seeker_vectors, vectors[helper]) if helper else np.zeros((0, 3))
+        codes = code_units(
+            self.codes,
+            [turns[i].text for i in helper],
+            [turns[j].text if j is not None else None for j in before],
+        )
+        empathy = (
+            self.empathy.expected_levels(seeker_vectors, vectors[helper]) if helper else np.zeros((0, 3))
+        )
         return Evidence(vectors, codes, empathy)
+
+    def strategy_turns(self) -> list[tuple[str, np.ndarray, np.ndarray, str]]:
+        """Every helper turn with an ESConv strategy: (text, seeker vector, helper vector, strategy)."""
+        rows = []
+        for turns in self.mturns.values():
+            for i, turn in enumerate(turns):
+                j = _seeker_before(turns, i) if turn.role == "helper" and turn.strategy else None
+                if j is not None:
+                    rows.append(
+                        (turn.text, self.vector_of[turns[j].text], self.vector_of[turn.text], turn.strategy)
+                    )
+        return rows
 
     def arrays(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, list[Evidence]]:
         """`score_batch`'s input: the batch and each conversation's Evidence."""
@@ -120,7 +139,9 @@ def prepare(mturns: dict[str, list[MTurn]], cache: EmbeddingCache, scorers: Path
     """Embed each distinct measured text once; load the trained scorer models."""
     texts = sorted({t.text for turns in mturns.values() for t in turns})
     vector_of = dict(zip(texts, cache.encode(texts), strict=True))
-    return TurnModel(mturns, vector_of, CodeClassifier.load(scorers), EmpathyModel.load(scorers / EMPATHY_FILE))
+    return TurnModel(
+        mturns, vector_of, CodeClassifier.load(scorers), EmpathyModel.load(scorers / EMPATHY_FILE)
+    )
 
 
 def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
@@ -144,6 +165,7 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
         rows, elapsed, rows / max(elapsed, 1e-9), embedded - started,
     )  # fmt: skip
     report = quality_report(read_scores(paths.output), measured, labels, cfg.quality)
+    report["empathy_transfer_esconv"] = empathy_transfer(model.empathy, model.strategy_turns())
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
@@ -173,6 +195,7 @@ def quality_report(
     """reports/quality.json: distributions, agreement with human judgement, crisis flags and
     the detector's accuracy, the strategy model's report and the lowest-scoring conversations."""
     feedback = scores["conversation_id"].map(measured.feedback).astype(float)
+    cc, esconv = scores["source"] == "counsel_chat", scores["source"].str.startswith("esconv")
     return {
         "conversations": len(scores),
         "distribution": {m: agreement.distribution(scores[m]) for m in (*METRICS, "quality", "safety")},
@@ -185,6 +208,13 @@ def quality_report(
                 scores, quality.accepted_source, quality.rejected_source
             ),
             "spearman": agreement.human_agreement(scores, feedback),
+            "spearman_by_metric": {
+                m: {
+                    "counsel_chat_upvotes": agreement.spearman(scores[cc], m, scores.loc[cc, "upvotes"]),
+                    "esconv_seeker_turn_feedback": agreement.spearman(scores[esconv], m, feedback[esconv]),
+                }
+                for m in (*METRICS, "safety")
+            },
         },
         "crisis": {
             "conversations_flagged": int((scores["crisis_kinds"] != "").sum()),

@@ -80,15 +80,23 @@ def run(cfg: TrainScorersConfig, paths: TrainScorersPaths) -> None:
     pairs = read_pinned_epitome(cfg)
     empathy, empathy_report = train_empathy(pairs, cache, cfg.scorers.folds)
     cache.save(keep=[*pairs["seeker_post"], *pairs["response_post"]])
-    log.info("empathy heads (cross-validated): %s", {m: empathy_report[m]["minilm_logreg"] for m in MECHANISMS})
+    log.info(
+        "empathy heads (cross-validated): %s", {m: empathy_report[m]["minilm_logreg"] for m in MECHANISMS}
+    )
     units = labelled_units(read_batches(paths.input, cfg.executor.batch_size))
     codes, code_report = train_codes(units, cfg.scorers.folds)
-    log.info("behaviour codes: %d labelled units, learned macro-F1 %.3f", len(units.texts), code_report["learned_macro_f1"])
+    log.info(
+        "behaviour codes: %d labelled units, learned macro-F1 %.3f",
+        len(units.texts),
+        code_report["learned_macro_f1"],
+    )
     paths.output.mkdir(parents=True, exist_ok=True)
     empathy.save(paths.output / EMPATHY_FILE)
     codes.save(paths.output)
     licence = cfg.scorers.epitome.model_dump(include={"license", "commercial_use", "citation"})
-    (paths.output / "LICENSE.json").write_text(json.dumps({"empathy.npz": licence}, indent=2, sort_keys=True) + "\n")
+    (paths.output / "LICENSE.json").write_text(
+        json.dumps({"empathy.npz": licence}, indent=2, sort_keys=True) + "\n"
+    )
     report = {"empathy_epitome": empathy_report, "behaviour_codes": code_report}
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")

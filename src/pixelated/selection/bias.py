@@ -36,3 +36,22 @@ def bias_report(
             "flagged": sorted(name for name, g in groups.items() if g["flagged"]),
         }
     return report
+
+
+def keep_rates_by_source(reasons_at_tier: dict[str, pd.Series], sources: pd.Series, top: int = 3) -> dict:
+    """Per source and tier: conversations, keep rate and the top drop reasons (share of the
+    source each reason drops). `reasons_at_tier` maps a tier to each row's reason ('' = keep)."""
+    report: dict[str, dict] = {}
+    for source in sorted(sources.unique()):
+        mask = sources == source
+        report[source] = {"n": int(mask.sum())}
+        for tier, reasons in reasons_at_tier.items():
+            part = reasons[mask]
+            dropped = part[part != ""].value_counts()
+            report[source][tier] = {
+                "keep_rate": round(float((part == "").mean()), 4),
+                "top_drop_reasons": {
+                    str(r): round(float(n) / len(part), 4) for r, n in dropped.head(top).items()
+                },
+            }
+    return report

@@ -91,10 +91,19 @@ def _detail(row: pd.Series, reason: str) -> str:
     return f"quality={row['quality']:.3f} {metric}={row[metric]:.3f}"
 
 
+def reasons_at_tiers(
+    scores: pd.DataFrame, quality: QualityConfig, safety: SafetyConfig
+) -> dict[str, pd.Series]:
+    """Each row's automatic drop reason ('' = keep) at every tier's threshold (same gates)."""
+    return {
+        tier: gate_reasons(scores, quality.model_copy(update={"min_score": quality.tiers[tier]}), safety)
+        for tier in TIERS[:-1]
+    }
+
+
 def tier_counts(scores: pd.DataFrame, quality: QualityConfig, safety: SafetyConfig) -> dict[str, int]:
     """How many conversations each tier would keep (same gates, that tier's threshold)."""
-    counts = {}
-    for tier in TIERS[:-1]:
-        trial = quality.model_copy(update={"min_score": quality.tiers[tier]})
-        counts[tier] = int((gate_reasons(scores, trial, safety) == "").sum())
-    return counts
+    return {
+        tier: int((reasons == "").sum())
+        for tier, reasons in reasons_at_tiers(scores, quality, safety).items()
+    }

@@ -90,6 +90,9 @@ def select_metrics(
         "kept": kept,
         "kept_by_tier": scores[scores["kept"]]["quality_tier"].value_counts().sort_index().to_dict(),
         "would_keep_at_tier": gates.tier_counts(scores, cfg.quality, cfg.safety),
+        "keep_rate_by_source": bias.keep_rates_by_source(
+            gates.reasons_at_tiers(scores, cfg.quality, cfg.safety), scores["source"]
+        ),
         "review": {
             "conversations": len(sample),
             "by_reason": sample["review_reason"].value_counts().sort_index().to_dict(),

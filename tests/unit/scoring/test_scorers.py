@@ -1,0 +1,185 @@
+"""The trained scorers: behaviour coding (rules and classifier), MITI summary scores, the
+EPITOME empathy heads, calibration and the select report's keep rates. Tiny synthetic inputs;
+one test loads the real MiniLM for a handful of texts."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pixelated.core.embed import EmbeddingCache
+from pixelated.scoring import behaviour, miti
+from pixelated.scoring import metrics as quality
+from pixelated.scoring.behaviour import CODES, LEARNED, CodeClassifier
+from pixelated.scoring.calibration import calibrate
+from pixelated.scoring.empathy import EmpathyModel, fit_head, pair_features
+from pixelated.selection.bias import keep_rates_by_source
+
+TRAIN = {
+    "simple_reflection": ["so you feel sad", "you are tired of it", "you feel alone", "so it is hard at work"],
+    "complex_reflection": [
+        "it sounds like you feel you have let everyone down",
+        "it sounds like part of you wants to leave and part wants to stay",
+        "it sounds like you are carrying this all by yourself",
+        "it sounds like you feel nobody sees how hard you try",
+    ],
+    "question": ["how are you feeling?", "what happened next?", "do you sleep well?", "are you ok?"],
+    "affirm": [
+        "you showed real courage",
+        "you have worked so hard on this",
+        "you did a great job reaching out",
+        "you are strong",
+    ],
+    "giving_information": [
+        "depression is common and treatable",
+        "sleep problems are a symptom of anxiety",
+        "therapy helps many people with panic",
+        "grief comes in waves",
+    ],
+    "advise": ["you should try exercise", "try to walk daily", "you should call a friend", "try journaling"],
+    "self_disclosure": ["i went through this too", "i had the same problem", "i lost my dad too", "i was anxious too"],
+    "other": ["hello", "hi there", "ok", "bye, take care"],
+}
+
+
+@pytest.fixture(scope="module")
+def classifier() -> CodeClassifier:
+    texts = [t for code in LEARNED for t in TRAIN[code] * 3]
+    labels = [code for code in LEARNED for _ in TRAIN[code] * 3]
+    return CodeClassifier.fit(texts, labels)
+
+
+def test_sentences_are_the_coding_unit():
+    assert behaviour.sentences("I hear you. That is hard. Ok. How long has it been?") == [
+        "I hear you.",
+        "That is hard. Ok.",
+        "How long has it been?",
+    ]
+
+
+def test_label_mapping_covers_every_source_family():
+    assert behaviour.map_label("esconv_failed", "Reflection of feelings") == "complex_reflection"
+    assert behaviour.map_label("esconv_multiesc", "Providing Suggestions or Information") is None
+    assert behaviour.map_label("mi_counselchat", "Open Question") == "open_question"
+    assert behaviour.map_label("hope_sample", "ynq") == "closed_question"
+    assert behaviour.map_label("empathetic_intents", "encouraging") == "affirm"
+    assert behaviour.map_label("counsel_chat", "anything") is None
+    for family in behaviour.LABEL_MAP.values():
+        for code in family.values():
+            assert code is None or code in LEARNED or code in CODES
+
+
+def test_rules_split_question_form_and_permission():
+    learned = np.zeros((4, len(LEARNED)))
+    learned[:2, LEARNED.index("question")] = 1.0
+    learned[2:, LEARNED.index("advise")] = 1.0
+    units = ["what was that like for you?", "did you sleep?", "try a walk.", "would it be ok if i suggest a walk?"]
+    coded = behaviour.refine(units, learned, advice_requested=False)
+    named = [CODES[i] for i in coded.argmax(axis=1)]
+    assert named == ["open_question", "closed_question", "advise_without_permission", "advise_with_permission"]
+    asked = behaviour.refine(units[2:3], learned[2:3], advice_requested=behaviour.advice_requested("what should i do?"))
+    assert CODES[asked.argmax()] == "advise_with_permission"
+
+
+def test_cue_coded_behaviours_take_the_unit():
+    learned = np.tile(np.eye(len(LEARNED))[LEARNED.index("other")], (3, 1))
+    units = ["it's your choice, you know yourself best.", "let's work on this together.", "get over it."]
+    named = [CODES[i] for i in behaviour.refine(units, learned, False).argmax(axis=1)]
+    assert named == ["emphasize_autonomy", "seek_collaboration", "confront"]
+
+
+def test_code_classifier_learns_clear_cases_and_round_trips(classifier, tmp_path):
+    cases = ["it sounds like you feel you have let everyone down", "you should try exercise", "hello"]
+    predicted = [LEARNED[i] for i in classifier.probabilities(cases).argmax(axis=1)]
+    assert predicted == ["complex_reflection", "advise", "other"]
+    classifier.save(tmp_path)
+    loaded = CodeClassifier.load(tmp_path)
+    np.testing.assert_allclose(loaded.probabilities(cases), classifier.probabilities(cases), rtol=1e-6)
+    again = CodeClassifier.fit(
+        [t for c in LEARNED for t in TRAIN[c] * 3], [c for c in LEARNED for _ in TRAIN[c] * 3]
+    )
+    np.testing.assert_array_equal(again.coef, classifier.coef)  # deterministic fit
+
+
+def test_a_written_answer_shows_its_skills(classifier):
+    """Shape fairness: a single long answer is coded sentence by sentence."""
+    answer = (
+        "it sounds like you feel you have let everyone down. you have worked so hard on this. "
+        "depression is common and treatable. you should try exercise."
+    )
+    units = behaviour.code_units(classifier, [answer], ["i feel like a failure, what should i do?"])
+    assert len(units) == 4
+    assert quality.therapeutic_accuracy(units) > 0.65
+    counts = miti.counts(units)
+    assert counts["advise_with_permission"] > counts["advise_without_permission"]
+
+
+def test_miti_summary_anchors_and_evidence():
+    one_hot = lambda *names: np.array([np.eye(len(CODES))[CODES.index(n)] for n in names])  # noqa: E731
+    fair = miti.summary(one_hot("simple_reflection", "complex_reflection", "open_question", "closed_question"))
+    assert fair["reflection_to_question"][0] == pytest.approx(1.0)
+    assert fair["percent_complex_reflections"] == (0.5, 1.0)
+    info_only = miti.summary(one_hot("giving_information", "giving_information"))
+    assert info_only["percent_open_questions"][1] == 0.0  # no questions: no evidence, not a 0
+    assert np.interp(1.0, *miti.ANCHORS["reflection_to_question"]) == pytest.approx(miti.FAIR)
+    assert np.interp(2.0, *miti.ANCHORS["reflection_to_question"]) == pytest.approx(miti.GOOD)
+    assert np.interp(0.4, *miti.ANCHORS["percent_complex_reflections"]) == pytest.approx(miti.FAIR)
+
+
+def test_calibration_is_monotone_and_bounded():
+    for metric in ("emotional_authenticity", "coherence", "personality_consistency"):
+        values = [calibrate(metric, x) for x in np.linspace(-0.5, 1.5, 41)]
+        assert all(0.0 <= v <= 1.0 for v in values) and values == sorted(values)
+
+
+@pytest.fixture(scope="module")
+def empathy_model() -> EmpathyModel:
+    rng = np.random.default_rng(0)
+    seeker, response = rng.normal(size=(60, 8)), rng.normal(size=(60, 8))
+    seeker /= np.linalg.norm(seeker, axis=1, keepdims=True)
+    response /= np.linalg.norm(response, axis=1, keepdims=True)
+    x = pair_features(seeker, response)
+    y = np.digitize(response[:, 0], [-0.2, 0.2])  # level follows one response direction
+    return EmpathyModel.from_heads([fit_head(x, y) for _ in range(3)]), seeker, response
+
+
+def test_empathy_model_round_trips_and_is_deterministic(empathy_model, tmp_path):
+    model, seeker, response = empathy_model
+    model.save(tmp_path / "empathy.npz")
+    loaded = EmpathyModel.load(tmp_path / "empathy.npz")
+    levels = loaded.expected_levels(seeker, response)
+    np.testing.assert_allclose(levels, model.expected_levels(seeker, response))
+    assert levels.shape == (60, 3) and levels.min() >= 0 and levels.max() <= 1
+    high, low = np.argmax(response[:, 0]), np.argmin(response[:, 0])
+    assert levels[high, 0] > 0.5 > levels[low, 0]
+
+
+def test_empathy_heads_on_real_minilm_see_an_emotional_reaction():
+    """The real MiniLM on a handful of written pairs: a head fitted on them orders new ones."""
+    cache = EmbeddingCache()
+    seeker = "i lost my job and i feel worthless."
+    warm = ["i'm so sorry, that must be so painful.", "that sounds really hard, i'm sorry you're hurting."]
+    cold = ["post this in another forum.", "check the sidebar for rules."]
+    u, v = cache.encode([seeker] * 4), cache.encode(warm + cold)
+    head = fit_head(pair_features(u, v), np.array([2, 2, 0, 0]))
+    model = EmpathyModel.from_heads([head] * 3)
+    new = cache.encode(["i'm really sorry you are going through this.", "read the rules first."])
+    levels = model.expected_levels(cache.encode([seeker] * 2), new)
+    assert levels[0, 0] > levels[1, 0]
+
+
+def test_personality_consistency_reads_a_single_answer_too():
+    steady = quality.personality_consistency(["that sounds hard. i'm glad you told me. you are not alone."], None)
+    swing = quality.personality_consistency(
+        ["i'm so happy and delighted, wonderful! this is pathetic and awful, i hate it."], None
+    )
+    assert steady > swing and steady < 1.0 or steady == pytest.approx(1.0)
+
+
+def test_keep_rates_by_source_name_the_top_reasons():
+    reasons = {
+        "minimum": pd.Series(["", "low_safety", "", ""]),
+        "production": pd.Series(["low_quality_coherence", "low_safety", "low_quality_coherence", ""]),
+    }
+    report = keep_rates_by_source(reasons, pd.Series(["a", "a", "b", "b"]))
+    assert report["a"]["minimum"] == {"keep_rate": 0.5, "top_drop_reasons": {"low_safety": 0.5}}
+    assert report["b"]["production"]["top_drop_reasons"] == {"low_quality_coherence": 0.5}
