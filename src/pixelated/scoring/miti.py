@@ -28,9 +28,11 @@ ANCHORS = {
     "percent_complex_reflections": ([0.0, 0.4, 0.5, 0.8], [0.4, FAIR, GOOD, 1.0]),
     "percent_open_questions": ([0.0, 0.5, 0.7, 1.0], [0.4, FAIR, GOOD, 1.0]),
     "percent_mi_adherent": ([0.0, 0.5, 0.75, 1.0], [0.2, FAIR, GOOD, 1.0]),
-    # share of units that are a named counselling skill (not "other"): Hill's helping skills
-    "skill_use": ([0.0, 0.5, 0.75, 1.0], [0.2, FAIR, GOOD, 1.0]),
 }
+# Shrinkage: a conversation with little coded evidence (say, an answer that only gives
+# information, which MITI counts as neither adherent nor not) sits near a neutral prior
+# between the minimum tier and "fair", never at 0 or 1 because of its shape.
+PRIOR, PRIOR_WEIGHT = 0.65, 0.5
 ADHERENT = ("affirm", "seek_collaboration", "emphasize_autonomy")
 NON_ADHERENT = ("confront", "advise_without_permission")
 
@@ -48,7 +50,6 @@ def summary(units: np.ndarray) -> dict[str, tuple[float, float]]:
     questions = c["open_question"] + c["closed_question"]
     adherent = sum(c[k] for k in ADHERENT)
     non_adherent = sum(c[k] for k in NON_ADHERENT)
-    n = max(len(units), 1e-9)
     return {
         # R:Q with half a unit of smoothing on each side: reflections without questions are good
         "reflection_to_question": (
@@ -61,7 +62,6 @@ def summary(units: np.ndarray) -> dict[str, tuple[float, float]]:
             _share(adherent, adherent + non_adherent),
             _evidence(adherent + non_adherent),
         ),
-        "skill_use": (1 - c["other"] / n if len(units) else float("nan"), _evidence(len(units))),
     }
 
 
@@ -75,14 +75,14 @@ def _evidence(count: float, full: float = 2.0) -> float:
 
 
 def therapeutic_accuracy(units: np.ndarray) -> float | None:
-    """Evidence-weighted mean of the anchored summary scores; None when there is nothing to code."""
-    parts = summary(units)
-    weighted = [
-        (np.interp(value, *ANCHORS[name]), evidence)
-        for name, (value, evidence) in parts.items()
+    """Evidence-weighted mean of the anchored summary scores, shrunk toward PRIOR; None when
+    there is nothing to code."""
+    if len(units) == 0:
+        return None
+    weighted = [(PRIOR, PRIOR_WEIGHT)] + [
+        (float(np.interp(value, *ANCHORS[name])), evidence)
+        for name, (value, evidence) in summary(units).items()
         if evidence > 0 and np.isfinite(value)
     ]
-    if not weighted:
-        return None
     scores, weights = zip(*weighted, strict=True)
     return float(np.average(scores, weights=weights))
