@@ -16,6 +16,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 MECHANISMS = ("emotional_reactions", "interpretations", "explorations")
+EMPATHY_FILE = "empathy.npz"  # in the scorer model folder
 LEVELS = 3  # 0 none, 1 weak, 2 strong
 
 

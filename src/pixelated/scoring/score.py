@@ -30,11 +30,10 @@ from pixelated.core.tableio import ValidatedWriter, count_rows, read_batches
 from pixelated.core.validation import canonical_schema
 from pixelated.scoring import agreement
 from pixelated.scoring.behaviour import CODES, CodeClassifier, code_units
-from pixelated.scoring.checks import empathy_transfer
+from pixelated.scoring.checks import empathy_transfer, miti_by_source
 from pixelated.scoring.config import QualityConfig
-from pixelated.scoring.empathy import EmpathyModel
+from pixelated.scoring.empathy import EMPATHY_FILE, EmpathyModel
 from pixelated.scoring.metrics import METRICS, Evidence, read_scores, score_batch
-from pixelated.scoring.train_scorers import EMPATHY_FILE
 from pixelated.scoring.turns import MTurn, measurement_turns
 
 log = logging.getLogger("pixelated.score")
@@ -64,12 +63,14 @@ class Measured:
     mturns: dict[str, list[MTurn]] = field(default_factory=dict)
     feedback: dict[str, float] = field(default_factory=dict)
     labelled_text: dict[tuple[str, int], str] = field(default_factory=dict)
+    source: dict[str, str] = field(default_factory=dict)
 
 
 def measure(batches: Iterable[pd.DataFrame], wanted: Collection[tuple[str, int]] = ()) -> Measured:
     """Measured turns of every conversation; `wanted` are the (conversation, turn) labels."""
     measured = Measured()
     for batch in batches:
+        measured.source.update(zip(batch["conversation_id"], batch["source"], strict=True))
         for cid, turns in zip(batch["conversation_id"], batch["turns"], strict=True):
             measured.mturns[cid] = measurement_turns(turns)
             for index, turn in enumerate(turns):
@@ -91,25 +92,30 @@ class TurnModel:
     codes: CodeClassifier
     empathy: EmpathyModel
 
+    def helper_codes(self, cid: str) -> np.ndarray:
+        """MITI code probabilities of the conversation's helper sentences (units x CODES)."""
+        turns = self.mturns[cid]
+        helper = [i for i, t in enumerate(turns) if t.role == "helper"]
+        before = [_seeker_before(turns, i) for i in helper]
+        seeker_texts = [turns[j].text if j is not None else None for j in before]
+        return code_units(self.codes, [turns[i].text for i in helper], seeker_texts)
+
     def evidence(self, cid: str) -> Evidence:
         turns = self.mturns[cid]
         if not turns:
             return Evidence(np.zeros((0, DIMENSION), np.float32), np.zeros((0, len(CODES))), np.zeros((0, 3)))
         vectors = np.stack([self.vector_of[t.text] for t in turns])
         helper = [i for i, t in enumerate(turns) if t.role == "helper"]
-        before = [_seeker_before(turns, i) for i in helper]
-        seeker_vectors = np.stack(
-            [vectors[j] if j is not None else np.zeros(DIMENSION, np.float32) for j in before]
-        )
-        codes = code_units(
-            self.codes,
-            [turns[i].text for i in helper],
-            [turns[j].text if j is not None else None for j in before],
-        )
+        zero = np.zeros(DIMENSION, np.float32)
+        seeker_vectors = [
+            vectors[j] if j is not None else zero for j in (_seeker_before(turns, i) for i in helper)
+        ]
         empathy = (
-            self.empathy.expected_levels(seeker_vectors, vectors[helper]) if helper else np.zeros((0, 3))
+            self.empathy.expected_levels(np.stack(seeker_vectors), vectors[helper])
+            if helper
+            else np.zeros((0, 3))
         )
-        return Evidence(vectors, codes, empathy)
+        return Evidence(vectors, self.helper_codes(cid), empathy)
 
     def strategy_turns(self) -> list[tuple[str, np.ndarray, np.ndarray, str]]:
         """Every helper turn with an ESConv strategy: (text, seeker vector, helper vector, strategy)."""
@@ -166,6 +172,9 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
     )  # fmt: skip
     report = quality_report(read_scores(paths.output), measured, labels, cfg.quality)
     report["empathy_transfer_esconv"] = empathy_transfer(model.empathy, model.strategy_turns())
+    report["miti_by_source"] = miti_by_source(
+        {c: model.helper_codes(c) for c in model.mturns}, measured.source
+    )
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 

@@ -25,12 +25,10 @@ from pixelated.core.embed import EmbeddingCache
 from pixelated.core.tableio import read_batches
 from pixelated.ingest.acquire import acquire_source, resolve_mirror
 from pixelated.scoring.codes_training import labelled_units, train_codes
-from pixelated.scoring.empathy import MECHANISMS
+from pixelated.scoring.empathy import EMPATHY_FILE, MECHANISMS
 from pixelated.scoring.empathy_training import read_epitome, train_empathy
 
 log = logging.getLogger("pixelated.train_scorers")
-
-EMPATHY_FILE = "empathy.npz"
 
 
 @dataclass(frozen=True)
