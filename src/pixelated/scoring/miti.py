@@ -31,8 +31,9 @@ ANCHORS = {
 }
 # Shrinkage: a conversation with little coded evidence (say, an answer that only gives
 # information, which MITI counts as neither adherent nor not) sits near a neutral prior
-# between the minimum tier and "fair", never at 0 or 1 because of its shape.
-PRIOR, PRIOR_WEIGHT = 0.65, 0.5
+# between the minimum tier and "fair", never at 0 or 1 because of its shape; the prior falls
+# to 0.3 as the share of sentences coded "other" (chit-chat, no counselling act) rises to all.
+PRIOR, PRIOR_CHITCHAT, PRIOR_WEIGHT = 0.65, 0.3, 0.5
 ADHERENT = ("affirm", "seek_collaboration", "emphasize_autonomy")
 NON_ADHERENT = ("confront", "advise_without_permission")
 
@@ -79,7 +80,8 @@ def therapeutic_accuracy(units: np.ndarray) -> float | None:
     there is nothing to code."""
     if len(units) == 0:
         return None
-    weighted = [(PRIOR, PRIOR_WEIGHT)] + [
+    other_share = counts(units)["other"] / len(units)
+    weighted = [(float(np.interp(other_share, [0, 1], [PRIOR, PRIOR_CHITCHAT])), PRIOR_WEIGHT)] + [
         (float(np.interp(value, *ANCHORS[name])), evidence)
         for name, (value, evidence) in summary(units).items()
         if evidence > 0 and np.isfinite(value)

@@ -2,8 +2,9 @@
 
 - the EPITOME empathy heads (empathy.py) on the EPITOME Reddit pairs, 5-fold grouped by
   seeker post, beside Sharma et al. 2020 and the cue-phrase measure on the same pairs;
-- the behaviour-code classifier (behaviour.py) on every labelled helper turn of the filtered
-  table, out of fold grouped by conversation.
+- the behaviour-code classifier (behaviour.py) on every labelled helper turn of the anonymized
+  table (before dedup, which removes nearly all mi-counselchat labels as duplicates of
+  counsel-chat answers), out of fold grouped by conversation.
 
 Neither model sees whether an ESConv dialogue was accepted or rejected. Outputs are small
 files (JSON vocabulary, npz weights) and a metrics JSON; DVC caches the stage, so unchanged
@@ -33,7 +34,7 @@ log = logging.getLogger("pixelated.train_scorers")
 
 @dataclass(frozen=True)
 class TrainScorersPaths:
-    input: Path  # the filtered conversation table (behaviour labels)
+    input: Path  # the anonymized conversation table, before dedup (behaviour labels)
     output: Path  # the model folder
     metrics: Path
     cache: Path  # MiniLM vectors of the EPITOME texts
