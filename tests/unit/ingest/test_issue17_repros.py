@@ -15,15 +15,9 @@ import pyarrow.parquet as pq
 from pixelated.core.runner import TablePaths
 from pixelated.ingest import ingest
 from tests.conftest import INGEST, source_config
+from tests.unit.ingest.test_malformed import QA_CFG, UTT_CFG
 
 GOOD = [{"role": "user", "text": "I feel stuck."}, {"role": "assistant", "text": "Stuck how?"}]
-QA_CFG = {
-    "id": "id",
-    "seeker_text": ["question"],
-    "helper_text": "answer",
-    "metadata": {"upvotes": "upvotes"},
-}
-UTT_CFG = {"conversation": "dialog", "role": "role", "text": "text"}
 PLANTED = ("Jane Roe 555-867-5309", "jane.doe@example.org", "536-82-4917", "SECRETRECORDID")
 
 
