@@ -13,13 +13,15 @@ export PE_DATA_MIRROR ?= $(abspath ../shared/data)
 
 install: $(VENV)/.installed
 
-# torch first, as the CPU wheel: otherwise sentence-transformers pulls a multi-GB CUDA build.
+# torch first, as the CPU wheel that pip's configuration finds: otherwise sentence-transformers
+# pulls a multi-GB CUDA build. uv then installs the pinned rest in seconds (pip took ~90 s here).
+UV := $(BIN)/uv pip install --quiet --python $(BIN)/python
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,service]'
-	$(BIN)/python -m pip install --quiet --no-deps construct-tracker==1.0.16
+	$(BIN)/python -m pip install --quiet torch==2.13.0 uv==0.13.9
+	$(UV) -c constraints.txt -e '.[dev,service]'
+	$(UV) --no-deps construct-tracker==1.0.16
 	touch $@
 
 params: install

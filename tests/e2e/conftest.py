@@ -27,9 +27,11 @@ from pixelated.ingest.acquire import add_to_mirror, resolve_mirror
 from tests.paths import REPO, SHARED_DATA
 
 SAMPLE = 30  # conversations per source: enough for ESConv dialogues over 40 turns and 2-turn Q&A
-# On a sample, the privacy benchmark and training only need to run, not to be precise or learn.
+# On a sample, the privacy benchmark, training and cross-validation only need to run, not to be
+# precise or learn (each CV fold fine-tunes a model).
 SAMPLE_RUN = {
-    "privacy": {"bench": {"per_type": 50}},
+    "privacy": {"bench": {"per_type": 10}},
+    "split": {"cv_folds": 2},
     "train": {"max_pairs": 16, "epochs": 1, "batch_size": 8, "max_seq_length": 32, "val_max_queries": 32},
     "evaluate": {"max_queries": 32, "cv": {"max_pairs": 8, "max_queries": 8}},
 }

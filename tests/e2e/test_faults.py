@@ -31,6 +31,7 @@ TARGET = "validate"  # acquire -> ingest -> validate: the cheap head of the pipe
 STAGES = ("acquire", "ingest", "validate")
 SAMPLE = 20  # conversations per source
 GRACE = 0.5  # seconds a stopping stage may take to finish a rename already under way
+CONFIRM = 0.3  # seconds after which a crowd of stage processes is looked at again
 
 
 def stage_processes(root: Path) -> dict[int, str]:
@@ -67,12 +68,21 @@ class StageWatch(threading.Thread):
     def run(self) -> None:
         while not self._halt.is_set():
             now, running = time.monotonic(), stage_processes(self.root)
-            self.most_at_once = max(self.most_at_once, len(running))
             if len(running) > 1:
-                self.crowds.append(running)
+                running = self._confirmed(running)
+                self.crowds += [running] if len(running) > 1 else []
+            self.most_at_once = max(self.most_at_once, len(running))
             for pid, stage in running.items():
                 self.seen.setdefault(pid, [stage, now, now])[2] = now
             time.sleep(0.02)
+
+    def _confirmed(self, running: dict[int, str]) -> dict[int, str]:
+        """The processes of a crowd still counted as stages a moment later. One /proc scan is not
+        atomic: a stage SIGKILLed mid-scan leaves its pool worker orphaned, hence counted, until
+        the worker's parent-death signal ends it; two real stages at once both stay."""
+        time.sleep(CONFIRM)
+        again = stage_processes(self.root)
+        return {pid: stage for pid, stage in running.items() if pid in again}
 
     def stop(self) -> None:
         self._halt.set()

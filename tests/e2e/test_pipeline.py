@@ -1,21 +1,15 @@
 """End to end: a fresh copy of the repo runs the whole DVC pipeline on a sample of the shared
-data (the first SAMPLE conversations of each source, set in the clone's conf/ so `dvc exp run`
-keeps it), reruns nothing the second time, and `dvc exp run -S` reruns only what the change
-touches. The first run is the session's shared sample run; the experiments run in a copy of it.
-The same on all of the shared data is a slow test.
-
-The two quick tests come last: xdist hands a worker its next file once two of its tests are
-left, and that file should not wait behind a long experiment."""
+data (the first SAMPLE conversations of each source), and reruns nothing the second time. That
+run is the session's shared sample run; test_exp_run.py runs experiments in a copy of it. The
+same on all of the shared data is a slow test."""
 
 import json
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
-from tests.e2e.conftest import CANARY_ROWS, SAMPLE, STAGES, copy_run, make_clone, stages_run
+from tests.e2e.conftest import CANARY_ROWS, SAMPLE, STAGES, make_clone, stages_run
 from tests.e2e.conftest import run_ok as _run
 from tests.paths import SHARED_DATA
 from tests.unit.reporting.release import assert_card_describes_release
@@ -32,12 +26,6 @@ SOURCE_RECORDS = {
 }
 # the planted values, and the distinctive parts that must not survive in any form
 CANARIES = ("Okonkwo", "canary7f3a", "555-0199", "Larkspur")
-
-
-@pytest.fixture(scope="module")
-def clone(sample_run, tmp_path_factory):
-    """A copy of the sample run for the experiments, which run one after another in it."""
-    return copy_run(sample_run, tmp_path_factory.mktemp("clone"))
 
 
 def _check_ledgers(root) -> dict:
@@ -84,50 +72,6 @@ def _assert_no_canary(root, log_output: str) -> None:
     ]
     leaks += [("log output", canary) for canary in CANARIES if canary in log_output]
     assert leaks == []
-
-
-def test_exp_run_quality_threshold_reruns_only_select_and_after(clone):
-    root, env = clone
-    _run(["dvc", "repro"], root, env)
-    before = json.loads((root / "reports" / "ledger" / "select.json").read_text())
-    # a threshold the sample's kept conversations straddle: about a quarter of them fall below it
-    kept = sorted(pq.read_table(root / "data" / "interim" / "selected.parquet").column("quality").to_pylist())
-    ran = _exp_run(root, env, f"quality.min_score={kept[len(kept) // 4]}")
-    assert ran == {"select", "split", "export", "train", "evaluate", "report"}
-    after = json.loads((root / "reports" / "ledger" / "select.json").read_text())
-    assert after["rows_in"] == before["rows_in"] and after["rows_out"] < before["rows_out"]
-    quality = json.loads((root / "reports" / "quality.json").read_text())
-    assert quality["agreement"]["rejected_vs_accepted"]["auc"] is not None
-
-
-def _exp_run(root, env, override: str) -> set[str]:
-    """Commit the reproduced workspace at the default params (an earlier experiment may have left
-    its own in params.yaml), then `dvc exp run -S override`; the stages it ran."""
-    _run([sys.executable, "-m", "pixelated.core.params"], root, env)
-    _run(["dvc", "repro"], root, env)
-    _run(["git", "add", "-A"], root, env)
-    _run(["git", "commit", "--allow-empty", "-qm", f"before {override}"], root, env)
-    return stages_run(_run(["dvc", "exp", "run", "-S", override], root, env))
-
-
-def test_training_param_reruns_only_train_and_evaluate(clone):
-    root, env = clone
-    # report too: the headline metric carries recall@1
-    assert _exp_run(root, env, "train.learning_rate=5.0e-05") == {"train", "evaluate", "report"}
-    evaluation = json.loads((root / "reports" / "eval.json").read_text())
-    models = {"finetuned", "pretrained", "tfidf", "ablation_uncurated"}
-    folds = yaml.safe_load((root / "params.yaml").read_text())["split"]["cv_folds"]
-    assert set(evaluation["test"]) >= models and evaluation["cv"]["folds"] == folds
-    plots = json.loads(_run(["dvc", "plots", "show", "--json"], root, env))["data"]
-    assert plots["Recall@k on test"] and plots["Training curve"] and plots["reports/plots/train_curve.csv"]
-
-
-def test_exp_run_override_reruns_only_downstream(clone):
-    root, env = clone
-    ran = _exp_run(root, env, "filter_length.max_turns=40")
-    assert ran == {"filter_length", "score", "select", "split", "export", "train", "evaluate", "report"}
-    ledger = json.loads((root / "reports" / "ledger" / "filter_length.json").read_text())
-    assert ledger["dropped"]["too_many_turns"] > 0  # sampled ESConv dialogues exceed 40 turns
 
 
 def test_source_records_are_those_of_source_md(shared_sources):
