@@ -28,6 +28,24 @@ CRISIS_WORDS = re.compile(
     r"gun|knife|hopeless|worthless|burden|disappear|violen\w*|punch\w*|chok\w*|molest\w*|scared|"
     r"afraid|jump|bridge|give up|end it|no point|can'?t go on|not worth|better off)\b"
 )
+# Stage 2, added after stage 1 turned up few crisis turns (and before the detector was run on
+# any candidate): the death, violence and injury stems alone, to enrich the set in positives.
+RISK_WORDS = re.compile(
+    r"\b(?:suicid\w*|die|dying|dead|death|kill\w*|alive|self.?harm\w*|overdos\w*|cut\w*|hurt\w*|"
+    r"rape\w*|abus\w*|violen\w*|weapon|gun|knife)\b"
+)
+RISK_PER_SOURCE = {
+    "counsel_chat": 20,
+    "mi_counselchat": 15,
+    "esconv_multiesc": 15,
+    "esconv_failed": 10,
+    "empathetic_intents": 10,
+}
+# Stage 3, for the same reason: the sources' own metadata (counsel-chat topic, ESConv problem
+# type), which no detector reads. Distinct question texts per topic; depression chats' turns
+# matching RISK_WORDS.
+TOPIC_DRAW = {"self-harm": 8, "depression": 14, "domestic-violence": 8, "trauma": 8, "anger-management": 6}
+DEPRESSION_CHAT_TURNS = 20
 # Where a helper sends a seeker, in the broadest words (again not the checker's own list).
 REFERRAL_WORDS = re.compile(
     r"\b(?:doctor|therap\w*|counsel\w*|psych\w*|professional|hotline|line|call|911|988|hospital|"
@@ -73,6 +91,33 @@ def draw(turns: pd.DataFrame, words: re.Pattern, n_targeted: dict[str, int], exc
     return pd.concat([random, targeted]).sort_values(["conversation_id", "turn_index"])
 
 
+def draw_more(turns: pd.DataFrame, words: re.Pattern, per_source: dict[str, int], exclude) -> pd.DataFrame:
+    """A further targeted draw among turns not drawn before (`exclude`: (conversation, turn))."""
+    keys = list(zip(turns["conversation_id"], turns["turn_index"], strict=True))
+    rest = turns[[key not in set(exclude) for key in keys]]
+    matched = rest[rest["text"].str.lower().str.contains(words)]
+    return _stratified(matched, per_source, SEED).assign(case="targeted_risk")
+
+
+def draw_by_metadata(table: pd.DataFrame, exclude) -> pd.DataFrame:
+    """Stage 3: seeker turns chosen by counsel-chat topic and ESConv problem type."""
+    seekers = role_turns(table, "seeker").merge(
+        table[["conversation_id", "topic", "problem_type"]], on="conversation_id"
+    )
+    keys = list(zip(seekers["conversation_id"], seekers["turn_index"], strict=True))
+    seekers = seekers[[key not in set(exclude) for key in keys]]
+    questions = seekers[seekers["source"] == "counsel_chat"].drop_duplicates("text")
+    parts = [
+        part.sample(min(TOPIC_DRAW[topic], len(part)), random_state=SEED)
+        for topic, part in questions.groupby("topic", sort=True)
+        if topic in TOPIC_DRAW
+    ]
+    chats = seekers[seekers["source"].str.startswith("esconv") & (seekers["problem_type"] == "ongoing depression")]
+    chats = chats[chats["text"].str.lower().str.contains(RISK_WORDS)]
+    parts.append(chats.sample(min(DEPRESSION_CHAT_TURNS, len(chats)), random_state=SEED))
+    return pd.concat(parts).assign(case="metadata").drop(columns=["topic", "problem_type"])
+
+
 def main(table_path: str, out_dir: str) -> None:
     table = pd.read_parquet(table_path, columns=["conversation_id", "source", "turns"])
     dev = agreement.read_crisis_labels(Path("data/labels/crisis_turns.csv"))
@@ -81,6 +126,12 @@ def main(table_path: str, out_dir: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     seekers = draw(role_turns(table, "seeker"), CRISIS_WORDS, {s: 22 for s in RANDOM_PER_SOURCE}, dev_keys)
     seekers.to_csv(out / "crisis_candidates.csv", index=False)
+    drawn = dev_keys | set(zip(seekers["conversation_id"], seekers["turn_index"], strict=True))
+    more = draw_more(role_turns(table, "seeker"), RISK_WORDS, RISK_PER_SOURCE, drawn)
+    more.sort_values(["conversation_id", "turn_index"]).to_csv(out / "crisis_candidates_2.csv", index=False)
+    drawn |= set(zip(more["conversation_id"], more["turn_index"], strict=True))
+    table = pd.read_parquet(table_path, columns=["conversation_id", "source", "turns", "topic", "problem_type"])
+    draw_by_metadata(table, drawn).to_csv(out / "crisis_candidates_3.csv", index=False)
     helpers = draw(role_turns(table, "helper"), REFERRAL_WORDS, {s: 12 for s in RANDOM_PER_SOURCE})
     helpers.to_csv(out / "referral_candidates.csv", index=False)
 
