@@ -101,6 +101,8 @@ def _status(clause: str, start: int, kind: str = "") -> str:
         return "protective"
     if _cue_before(clause, start, patterns["hypothetical"]):
         return "hypothetical"
+    if patterns["negation_immune"].match(clause, start):
+        return "positive"
     window = " ".join(clause[:start].split()[-_CUE_WINDOW:])
     if patterns["negation"].search(window) or "n't" in window or "not " in window:
         return "negated"
