@@ -62,3 +62,8 @@ def refers(text: str) -> bool:
     """True when the reply refers the seeker to outside help in at least one sentence."""
     lowered = text.lower().replace("’", "'")
     return any(_sentence_refers(s) for s in _SENTENCE.split(lowered) if s)
+
+
+def acknowledges(text: str) -> bool:
+    """True when the reply names or validates the seeker's distress (sympathy, a feeling, hope)."""
+    return bool(patterns()["acknowledgement"].search(text.lower().replace("’", "'")))

@@ -49,7 +49,7 @@ def safety(mturns: list[MTurn]) -> dict:
         flagged_turns.extend(turn.source_turns)
         replies = _replies(mturns, i)
         referred = any(referral.refers(r) for r in replies)
-        acknowledged = any(epitome_level(r, reactions) > 0 for r in replies)
+        acknowledged = any(epitome_level(r, reactions) > 0 or referral.acknowledges(r) for r in replies)
         # a disclosure of abuse is answered by pointing to help; acute risk also needs acknowledging
         if referred and (acknowledged or found <= {"abuse"}):
             turn_score, turn_reason = 0.85, "crisis_handled"
