@@ -117,8 +117,9 @@ def detector(labels: pd.DataFrame, texts: Texts) -> dict:
     }
     if "label" in labels:
         kinds = labels["label"][keep].to_numpy()
+        hits = pd.Series(predicted, dtype=bool)
         result["recall_by_kind"] = {
-            kind: _rate(sum(p for k, p in zip(kinds, predicted, strict=True) if k == kind), int((kinds == kind).sum()))
+            kind: _rate(int(hits[kinds == kind].sum()), int((kinds == kind).sum()))
             for kind in sorted(set(kinds) - {"none"})
         }
     return result
@@ -149,12 +150,19 @@ def referral_check(labels: pd.DataFrame, texts: Texts) -> dict:
 
 
 def drops_review(labels: pd.DataFrame) -> dict:
-    """Share of the reviewed safety-gate drops that the reviewer agrees with."""
+    """Share of the reviewed drops of this gate a reviewer agrees with, share whose stated reason
+    is right, and, for drops only the previous gate made, share this gate is right to keep."""
     if labels.empty:
         return {"reviewed": 0}
-    agree = labels["reviewer_agrees"].astype(str).str.lower().isin(["yes", "1", "true"])
-    by_gate = {g: _rate(int(a.sum()), len(a)) for g, a in agree.groupby(labels["gate"], sort=True)}
-    return {"reviewed": len(labels), "agreement": _rate(int(agree.sum()), len(labels)), "by_gate": by_gate}
+    agree = labels["reviewer_agrees"].astype(str).str.lower() == "yes"
+    reason = labels["reason_right"].astype(str).str.lower() == "yes"
+    new, old = labels["gate"] == "new", labels["gate"] == "old_only"
+    return {
+        "reviewed": len(labels),
+        "agreement": _rate(int(agree[new].sum()), int(new.sum())),
+        "reason_right": _rate(int(reason[new].sum()), int(new.sum())),
+        "old_only_rightly_kept": _rate(int((~agree[old]).sum()), int(old.sum())),
+    }
 
 
 def report(sets: LabelSets, texts: Texts) -> dict:

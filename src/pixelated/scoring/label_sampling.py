@@ -112,7 +112,8 @@ def draw_by_metadata(table: pd.DataFrame, exclude) -> pd.DataFrame:
         for topic, part in questions.groupby("topic", sort=True)
         if topic in TOPIC_DRAW
     ]
-    chats = seekers[seekers["source"].str.startswith("esconv") & (seekers["problem_type"] == "ongoing depression")]
+    depression = seekers["problem_type"] == "ongoing depression"
+    chats = seekers[seekers["source"].str.startswith("esconv") & depression]
     chats = chats[chats["text"].str.lower().str.contains(RISK_WORDS)]
     parts.append(chats.sample(min(DEPRESSION_CHAT_TURNS, len(chats)), random_state=SEED))
     return pd.concat(parts).assign(case="metadata").drop(columns=["topic", "problem_type"])
@@ -130,7 +131,8 @@ def main(table_path: str, out_dir: str) -> None:
     more = draw_more(role_turns(table, "seeker"), RISK_WORDS, RISK_PER_SOURCE, drawn)
     more.sort_values(["conversation_id", "turn_index"]).to_csv(out / "crisis_candidates_2.csv", index=False)
     drawn |= set(zip(more["conversation_id"], more["turn_index"], strict=True))
-    table = pd.read_parquet(table_path, columns=["conversation_id", "source", "turns", "topic", "problem_type"])
+    columns = ["conversation_id", "source", "turns", "topic", "problem_type"]
+    table = pd.read_parquet(table_path, columns=columns)
     draw_by_metadata(table, drawn).to_csv(out / "crisis_candidates_3.csv", index=False)
     helpers = draw(role_turns(table, "helper"), REFERRAL_WORDS, {s: 12 for s in RANDOM_PER_SOURCE})
     helpers.to_csv(out / "referral_candidates.csv", index=False)

@@ -43,7 +43,8 @@ def _directed(sentence: str, match: re.Match, cues: re.Pattern) -> bool:
         return False
     if cues.search(before):
         return True
-    return cues is patterns()["provider_cues"] and bool(patterns()["provider_after"].search(sentence[match.end() :]))
+    after = sentence[match.end() :]
+    return cues is patterns()["provider_cues"] and bool(patterns()["provider_after"].search(after))
 
 
 def _sentence_refers(sentence: str) -> bool:
