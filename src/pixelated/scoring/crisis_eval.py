@@ -166,13 +166,16 @@ def drops_review(labels: pd.DataFrame) -> dict:
 
 
 def report(sets: LabelSets, texts: Texts) -> dict:
-    """The crisis/referral/safety-review block of reports/quality.json."""
+    """reports/quality.json's measured blocks: `crisis` (detector on the frozen set, dev-set
+    figures labelled as such, safety-drop review) and `referral`."""
     return {
-        "detector": {"set": "frozen test (data/labels/crisis_test.csv)", **detector(sets.test, texts)},
-        "detector_dev": {
-            "set": "development, tuned on: optimistic (data/labels/crisis_turns.csv)",
-            **detector(sets.dev, texts),
+        "crisis": {
+            "detector": {"set": "frozen test (data/labels/crisis_test.csv)", **detector(sets.test, texts)},
+            "detector_dev": {
+                "set": "development, tuned on: optimistic (data/labels/crisis_turns.csv)",
+                **detector(sets.dev, texts),
+            },
+            "safety_drops_review": drops_review(sets.drops),
         },
         "referral": referral_check(sets.referral, texts),
-        "safety_drops_review": drops_review(sets.drops),
     }

@@ -58,5 +58,5 @@ def test_report_holds_every_block_with_written_referral_cases():
     written = sets.referral[sets.referral["origin"] == "written"]
     block = crisis_eval.report(crisis_eval.LabelSets(sets.test, sets.dev, written, sets.drops), {})
     assert block["referral"]["replies"] == len(written) and block["referral"]["accuracy"]["value"] >= 0.9
-    assert block["detector"]["turns_not_in_this_run"] == len(sets.test)
-    assert block["safety_drops_review"]["agreement"]["n"] >= 40
+    assert block["crisis"]["detector"]["turns_not_in_this_run"] == len(sets.test)
+    assert block["crisis"]["safety_drops_review"]["agreement"]["n"] >= 40
