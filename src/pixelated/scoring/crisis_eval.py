@@ -13,16 +13,17 @@ run's conversations, and any not in the run are counted, not guessed.
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pixelated.core.text import normalize_for_measure
 from pixelated.scoring import crisis, referral
-from pixelated.scoring.agreement import read_crisis_labels
 
 FILES = {
     "test": "crisis_test.csv",
@@ -45,6 +46,15 @@ def wilson(successes: int, n: int, z: float = 1.96) -> list[float] | None:
 
 def _rate(successes: int, n: int) -> dict:
     return {"value": round(successes / n, 4) if n else None, "n": n, "ci95": wilson(successes, n)}
+
+
+def read_labels(path: Path) -> pd.DataFrame:
+    """One labelled set: a CSV after leading '#' comment lines (how it was drawn and labelled)."""
+    with open(path, encoding="utf-8") as handle:
+        lines = [line for line in handle if not line.startswith("#")]
+    return pd.read_csv(
+        io.StringIO("".join(lines)), dtype={"conversation_id": "string"}, keep_default_na=False
+    )
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,7 @@ def load(folder: Path) -> LabelSets:
     frames = {}
     for name, file in FILES.items():
         path = Path(folder) / file
-        frames[name] = read_crisis_labels(path) if path.exists() else pd.DataFrame()
+        frames[name] = read_labels(path) if path.exists() else pd.DataFrame()
     return LabelSets(**frames)
 
 
@@ -92,20 +102,27 @@ def _truth(labels: pd.DataFrame) -> pd.Series:
     return labels["crisis"].astype(int) == 1
 
 
+def _rates_by(groups: np.ndarray, hits: np.ndarray) -> dict:
+    """The share of `hits` within each group (sorted), with its interval."""
+    return {g: _rate(int(hits[groups == g].sum()), int((groups == g).sum())) for g in sorted(set(groups))}
+
+
 def detector(labels: pd.DataFrame, texts: Texts) -> dict:
-    """Precision, recall and accuracy of crisis.crisis_kinds on one labelled set."""
+    """Precision, recall and accuracy of crisis.crisis_kinds on one labelled set, with accuracy
+    by how turns were drawn (`case` or `draw`) and, where kinds are labelled, recall by kind."""
     if labels.empty:
         return {"turns": 0}
     found, missing = _texts(labels, texts)
-    keep = [t is not None for t in found]
-    truth = _truth(labels)[keep].to_numpy()
-    predicted = [bool(crisis.crisis_kinds(t)) for t in found if t is not None]
-    tp = int(sum(t and p for t, p in zip(truth, predicted, strict=True)))
-    fp = int(sum(p and not t for t, p in zip(truth, predicted, strict=True)))
-    fn = int(sum(t and not p for t, p in zip(truth, predicted, strict=True)))
-    n = len(predicted)
+    keep = np.array([t is not None for t in found])
+    truth = _truth(labels).to_numpy(dtype=bool)[keep]
+    predicted = np.array([bool(crisis.crisis_kinds(t)) for t in found if t is not None], dtype=bool)
+    tp, fp, fn = (
+        int((truth & predicted).sum()),
+        int((predicted & ~truth).sum()),
+        int((truth & ~predicted).sum()),
+    )
     result = {
-        "turns": n,
+        "turns": len(predicted),
         "turns_not_in_this_run": missing,
         "positives": int(truth.sum()),
         "tp": tp,
@@ -113,15 +130,14 @@ def detector(labels: pd.DataFrame, texts: Texts) -> dict:
         "fn": fn,
         "precision": _rate(tp, tp + fp),
         "recall": _rate(tp, tp + fn),
-        "accuracy": _rate(n - fp - fn, n),
+        "accuracy": _rate(len(predicted) - fp - fn, len(predicted)),
     }
+    for column in ("case", "draw"):
+        if column in labels:
+            result[f"accuracy_by_{column}"] = _rates_by(labels[column].to_numpy()[keep], truth == predicted)
     if "label" in labels:
-        kinds = labels["label"][keep].to_numpy()
-        hits = pd.Series(predicted, dtype=bool)
-        result["recall_by_kind"] = {
-            kind: _rate(int(hits[kinds == kind].sum()), int((kinds == kind).sum()))
-            for kind in sorted(set(kinds) - {"none"})
-        }
+        kinds = labels["label"].to_numpy()[keep]
+        result["recall_by_kind"] = _rates_by(kinds[kinds != "none"], predicted[kinds != "none"])
     return result
 
 
@@ -143,7 +159,7 @@ def referral_check(labels: pd.DataFrame, texts: Texts) -> dict:
         "replies_not_in_this_run": missing,
         "refers": int(frame["truth"].sum()),
         "accuracy": _rate(int(correct.sum()), len(frame)),
-        "accuracy_by_origin": {o: _rate(int(c.sum()), len(c)) for o, c in correct.groupby(frame["origin"])},
+        "accuracy_by_origin": _rates_by(frame["origin"].to_numpy(), correct.to_numpy()),
         "precision": _rate(tp, int(frame["predicted"].sum())),
         "recall": _rate(tp, int(frame["truth"].sum())),
     }

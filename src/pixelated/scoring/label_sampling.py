@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pixelated.scoring import agreement
+from pixelated.scoring import crisis_eval
 
 SEED = 13
 # Broad, deliberately over-inclusive: catches crisis talk and its look-alikes (idioms, fear
@@ -121,7 +121,7 @@ def draw_by_metadata(table: pd.DataFrame, exclude) -> pd.DataFrame:
 
 def main(table_path: str, out_dir: str) -> None:
     table = pd.read_parquet(table_path, columns=["conversation_id", "source", "turns"])
-    dev = agreement.read_crisis_labels(Path("data/labels/crisis_turns.csv"))
+    dev = crisis_eval.read_labels(Path("data/labels/crisis_turns.csv"))
     dev_keys = {(c, int(i)) for c, i in zip(dev["conversation_id"], dev["turn_index"], strict=True) if c}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

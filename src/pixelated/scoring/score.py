@@ -28,7 +28,7 @@ from pixelated.core.progress import progress
 from pixelated.core.schema import SCORED_SCHEMA, scored_schema
 from pixelated.core.tableio import ValidatedWriter, count_rows, read_batches
 from pixelated.core.validation import canonical_schema
-from pixelated.scoring import agreement
+from pixelated.scoring import agreement, crisis_eval
 from pixelated.scoring.config import QualityConfig
 from pixelated.scoring.metrics import METRICS, read_scores, score_batch
 from pixelated.scoring.models import StrategyClassifier
@@ -43,7 +43,7 @@ class ScorePaths:
     output: Path
     metrics: Path
     cache: Path
-    crisis_labels: Path
+    labels: Path  # data/labels/: crisis test and development sets, referral replies, drop review
     model: Path  # the fitted strategy classifier, which the service scores with
 
 
@@ -57,7 +57,7 @@ class ScoreConfig(Config):
 @dataclass
 class Measured:
     """Pass 1 over the table: each conversation's measured turns and mean seeker feedback, and
-    the text of each labelled crisis turn found in this run (for the detector's evaluation)."""
+    the text of each labelled turn found in this run (for crisis_eval's figures)."""
 
     mturns: dict[str, list[MTurn]] = field(default_factory=dict)
     feedback: dict[str, float] = field(default_factory=dict)
@@ -126,10 +126,11 @@ def prepare(mturns: dict[str, list[MTurn]], cache: EmbeddingCache) -> TurnModel:
 
 def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
     started = time.perf_counter()
-    labels = agreement.read_crisis_labels(paths.crisis_labels)
-    wanted = {(c, int(i)) for c, i in zip(labels["conversation_id"], labels["turn_index"], strict=True) if c}
+    labels = crisis_eval.load(paths.labels)
     batches = read_batches(paths.input, cfg.executor.batch_size)
-    measured = measure(progress(batches, "score measure", count_rows(paths.input), unit="conv"), wanted)
+    measured = measure(
+        progress(batches, "score measure", count_rows(paths.input), unit="conv"), labels.wanted()
+    )
     cache = EmbeddingCache(paths.cache, backend=cfg.embed.backend)
     model = prepare(measured.mturns, cache)
     cache.save(keep=model.vector_of)
@@ -170,12 +171,15 @@ def write_scores(cfg: ScoreConfig, model: TurnModel, source: Path, output: Path)
 def quality_report(
     scores: pd.DataFrame,
     measured: Measured,
-    labels: pd.DataFrame,
+    labels: crisis_eval.LabelSets,
     classifier: StrategyClassifier,
     quality: QualityConfig,
 ) -> dict:
-    """reports/quality.json: distributions, agreement with human judgement, crisis flags and
-    the detector's accuracy, the strategy model's report and the lowest-scoring conversations."""
+    """reports/quality.json: distributions, agreement with human judgement, crisis flags with
+    the detector's accuracy (frozen test set; development set apart) and the safety-drop review,
+    the referral check's accuracy, the strategy model's report and the lowest-scoring
+    conversations."""
+    evaluated = crisis_eval.report(labels, measured.labelled_text)
     feedback = scores["conversation_id"].map(measured.feedback).astype(float)
     return {
         "conversations": len(scores),
@@ -193,8 +197,9 @@ def quality_report(
         "crisis": {
             "conversations_flagged": int((scores["crisis_kinds"] != "").sum()),
             "by_kind": _kind_counts(scores["crisis_kinds"]),
-            "detector": agreement.crisis_evaluation(labels, measured.labelled_text),
+            **evaluated["crisis"],
         },
+        "referral": evaluated["referral"],
         "strategy_classifier": classifier.report,
         "error_analysis": agreement.error_analysis(scores, quality.weights, quality.error_analysis_rows),
     }

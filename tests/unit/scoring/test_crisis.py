@@ -3,7 +3,7 @@ ladder, and precision/recall on the written part of the labelled set."""
 
 import pytest
 
-from pixelated.scoring import agreement, crisis
+from pixelated.scoring import crisis, crisis_eval
 from tests.paths import REPO
 
 
@@ -93,12 +93,12 @@ def test_cssrs_ladder_grades_severity():
     assert crisis.cssrs_level("i feel sad") == 0
 
 
-def test_labelled_set_is_large_enough_and_written_cases_are_detected():
-    labels = agreement.read_crisis_labels(REPO / "data" / "labels" / "crisis_turns.csv")
+def test_development_set_is_large_enough_and_written_cases_are_detected():
+    labels = crisis_eval.read_labels(REPO / "data" / "labels" / "crisis_turns.csv")
     assert len(labels) >= 200 and labels["crisis"].astype(int).sum() >= 50
     written = labels[labels["origin"] == "written"]
-    result = agreement.crisis_evaluation(written, {})
+    result = crisis_eval.detector(written, {})
     assert result["turns"] == len(written)
-    assert result["precision"] >= 0.9 and result["recall"] >= 0.9
-    assert result["accuracy_by_case"]["negated"] == 1.0
-    assert result["accuracy_by_case"]["hypothetical"] == 1.0
+    assert result["precision"]["value"] >= 0.9 and result["recall"]["value"] >= 0.9
+    assert result["accuracy_by_case"]["negated"]["value"] == 1.0
+    assert result["accuracy_by_case"]["hypothetical"]["value"] == 1.0
