@@ -64,6 +64,7 @@ def batch_scores(source: Path, folder: Path) -> tuple[score.ScorePaths, list[flo
         metrics=folder / "quality.json",
         cache=folder / "turn_embeddings.parquet",
         labels=REPO / "data/labels",
+        labelled_from=source,
         model=folder / "strategy_classifier.parquet",
     )
     cfg, rows, rates = build_config(score.ScoreConfig, read_params(REPO / "params.yaml")), [], []

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from pixelated.core.tableio import read_batches
 from pixelated.core.text import normalize_for_measure
 from pixelated.scoring import crisis, referral
 
@@ -82,6 +83,15 @@ def load(folder: Path) -> LabelSets:
         path = Path(folder) / file
         frames[name] = read_labels(path) if path.exists() else pd.DataFrame()
     return LabelSets(**frames)
+
+
+def labelled_texts(batches: Iterable[pd.DataFrame], wanted: Collection[tuple[str, int]]) -> dict:
+    """The text of each wanted (conversation, turn) found in a conversation table's batches."""
+    found = {}
+    for batch in batches:
+        for cid, turns in zip(batch["conversation_id"], batch["turns"], strict=True):
+            found.update({(cid, i): t["text"] for i, t in enumerate(turns) if (cid, i) in wanted})
+    return found
 
 
 def _texts(labels: pd.DataFrame, texts: Texts) -> tuple[list[str | None], int]:
@@ -195,3 +205,9 @@ def report(sets: LabelSets, texts: Texts) -> dict:
         },
         "referral": referral_check(sets.referral, texts),
     }
+
+
+def evaluate(labels: Path, table: Path, batch_size: int) -> dict:
+    """`report` on the sets in folder `labels`, their real turns' text read from `table`."""
+    sets = load(labels)
+    return report(sets, labelled_texts(read_batches(table, batch_size), sets.wanted()))

@@ -60,3 +60,12 @@ def test_report_holds_every_block_with_written_referral_cases():
     assert block["referral"]["replies"] == len(written) and block["referral"]["accuracy"]["value"] >= 0.9
     assert block["crisis"]["detector"]["turns_not_in_this_run"] == len(sets.test)
     assert block["crisis"]["safety_drops_review"]["agreement"]["n"] >= 40
+
+
+def test_labelled_turns_are_found_by_conversation_and_turn_in_any_batch():
+    batches = [
+        pd.DataFrame({"conversation_id": ["a"], "turns": [[{"text": "hi"}, {"text": "I want to die."}]]}),
+        pd.DataFrame({"conversation_id": ["b"], "turns": [[{"text": "call 988 now"}]]}),
+    ]
+    found = crisis_eval.labelled_texts(batches, {("a", 1), ("b", 0), ("c", 0)})
+    assert found == {("a", 1): "I want to die.", ("b", 0): "call 988 now"}
