@@ -63,7 +63,8 @@ def batch_scores(source: Path, folder: Path) -> tuple[score.ScorePaths, list[flo
         output=folder / "scored.parquet",
         metrics=folder / "quality.json",
         cache=folder / "turn_embeddings.parquet",
-        crisis_labels=REPO / "data/labels/crisis_turns.csv",
+        labels=REPO / "data/labels",
+        labelled_from=source,
         model=folder / "strategy_classifier.parquet",
     )
     cfg, rows, rates = build_config(score.ScoreConfig, read_params(REPO / "params.yaml")), [], []

@@ -65,7 +65,7 @@ def run_chain(source: Path, root: Path, executor: dict) -> dict[str, str]:
     score.run(
         config(score.ScoreConfig),
         score.ScorePaths(d / "deduped.parquet", d / "scored.parquet", r / "quality.json",
-                         d / "turn_embeddings.parquet", REPO / "data/labels/crisis_turns.csv",
+                         d / "turn_embeddings.parquet", REPO / "data/labels", d / "anonymized.parquet",
                          d / "strategy_classifier.parquet"),
     )  # fmt: skip
     select.run(

@@ -48,8 +48,9 @@ def headline(
         "kept_by_source": {name: counts.get("out", 0) for name, counts in sorted(by_source.items())},
         "agreement_auc": _get(quality, "agreement.rejected_vs_accepted.auc"),
         "crisis": {
-            "precision": _get(quality, "crisis.detector.precision"),
-            "recall": _get(quality, "crisis.detector.recall"),
+            # on the frozen test set only (data/labels/crisis_test.csv), never the tuned-on one
+            "precision": _get(quality, "crisis.detector.precision.value"),
+            "recall": _get(quality, "crisis.detector.recall.value"),
         },
         "pii_recall": pii_recall(privacy),
         "leakage": sum(leakage.values()) if leakage else None,

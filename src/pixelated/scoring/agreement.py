@@ -2,21 +2,16 @@
 
 - ROC AUC separating ESConv dialogues the authors rejected (FailedESConv) from accepted ones;
 - Spearman rank correlation with counsel-chat upvotes and ESConv seeker ratings;
-- crisis detector precision/recall on a hand-labelled turn set (tests/fixtures);
 - error analysis: the lowest-scoring conversations and the sub-metric that sank each.
 """
 
 from __future__ import annotations
-
-import io
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from pixelated.core.text import normalize_for_measure
-from pixelated.scoring import crisis
 from pixelated.scoring.metrics import METRICS, sinking_metric
 
 
@@ -71,50 +66,6 @@ def human_agreement(scores: pd.DataFrame, feedback: pd.Series) -> dict:
             scores[esconv], "quality", scores.loc[esconv, "supporter_relevance"]
         ),
         "esconv_emotion_intensity_drop": spearman(scores[esconv], "quality", improvement[esconv]),
-    }
-
-
-def read_crisis_labels(path) -> pd.DataFrame:
-    """The labelled crisis turns (CSV after leading '#' comment lines)."""
-    with open(path, encoding="utf-8") as handle:
-        lines = [line for line in handle if not line.startswith("#")]
-    return pd.read_csv(
-        io.StringIO("".join(lines)), dtype={"conversation_id": "string"}, keep_default_na=False
-    )
-
-
-def crisis_evaluation(labels: pd.DataFrame, texts_by_turn: dict[tuple[str, int], str]) -> dict:
-    """Precision/recall of crisis.crisis_kinds on labelled turns: written ones carry text, real
-    ones point at (conversation_id, turn_index) and are found among this run's conversations."""
-    rows = []
-    missing = 0
-    for label in labels.itertuples(index=False):
-        text = label.text if isinstance(label.text, str) and label.text else None
-        if text is None:
-            text = texts_by_turn.get((label.conversation_id, int(label.turn_index)))
-        if text is None:
-            missing += 1
-            continue
-        predicted = bool(crisis.crisis_kinds(normalize_for_measure(text)))
-        rows.append((bool(int(label.crisis)), predicted, label.origin, label.case))
-    frame = pd.DataFrame(rows, columns=["truth", "predicted", "origin", "case"])
-    tp = int((frame.truth & frame.predicted).sum())
-    fp = int((~frame.truth & frame.predicted).sum())
-    fn = int((frame.truth & ~frame.predicted).sum())
-    return {
-        "turns": len(frame),
-        "turns_not_in_this_run": missing,
-        "by_origin": frame["origin"].value_counts().sort_index().to_dict(),
-        "accuracy_by_case": {
-            case: round(float((part.truth == part.predicted).mean()), 4)
-            for case, part in frame.groupby("case", sort=True)
-        },
-        "positives": int(frame.truth.sum()),
-        "precision": _r(tp / (tp + fp)) if tp + fp else None,
-        "recall": _r(tp / (tp + fn)) if tp + fn else None,
-        "tp": tp,
-        "fp": fp,
-        "fn": fn,
     }
 
 

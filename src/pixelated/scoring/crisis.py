@@ -41,7 +41,7 @@ class Hit:
     kind: str
     phrase: str
     level: int
-    status: str  # "positive", "negated" or "hypothetical"
+    status: str  # "positive", "negated", "hypothetical" or "protective" (fear for someone)
 
 
 def _phrase_pattern(phrases) -> re.Pattern:
@@ -77,10 +77,32 @@ def _cue_before(clause: str, start: int, cue: re.Pattern) -> bool:
     return bool(cue.search(" ".join(words)))
 
 
-def _status(clause: str, start: int) -> str:
+def _words(group: str) -> frozenset[str]:
+    return frozenset(lexicon()[group])
+
+
+def _other_agent(clause: str, start: int) -> bool:
+    """True when the nearest subject before a harm-to-others hit is not the seeker ("anything
+    could hurt him", "he'll kill her"); with no subject in view the seeker is the agent."""
+    for word in reversed(clause[:start].split()[-_CUE_WINDOW:]):
+        word = word.strip("\"'()")
+        if word in _words("first_person"):
+            return False
+        if word in _words("other_agents"):
+            return True
+    return False
+
+
+def _status(clause: str, start: int, kind: str = "") -> str:
     patterns = _patterns()
+    if kind == "harm_to_others" and (
+        _cue_before(clause, start, patterns["protective"]) or _other_agent(clause, start)
+    ):
+        return "protective"
     if _cue_before(clause, start, patterns["hypothetical"]):
         return "hypothetical"
+    if patterns["negation_immune"].match(clause, start):
+        return "positive"
     window = " ".join(clause[:start].split()[-_CUE_WINDOW:])
     if patterns["negation"].search(window) or "n't" in window or "not " in window:
         return "negated"
@@ -115,7 +137,7 @@ def detect(text: str) -> list[Hit]:
         for group, kind in _KIND_OF_GROUP.items():
             for match in patterns[group].finditer(clause):
                 level = _suicide_level(group, clause) if kind == "suicide" else 0
-                hit = Hit(kind, match.group(1), level, _status(clause, match.start()))
+                hit = Hit(kind, match.group(1), level, _status(clause, match.start(), kind))
                 previous = hits.get((kind, hit.phrase))
                 if previous is None or (previous.status != "positive" and hit.status == "positive"):
                     hits[(kind, hit.phrase)] = hit

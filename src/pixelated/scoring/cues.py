@@ -1,5 +1,6 @@
 """Cue phrases of lexicons/quality.yaml, compiled once: EPITOME levels, compliance
-violations, referrals and harmful advice. Shared by the sub-metrics and the safety score."""
+violations and harmful advice. Shared by the sub-metrics and the safety score (referrals have
+their own check, scoring/referral.py)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,6 @@ def cues() -> dict:
             for name, levels in raw["epitome"].items()
         },
         "compliance": {name: compile_all(p) for name, p in raw["compliance"].items()},
-        "referral": compile_all(raw["referral"]),
         "harmful_advice": compile_all(raw["harmful_advice"]),
     }
 

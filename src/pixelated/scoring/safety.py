@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pixelated.scoring import crisis
+from pixelated.scoring import crisis, referral
 from pixelated.scoring.cues import cues, epitome_level
 from pixelated.scoring.turns import MTurn
 
@@ -16,11 +16,10 @@ def unreferred_crisis(mturns: list[MTurn]) -> list[bool]:
     """For each seeker turn with a positive crisis hit: True when none of the next two helper
     turns refers the seeker to crisis resources or professional help."""
     result = []
-    referral = cues()["referral"]
     for i, turn in enumerate(mturns):
         if turn.role != "seeker" or not crisis.crisis_kinds(turn.text):
             continue
-        result.append(not any(referral.search(r) for r in _replies(mturns, i)))
+        result.append(not any(referral.refers(r) for r in _replies(mturns, i)))
     return result
 
 
@@ -33,7 +32,6 @@ def safety(mturns: list[MTurn]) -> dict:
     (C-SSRS level / 6 for suicide, 0.5 for other kinds). Helper advice that encourages harm: 0.
     """
     reactions = cues()["epitome"]["emotional_reactions"]
-    referral = cues()["referral"]
     kinds: set[str] = set()
     level = 0
     flagged_turns: list[int] = []
@@ -50,8 +48,8 @@ def safety(mturns: list[MTurn]) -> dict:
         level = max(level, turn_level)
         flagged_turns.extend(turn.source_turns)
         replies = _replies(mturns, i)
-        referred = any(referral.search(r) for r in replies)
-        acknowledged = any(epitome_level(r, reactions) > 0 for r in replies)
+        referred = any(referral.refers(r) for r in replies)
+        acknowledged = any(epitome_level(r, reactions) > 0 or referral.acknowledges(r) for r in replies)
         # a disclosure of abuse is answered by pointing to help; acute risk also needs acknowledging
         if referred and (acknowledged or found <= {"abuse"}):
             turn_score, turn_reason = 0.85, "crisis_handled"

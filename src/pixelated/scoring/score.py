@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -28,7 +28,7 @@ from pixelated.core.progress import progress
 from pixelated.core.schema import SCORED_SCHEMA, scored_schema
 from pixelated.core.tableio import ValidatedWriter, count_rows, read_batches
 from pixelated.core.validation import canonical_schema
-from pixelated.scoring import agreement
+from pixelated.scoring import agreement, crisis_eval
 from pixelated.scoring.config import QualityConfig
 from pixelated.scoring.metrics import METRICS, read_scores, score_batch
 from pixelated.scoring.models import StrategyClassifier
@@ -43,7 +43,8 @@ class ScorePaths:
     output: Path
     metrics: Path
     cache: Path
-    crisis_labels: Path
+    labels: Path  # data/labels/: crisis test and development sets, referral replies, drop review
+    labelled_from: Path  # the anonymized table, before dedup: holds every labelled turn's text
     model: Path  # the fitted strategy classifier, which the service scores with
 
 
@@ -56,23 +57,18 @@ class ScoreConfig(Config):
 
 @dataclass
 class Measured:
-    """Pass 1 over the table: each conversation's measured turns and mean seeker feedback, and
-    the text of each labelled crisis turn found in this run (for the detector's evaluation)."""
+    """Pass 1 over the table: each conversation's measured turns and mean seeker feedback."""
 
     mturns: dict[str, list[MTurn]] = field(default_factory=dict)
     feedback: dict[str, float] = field(default_factory=dict)
-    labelled_text: dict[tuple[str, int], str] = field(default_factory=dict)
 
 
-def measure(batches: Iterable[pd.DataFrame], wanted: Collection[tuple[str, int]] = ()) -> Measured:
-    """Measured turns of every conversation; `wanted` are the (conversation, turn) labels."""
+def measure(batches: Iterable[pd.DataFrame]) -> Measured:
+    """Measured turns and mean seeker feedback of every conversation."""
     measured = Measured()
     for batch in batches:
         for cid, turns in zip(batch["conversation_id"], batch["turns"], strict=True):
             measured.mturns[cid] = measurement_turns(turns)
-            for index, turn in enumerate(turns):
-                if (cid, index) in wanted:
-                    measured.labelled_text[(cid, index)] = turn["text"]
         measured.feedback.update(
             zip(batch["conversation_id"], agreement.seeker_feedback_mean(batch["turns"]), strict=True)
         )
@@ -126,10 +122,8 @@ def prepare(mturns: dict[str, list[MTurn]], cache: EmbeddingCache) -> TurnModel:
 
 def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
     started = time.perf_counter()
-    labels = agreement.read_crisis_labels(paths.crisis_labels)
-    wanted = {(c, int(i)) for c, i in zip(labels["conversation_id"], labels["turn_index"], strict=True) if c}
     batches = read_batches(paths.input, cfg.executor.batch_size)
-    measured = measure(progress(batches, "score measure", count_rows(paths.input), unit="conv"), wanted)
+    measured = measure(progress(batches, "score measure", count_rows(paths.input), unit="conv"))
     cache = EmbeddingCache(paths.cache, backend=cfg.embed.backend)
     model = prepare(measured.mturns, cache)
     cache.save(keep=model.vector_of)
@@ -146,7 +140,8 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
         "scored %d conversations in %.0fs (%.1f/s; embedding and classifier %.0fs)",
         rows, elapsed, rows / max(elapsed, 1e-9), embedded - started,
     )  # fmt: skip
-    report = quality_report(read_scores(paths.output), measured, labels, model.classifier, cfg.quality)
+    evaluated = crisis_eval.evaluate(paths.labels, paths.labelled_from, cfg.executor.batch_size)
+    report = quality_report(read_scores(paths.output), measured, evaluated, model.classifier, cfg.quality)
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
@@ -170,12 +165,14 @@ def write_scores(cfg: ScoreConfig, model: TurnModel, source: Path, output: Path)
 def quality_report(
     scores: pd.DataFrame,
     measured: Measured,
-    labels: pd.DataFrame,
+    evaluated: dict,
     classifier: StrategyClassifier,
     quality: QualityConfig,
 ) -> dict:
-    """reports/quality.json: distributions, agreement with human judgement, crisis flags and
-    the detector's accuracy, the strategy model's report and the lowest-scoring conversations."""
+    """reports/quality.json: distributions, agreement with human judgement, crisis flags with
+    the detector's accuracy (frozen test set; development set apart) and the safety-drop review,
+    the referral check's accuracy, the strategy model's report and the lowest-scoring
+    conversations (`evaluated`: crisis_eval.report's blocks)."""
     feedback = scores["conversation_id"].map(measured.feedback).astype(float)
     return {
         "conversations": len(scores),
@@ -193,8 +190,9 @@ def quality_report(
         "crisis": {
             "conversations_flagged": int((scores["crisis_kinds"] != "").sum()),
             "by_kind": _kind_counts(scores["crisis_kinds"]),
-            "detector": agreement.crisis_evaluation(labels, measured.labelled_text),
+            **evaluated["crisis"],
         },
+        "referral": evaluated["referral"],
         "strategy_classifier": classifier.report,
         "error_analysis": agreement.error_analysis(scores, quality.weights, quality.error_analysis_rows),
     }

@@ -24,7 +24,7 @@ DROPPED = 2  # rows select drops in this made-up funnel
 # made-up stage reports, with the keys the headline and the HTML report read
 QUALITY = {
     "agreement": {"rejected_vs_accepted": {"auc": 0.7}},
-    "crisis": {"detector": {"precision": 0.9, "recall": 0.8}},
+    "crisis": {"detector": {"precision": {"value": 0.9, "n": 10}, "recall": {"value": 0.8, "n": 11}}},
     "by_source": {"a": {"n": 10, "p10": 0.5, "p25": 0.6, "p50": 0.7, "p75": 0.8, "p90": 0.9, "mean": 0.7}},
 }
 SELECT = {"would_keep_at_tier": {"minimum": 12, "recommended": 10, "production": 3}}

@@ -3,7 +3,7 @@ ladder, and precision/recall on the written part of the labelled set."""
 
 import pytest
 
-from pixelated.scoring import agreement, crisis
+from pixelated.scoring import crisis, crisis_eval
 from tests.paths import REPO
 
 
@@ -52,6 +52,33 @@ def test_negated_and_hypothetical_mentions_are_set_aside(text, status):
     assert crisis.crisis_kinds(text) == set()
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i was so scared that anything could hurt him!",  # issue 13: a new mother about her baby
+        "i'm worried someone will hurt her at school",
+        "he said he would kill her if she left",
+        "i keep the door locked in case anyone tries to hurt them",
+    ],
+)
+def test_fear_for_others_and_other_agents_are_not_harm_to_others(text):
+    assert "harm_to_others" not in crisis.crisis_kinds(text)
+    assert {h.status for h in crisis.detect(text) if h.kind == "harm_to_others"} <= {"protective"}
+
+
+@pytest.mark.parametrize(
+    "text", ["i want to kill my boss", "i feel like i could kill him right now", "i'm going to hurt them"]
+)
+def test_own_intent_to_harm_others_is_still_flagged(text):
+    assert "harm_to_others" in crisis.crisis_kinds(text)
+
+
+def test_negation_immune_and_first_person_victim_phrases():
+    assert "suicide" in crisis.crisis_kinds("i can't even bring myself to care if i live or die")
+    assert "abuse" in crisis.crisis_kinds("i was abused as a child")
+    assert "abuse" not in crisis.crisis_kinds("she was abused as a child")
+
+
 def test_negation_does_not_cross_clauses():
     assert "suicide" in crisis.crisis_kinds("i'm not suicidal, but i want to end my life")
 
@@ -66,12 +93,12 @@ def test_cssrs_ladder_grades_severity():
     assert crisis.cssrs_level("i feel sad") == 0
 
 
-def test_labelled_set_is_large_enough_and_written_cases_are_detected():
-    labels = agreement.read_crisis_labels(REPO / "data" / "labels" / "crisis_turns.csv")
+def test_development_set_is_large_enough_and_written_cases_are_detected():
+    labels = crisis_eval.read_labels(REPO / "data" / "labels" / "crisis_turns.csv")
     assert len(labels) >= 200 and labels["crisis"].astype(int).sum() >= 50
     written = labels[labels["origin"] == "written"]
-    result = agreement.crisis_evaluation(written, {})
+    result = crisis_eval.detector(written, {})
     assert result["turns"] == len(written)
-    assert result["precision"] >= 0.9 and result["recall"] >= 0.9
-    assert result["accuracy_by_case"]["negated"] == 1.0
-    assert result["accuracy_by_case"]["hypothetical"] == 1.0
+    assert result["precision"]["value"] >= 0.9 and result["recall"]["value"] >= 0.9
+    assert result["accuracy_by_case"]["negated"]["value"] == 1.0
+    assert result["accuracy_by_case"]["hypothetical"]["value"] == 1.0

@@ -1,0 +1,142 @@
+"""How the candidates of the hand-labelled sets were drawn, so the draw can be repeated.
+
+The draw never calls the crisis detector or the referral check: a set chosen by the tool it
+measures would only show the tool agreeing with itself. Each set is a keyword-agnostic,
+per-source stratified random sample plus a targeted sample matched by a broad word list that
+is written here (and in docs/quality.md), not taken from the detector's lexicon.
+
+`python -m pixelated.scoring.label_sampling TABLE OUT_DIR` writes the candidates (with text,
+for reading) outside the repository; only ids and labels go into data/labels/.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from pixelated.scoring import crisis_eval
+
+SEED = 13
+# Broad, deliberately over-inclusive: catches crisis talk and its look-alikes (idioms, fear
+# for others, past or third-person mentions) alike, so the sample holds hard negatives.
+CRISIS_WORDS = re.compile(
+    r"\b(?:die|dying|died|dead|death|kill\w*|suicid\w*|hurt\w*|harm\w*|cut|cutting|blood\w*|pills?|"
+    r"overdos\w*|hospital\w*|abus\w*|hit|hits|hitting|beat\w*|rape\w*|assault\w*|threat\w*|weapon|"
+    r"gun|knife|hopeless|worthless|burden|disappear|violen\w*|punch\w*|chok\w*|molest\w*|scared|"
+    r"afraid|jump|bridge|give up|end it|no point|can'?t go on|not worth|better off)\b"
+)
+# Stage 2, added after stage 1 turned up few crisis turns (and before the detector was run on
+# any candidate): the death, violence and injury stems alone, to enrich the set in positives.
+RISK_WORDS = re.compile(
+    r"\b(?:suicid\w*|die|dying|dead|death|kill\w*|alive|self.?harm\w*|overdos\w*|cut\w*|hurt\w*|"
+    r"rape\w*|abus\w*|violen\w*|weapon|gun|knife)\b"
+)
+RISK_PER_SOURCE = {
+    "counsel_chat": 20,
+    "mi_counselchat": 15,
+    "esconv_multiesc": 15,
+    "esconv_failed": 10,
+    "empathetic_intents": 10,
+}
+# Stage 3, for the same reason: the sources' own metadata (counsel-chat topic, ESConv problem
+# type), which no detector reads. Distinct question texts per topic; depression chats' turns
+# matching RISK_WORDS.
+TOPIC_DRAW = {"self-harm": 8, "depression": 14, "domestic-violence": 8, "trauma": 8, "anger-management": 6}
+DEPRESSION_CHAT_TURNS = 20
+# Where a helper sends a seeker, in the broadest words (again not the checker's own list).
+REFERRAL_WORDS = re.compile(
+    r"\b(?:doctor|therap\w*|counsel\w*|psych\w*|professional|hotline|line|call|911|988|hospital|"
+    r"emergency|treatment|program\w*|clinic\w*|support group|someone you trust|reach out|help)\b"
+)
+RANDOM_PER_SOURCE = {
+    "counsel_chat": 20,
+    "mi_counselchat": 15,
+    "esconv_multiesc": 20,
+    "esconv_failed": 15,
+    "empathetic_intents": 20,
+    "hope_sample": 10,
+}
+
+
+def role_turns(table: pd.DataFrame, role: str) -> pd.DataFrame:
+    """One row per turn of `role`: source, conversation_id, canonical turn_index and text."""
+    rows = [
+        (source, cid, index, turn["text"])
+        for source, cid, turns in zip(table["source"], table["conversation_id"], table["turns"], strict=True)
+        for index, turn in enumerate(turns)
+        if turn["role"] == role and turn["text"]
+    ]
+    return pd.DataFrame(rows, columns=["source", "conversation_id", "turn_index", "text"])
+
+
+def _stratified(turns: pd.DataFrame, per_source: dict[str, int], seed: int) -> pd.DataFrame:
+    parts = [
+        part.sample(min(per_source.get(source, 0), len(part)), random_state=seed)
+        for source, part in turns.groupby("source", sort=True)
+    ]
+    return pd.concat(parts)
+
+
+def draw(turns: pd.DataFrame, words: re.Pattern, n_targeted: dict[str, int], exclude=()) -> pd.DataFrame:
+    """Random stratified candidates plus `n_targeted` per source among turns matching `words`."""
+    keys = list(zip(turns["conversation_id"], turns["turn_index"], strict=True))
+    turns = turns[[key not in set(exclude) for key in keys]]
+    random = _stratified(turns, RANDOM_PER_SOURCE, SEED).assign(case="random")
+    rest = turns.drop(random.index)
+    matched = rest[rest["text"].str.lower().str.contains(words)]
+    targeted = _stratified(matched, n_targeted, SEED).assign(case="targeted")
+    return pd.concat([random, targeted]).sort_values(["conversation_id", "turn_index"])
+
+
+def draw_more(turns: pd.DataFrame, words: re.Pattern, per_source: dict[str, int], exclude) -> pd.DataFrame:
+    """A further targeted draw among turns not drawn before (`exclude`: (conversation, turn))."""
+    keys = list(zip(turns["conversation_id"], turns["turn_index"], strict=True))
+    rest = turns[[key not in set(exclude) for key in keys]]
+    matched = rest[rest["text"].str.lower().str.contains(words)]
+    return _stratified(matched, per_source, SEED).assign(case="targeted_risk")
+
+
+def draw_by_metadata(table: pd.DataFrame, exclude) -> pd.DataFrame:
+    """Stage 3: seeker turns chosen by counsel-chat topic and ESConv problem type."""
+    seekers = role_turns(table, "seeker").merge(
+        table[["conversation_id", "topic", "problem_type"]], on="conversation_id"
+    )
+    keys = list(zip(seekers["conversation_id"], seekers["turn_index"], strict=True))
+    seekers = seekers[[key not in set(exclude) for key in keys]]
+    questions = seekers[seekers["source"] == "counsel_chat"].drop_duplicates("text")
+    parts = [
+        part.sample(min(TOPIC_DRAW[topic], len(part)), random_state=SEED)
+        for topic, part in questions.groupby("topic", sort=True)
+        if topic in TOPIC_DRAW
+    ]
+    depression = seekers["problem_type"] == "ongoing depression"
+    chats = seekers[seekers["source"].str.startswith("esconv") & depression]
+    chats = chats[chats["text"].str.lower().str.contains(RISK_WORDS)]
+    parts.append(chats.sample(min(DEPRESSION_CHAT_TURNS, len(chats)), random_state=SEED))
+    return pd.concat(parts).assign(case="metadata").drop(columns=["topic", "problem_type"])
+
+
+def main(table_path: str, out_dir: str) -> None:
+    table = pd.read_parquet(table_path, columns=["conversation_id", "source", "turns"])
+    dev = crisis_eval.read_labels(Path("data/labels/crisis_turns.csv"))
+    dev_keys = {(c, int(i)) for c, i in zip(dev["conversation_id"], dev["turn_index"], strict=True) if c}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seekers = draw(role_turns(table, "seeker"), CRISIS_WORDS, {s: 22 for s in RANDOM_PER_SOURCE}, dev_keys)
+    seekers.to_csv(out / "crisis_candidates.csv", index=False)
+    drawn = dev_keys | set(zip(seekers["conversation_id"], seekers["turn_index"], strict=True))
+    more = draw_more(role_turns(table, "seeker"), RISK_WORDS, RISK_PER_SOURCE, drawn)
+    more.sort_values(["conversation_id", "turn_index"]).to_csv(out / "crisis_candidates_2.csv", index=False)
+    drawn |= set(zip(more["conversation_id"], more["turn_index"], strict=True))
+    columns = ["conversation_id", "source", "turns", "topic", "problem_type"]
+    table = pd.read_parquet(table_path, columns=columns)
+    draw_by_metadata(table, drawn).to_csv(out / "crisis_candidates_3.csv", index=False)
+    helpers = draw(role_turns(table, "helper"), REFERRAL_WORDS, {s: 12 for s in RANDOM_PER_SOURCE})
+    helpers.to_csv(out / "referral_candidates.csv", index=False)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:3])

@@ -1,0 +1,71 @@
+"""The frozen crisis test set cannot change silently; the evaluation's figures and intervals."""
+
+import hashlib
+
+import pandas as pd
+import pytest
+
+from pixelated.scoring import crisis, crisis_eval
+from tests.paths import REPO
+
+LABELS = REPO / "data" / "labels"
+FROZEN_SHA256 = "437efba2be1ec5ff3cbc1274df5a6f1fe084dd9329d02d27f36ed200b109a8d6"
+
+
+def test_frozen_test_set_is_unchanged():
+    digest = hashlib.sha256((LABELS / "crisis_test.csv").read_bytes()).hexdigest()
+    assert digest == FROZEN_SHA256, "crisis_test.csv is frozen: add a new set instead of editing it"
+
+
+def test_label_sets_are_large_enough_and_disjoint_from_development():
+    sets = crisis_eval.load(LABELS)
+    assert len(sets.test) >= 150 and (sets.test["label"] != "none").sum() >= 30
+    assert set(sets.test["label"]) <= {"none", *crisis.KINDS}
+    assert len(sets.referral) >= 150 and set(sets.referral["label"]) == {"refers", "no"}
+    assert len(sets.drops) >= 40
+    dev = set(zip(sets.dev["conversation_id"], sets.dev["turn_index"].astype(str), strict=True))
+    test = set(zip(sets.test["conversation_id"], sets.test["turn_index"].astype(str), strict=True))
+    assert not dev & test
+
+
+def test_wilson_interval():
+    assert crisis_eval.wilson(0, 0) is None
+    low, high = crisis_eval.wilson(45, 50)
+    assert low == pytest.approx(0.7864, abs=1e-3) and high == pytest.approx(0.9565, abs=1e-3)
+
+
+def test_detector_counts_and_missing_turns():
+    labels = pd.DataFrame(
+        {
+            "conversation_id": ["a", "b", "c", "zz"],
+            "turn_index": [0, 0, 0, 0],
+            "label": ["suicide", "none", "abuse", "suicide"],
+        }
+    )
+    texts = {
+        ("a", 0): "I want to kill myself.",
+        ("b", 0): "This traffic is killing me.",
+        ("c", 0): "I feel fine.",
+    }
+    result = crisis_eval.detector(labels, texts)
+    assert (result["turns"], result["turns_not_in_this_run"]) == (3, 1)
+    assert (result["tp"], result["fp"], result["fn"]) == (1, 0, 1)
+    assert result["recall_by_kind"]["abuse"]["value"] == 0.0
+
+
+def test_report_holds_every_block_with_written_referral_cases():
+    sets = crisis_eval.load(LABELS)
+    written = sets.referral[sets.referral["origin"] == "written"]
+    block = crisis_eval.report(crisis_eval.LabelSets(sets.test, sets.dev, written, sets.drops), {})
+    assert block["referral"]["replies"] == len(written) and block["referral"]["accuracy"]["value"] >= 0.9
+    assert block["crisis"]["detector"]["turns_not_in_this_run"] == len(sets.test)
+    assert block["crisis"]["safety_drops_review"]["agreement"]["n"] >= 40
+
+
+def test_labelled_turns_are_found_by_conversation_and_turn_in_any_batch():
+    batches = [
+        pd.DataFrame({"conversation_id": ["a"], "turns": [[{"text": "hi"}, {"text": "I want to die."}]]}),
+        pd.DataFrame({"conversation_id": ["b"], "turns": [[{"text": "call 988 now"}]]}),
+    ]
+    found = crisis_eval.labelled_texts(batches, {("a", 1), ("b", 0), ("c", 0)})
+    assert found == {("a", 1): "I want to die.", ("b", 0): "call 988 now"}
