@@ -39,7 +39,7 @@ Examples:
 SCORE_EXAMPLES = """\b
 Examples (after `dvc repro score` or `dvc pull`):
   pixelated score tests/fixtures/openai_chat.jsonl
-  pixelated score new.jsonl --train data/interim/filtered.parquet | jq .quality
+  pixelated score new.jsonl --model models/strategy_classifier.parquet | jq .quality
 """
 
 
@@ -117,11 +117,11 @@ def check(file: Path, fmt: str | None, source: str | None, params: Path, as_json
 @cli.command(epilog=SCORE_EXAMPLES)
 @_options
 @click.option(
-    "--train",
+    "--model",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default="data/interim/filtered.parquet",
+    default="models/strategy_classifier.parquet",
     show_default=True,
-    help="Table with strategy-labelled turns the strategy model is fitted on (the score stage's input).",
+    help="The strategy model the score stage saved (`dvc repro score` writes it).",
 )
 @click.option(
     "--cache",
@@ -130,7 +130,7 @@ def check(file: Path, fmt: str | None, source: str | None, params: Path, as_json
     show_default=True,
     help="Turn-embedding cache to read (never written).",
 )
-def score(file: Path, fmt: str | None, source: str | None, params: Path, train: Path, cache: Path) -> None:
+def score(file: Path, fmt: str | None, source: str | None, params: Path, model: Path, cache: Path) -> None:
     """Score the conversations in FILE as the score stage would (after anonymizing them) and
     print one JSON line per conversation: ids and scores, never text. Problems go to stderr;
     exit codes as for check."""
@@ -143,10 +143,7 @@ def score(file: Path, fmt: str | None, source: str | None, params: Path, train: 
     if len(result.valid):
         score_cfg = build_config(ScoreConfig, settings, str(params))
         privacy = build_config(AnonymizeConfig, settings, str(params)).privacy
-        try:
-            scores, refused = score_frame(result.valid, score_cfg, privacy, train, cache)
-        except ValueError as err:  # too few labelled turns in --train to fit the strategy model
-            raise UsageProblem(f"cannot fit the strategy model on {train}: {err}") from None
+        scores, refused = score_frame(result.valid, score_cfg, privacy, model, cache)
         for row in scores.to_dict(orient="records"):
             click.echo(json.dumps(row, sort_keys=False, default=str))
         problems += refused

@@ -66,9 +66,7 @@ def _is_text(column: pd.Series) -> bool:
 
 
 def _text_columns(frame: pd.DataFrame) -> list:
-    return [
-        c for c in frame.columns if frame[c].dtype == object or isinstance(frame[c].dtype, pd.StringDtype)
-    ]
+    return [c for c in frame.columns if _is_text(frame[c])]
 
 
 def read_csv(path: str | Path, **kwargs) -> pd.DataFrame:

@@ -105,6 +105,15 @@ def embed(mturns: dict[str, list[MTurn]], cache: EmbeddingCache) -> dict[str, np
     return dict(zip(texts, cache.encode(texts, desc="score embed turns"), strict=True))
 
 
+def score_with(
+    batch: pd.DataFrame, classifier: StrategyClassifier, cache: EmbeddingCache, weights: dict[str, float]
+) -> pd.DataFrame:
+    """Score a batch outside the stage (`pixelated score`, the service) with the stage's saved
+    strategy model, not a refitted one: the stage's own measure, embed and `score_batch`."""
+    mturns = measure([batch]).mturns
+    return score_batch(TurnModel(mturns, embed(mturns, cache), classifier).arrays(batch), weights=weights)
+
+
 def prepare(mturns: dict[str, list[MTurn]], cache: EmbeddingCache) -> TurnModel:
     """Embed each distinct measured text once, then fit the classifier on labelled helper turns."""
     vector_of = embed(mturns, cache)

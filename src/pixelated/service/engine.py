@@ -37,7 +37,6 @@ from pixelated.ingest.readers.records import record_to_item
 from pixelated.privacy.anonymize import AnonymizeConfig, checked_batch
 from pixelated.privacy.engine import Detector, fingerprint
 from pixelated.scoring import score
-from pixelated.scoring.metrics import score_batch
 from pixelated.scoring.models import StrategyClassifier
 from pixelated.selection.gates import tier_of
 
@@ -198,9 +197,7 @@ class Scorer:
     def _scores(self, batch: pd.DataFrame) -> pd.DataFrame:
         """The score stage's pass 1 and 2 on one batch, with the saved classifier (not refitted);
         the tier is the selection gates' `tier_of`."""
-        mturns = score.measure([batch]).mturns
-        model = score.TurnModel(mturns, score.embed(mturns, self.vectors.fresh()), self.classifier)
-        scored = score_batch(model.arrays(batch), weights=self.quality.weights)
+        scored = score.score_with(batch, self.classifier, self.vectors.fresh(), self.quality.weights)
         scored["quality_tier"] = tier_of(scored["quality"], self.quality.tiers)
         return scored
 

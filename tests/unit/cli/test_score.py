@@ -9,12 +9,11 @@ import pytest
 from click.testing import CliRunner
 
 from pixelated.cli.main import cli
-from pixelated.core.schema import CONVERSATION_SCHEMA
-from pixelated.core.tableio import ValidatedWriter
-from pixelated.core.validation import canonical_schema
+from pixelated.core.embed import EmbeddingCache
 from pixelated.ingest.conversation import make_conversation, make_turn
 from pixelated.scoring.adhoc import ID_FIELDS, SCORE_COLUMNS
-from tests.conftest import MAX_TURN_CHARS, SOURCE, frame
+from pixelated.scoring.score import measure, prepare
+from tests.conftest import SOURCE, frame
 from tests.paths import REPO
 
 STRATEGIES = ("Question", "Affirmation and Reassurance", "Providing Suggestions")
@@ -22,8 +21,9 @@ FILE = "tests/fixtures/esconv_like.json"
 
 
 @pytest.fixture(scope="module")
-def train(tmp_path_factory):
-    """A small canonical table whose helper turns carry strategy labels, as ESConv's do."""
+def model(tmp_path_factory):
+    """A strategy model saved as the score stage saves it, fitted on a small table whose helper
+    turns carry strategy labels, as ESConv's do."""
     rows = []
     for index in range(12):
         strategy = STRATEGIES[index % len(STRATEGIES)]
@@ -36,9 +36,10 @@ def train(tmp_path_factory):
                 SOURCE, f"t{index}", turns, source_file="f", source_line=index + 1, source_sha256="a" * 64
             )
         )
-    path = tmp_path_factory.mktemp("train") / "filtered.parquet"
-    with ValidatedWriter(path, CONVERSATION_SCHEMA, canonical_schema(MAX_TURN_CHARS)) as writer:
-        writer.write(frame(rows))
+    folder = tmp_path_factory.mktemp("model")
+    mturns = measure([frame(rows)]).mturns
+    path = folder / "strategy_classifier.parquet"
+    prepare(mturns, EmbeddingCache(folder / "cache.parquet")).classifier.save(path)
     return path
 
 
@@ -47,8 +48,8 @@ def _score(monkeypatch, *args: str):
     return CliRunner().invoke(cli, ["score", *args])
 
 
-def test_one_json_line_of_scores_per_conversation_and_no_text(monkeypatch, tmp_path, train):
-    result = _score(monkeypatch, FILE, "--train", str(train), "--cache", str(tmp_path / "none.parquet"))
+def test_one_json_line_of_scores_per_conversation_and_no_text(monkeypatch, tmp_path, model):
+    result = _score(monkeypatch, FILE, "--model", str(model), "--cache", str(tmp_path / "none.parquet"))
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [line["source_line"] for line in lines] == [1, 2]
@@ -60,18 +61,16 @@ def test_one_json_line_of_scores_per_conversation_and_no_text(monkeypatch, tmp_p
     assert not [text for text in texts if text in result.stdout]
 
 
-def test_quarantined_records_go_to_stderr_with_exit_1(monkeypatch, tmp_path, train):
+def test_quarantined_records_go_to_stderr_with_exit_1(monkeypatch, tmp_path, model):
     path = "tests/fixtures/malformed/empty_turns.jsonl"
-    result = _score(monkeypatch, path, "--train", str(train), "--cache", str(tmp_path / "none.parquet"))
+    result = _score(monkeypatch, path, "--model", str(model), "--cache", str(tmp_path / "none.parquet"))
     assert result.exit_code == 1
     assert len(result.stdout.splitlines()) == 1  # the one good conversation is still scored
     assert f"{path}:2: no_turns: conversation has no turns" in result.stderr.splitlines()
 
 
-def test_too_few_labelled_turns_is_a_usage_error(monkeypatch, tmp_path):
-    empty = tmp_path / "empty.parquet"
-    with ValidatedWriter(empty, CONVERSATION_SCHEMA, canonical_schema(MAX_TURN_CHARS)):
-        pass
-    result = _score(monkeypatch, FILE, "--train", str(empty), "--cache", str(tmp_path / "none.parquet"))
+def test_missing_model_is_a_usage_error(monkeypatch, tmp_path):
+    missing = tmp_path / "strategy_classifier.parquet"
+    result = _score(monkeypatch, FILE, "--model", str(missing))
     assert result.exit_code == 2
-    assert f"Error: cannot fit the strategy model on {empty}: strategy classifier needs" in result.stderr
+    assert f"'{missing}' does not exist" in result.stderr
