@@ -163,6 +163,16 @@ def personality_consistency(helper_texts: list[str], helper_vectors: np.ndarray)
     return 0.5 * sentiment + 0.5 * style
 
 
+def english_confidence(text: str) -> float:
+    """lingua's confidence that `text` is English, rounded to 8 decimals: lingua sums n-gram
+    log-probabilities in an order that changes from call to call, so its last bits (~1e-16)
+    jitter and the same conversation could round to a different stored score (1e-6) in the
+    stage and in the service. Rounded, every call gives the same value (unless it lies within
+    that jitter of a rounding midpoint: fewer than one call in 1e7)."""
+    detector, english = _language_detector()
+    return round(detector.compute_language_confidence(text, english), 8)
+
+
 def language_quality(helper_texts: list[str]) -> float:
     """Mean of: English (lingua confidence), spelling (share of words in the SymSpell English
     dictionary), no repetition (1 - duplicate word-trigram share, Gopher rules, Rae et al.
@@ -172,8 +182,7 @@ def language_quality(helper_texts: list[str]) -> float:
     words = _WORD.findall(text)
     if not words:
         return 0.0
-    detector, english = _language_detector()
-    is_english = detector.compute_language_confidence(text, english)
+    is_english = english_confidence(text)
     known = _english_words()
     spelling = np.mean([w in known or w.split("'")[0] in known for w in words])
     trigrams = [tuple(words[i : i + 3]) for i in range(len(words) - 2)]

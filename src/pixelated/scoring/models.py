@@ -56,6 +56,11 @@ class StrategyClassifier:
             )
         # class ids must cover STRATEGIES even if a class is absent, so columns line up
         self.model = _model().fit(vectors, y)
+        # lbfgs leaves coef_ a Fortran-ordered view; `load` builds a C-ordered one. BLAS takes
+        # another float32 path for each layout (one-row inputs differ in the last bit), so the
+        # fitted model is given the saved model's layout: the stage and the service then score
+        # every turn bit for bit alike.
+        self.model.coef_ = np.ascontiguousarray(self.model.coef_)
         oof = cross_val_predict(
             _model(), vectors, y, groups=groups, cv=GroupKFold(self.folds), method="predict_proba"
         )

@@ -136,6 +136,15 @@ def test_language_quality_high_for_clear_english_low_for_garbage():
     assert good > 0.85 and garbage < 0.5 and foreign < good - 0.15
 
 
+def test_language_quality_is_the_same_on_every_call():
+    """lingua's confidence jitters in its last bits from call to call; a conversation's score
+    must not, or the stage and the service store different rounded scores (issue 15)."""
+    helper = [t.text for t in GOOD if t.role == "helper"]
+    texts = [helper, helper[:1], ["i am so sorry to hear that, it must be really hard for you"]]
+    for text in texts:
+        assert len({quality.language_quality(text) for _ in range(100)}) == 1
+
+
 def test_safety_grades_the_response_to_a_crisis():
     assert safety(GOOD)["safety"] == 1.0
     handled = safety(
