@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from pixelated.core.config import read_params
 from tests.e2e.conftest import copy_run, override_config, run_ok
 from tests.paths import REPO
 
@@ -68,15 +69,16 @@ def test_restore_and_diff(workspace):
     repo, env = workspace
     backup = [sys.executable, "-m", "pixelated.versioning", "backup"]
     run_ok(backup, repo, env)
-    # v2 reviews a larger sample: only select reruns, so the two versions differ cheaply
-    override_config(repo / "conf" / "config.yaml", {"review": {"sample_fraction": 0.5}})
+    # v2 bins the report's word counts differently: only report reruns, so the versions differ cheaply
+    words_bin = read_params(REPO / "params.yaml")["report"]["words_bin"]
+    override_config(repo / "conf" / "config.yaml", {"report": {"words_bin": 2 * words_bin}})
     run_ok([sys.executable, "-m", "pixelated.core.params"], repo, env)
     run_ok(["dvc", "repro"], repo, env)
     commit(repo, env, "v2")
     run_ok(backup, repo, env)
     out = example("restore_and_diff.py", repo, env)
     assert "restored v1:" in out
-    assert "| `review.sample_fraction` | `0.5` | `0.01` |" in out  # HEAD (v2) -> workspace (v1)
+    assert f"| `report.words_bin` | `{2 * words_bin}` | `{words_bin}` |" in out  # HEAD (v2) -> workspace (v1)
     assert "up to date" in run_ok(["dvc", "status", "dvc.yaml"], repo, env)
     v1_lock = run_ok(["git", "show", "v1:dvc.lock"], repo, env)
     assert (repo / "dvc.lock").read_text() == v1_lock
