@@ -4,7 +4,9 @@ others, abuse and medical emergencies, with negated and hypothetical mentions se
 Phrases come from the clinician-validated Suicide Risk Lexicon v1.0 (construct-tracker,
 prototypical tokens) plus `lexicons/crisis.yaml`. A hit counts only if no negation or
 hypothetical cue precedes it in the same clause ("I would never kill myself", "what if I
-wanted to die"), the NegEx idea (Chapman et al. 2001) applied to clauses.
+wanted to die"), the NegEx idea (Chapman et al. 2001) applied to clauses. A positive hit is
+then placed (scoring/crisis_context.py): an idiom, someone else's crisis, the seeker's past one,
+or the seeker's present one, the only kind the safety gate acts on.
 """
 
 from __future__ import annotations
