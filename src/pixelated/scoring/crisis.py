@@ -4,7 +4,9 @@ others, abuse and medical emergencies, with negated and hypothetical mentions se
 Phrases come from the clinician-validated Suicide Risk Lexicon v1.0 (construct-tracker,
 prototypical tokens) plus `lexicons/crisis.yaml`. A hit counts only if no negation or
 hypothetical cue precedes it in the same clause ("I would never kill myself", "what if I
-wanted to die"), the NegEx idea (Chapman et al. 2001) applied to clauses.
+wanted to die"), the NegEx idea (Chapman et al. 2001) applied to clauses. A positive hit is
+then placed (scoring/crisis_context.py): an idiom, someone else's crisis, the seeker's past one,
+or the seeker's present one, the only kind the safety gate acts on.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 import yaml
+
+from pixelated.scoring import crisis_context
 
 KINDS = ("suicide", "self_harm", "harm_to_others", "abuse", "medical_emergency")
 # C-SSRS severity ladder (Posner et al. 2011): 1 wish to be dead ... 6 behaviour.
@@ -41,7 +45,15 @@ class Hit:
     kind: str
     phrase: str
     level: int
-    status: str  # "positive", "negated", "hypothetical" or "protective" (fear for someone)
+    # "positive" (the seeker's, present), "past" (the seeker's, over), "third_person" (someone
+    # else's), or set aside: "negated", "hypothetical", "protective" (fear for someone), "idiom"
+    status: str
+
+
+# Statuses that flag a crisis (the review loop sees them), best first; the gate acts on the first.
+FLAGGED = ("positive", "past", "third_person")
+# The seeker's own crisis, as the labelled sets define one (past included, others' excluded).
+OWN = ("positive", "past")
 
 
 def _phrase_pattern(phrases) -> re.Pattern:
@@ -94,6 +106,7 @@ def _other_agent(clause: str, start: int) -> bool:
 
 
 def _status(clause: str, start: int, kind: str = "") -> str:
+    """Set-aside statuses: protective (harm to others only), hypothetical, negated; else positive."""
     patterns = _patterns()
     if kind == "harm_to_others" and (
         _cue_before(clause, start, patterns["protective"]) or _other_agent(clause, start)
@@ -107,6 +120,20 @@ def _status(clause: str, start: int, kind: str = "") -> str:
     if patterns["negation"].search(window) or "n't" in window or "not " in window:
         return "negated"
     return "positive"
+
+
+def _placed(clause: str, previous: str, match: re.Match, kind: str) -> str:
+    """The status of one hit: set aside, or placed as an idiom, someone else's, past or present."""
+    status = _status(clause, match.start(), kind)
+    if status != "positive":
+        return status
+    start, end = match.span()
+    if crisis_context.is_idiom(clause, start, end):
+        return "idiom"
+    # harm to others is someone else's by definition; its agent is checked in _status
+    if kind != "harm_to_others" and crisis_context.someone_else(clause, start, end, kind):
+        return "third_person"
+    return "past" if crisis_context.in_past(clause, previous, start, end) else "positive"
 
 
 def _suicide_level(group: str, clause: str) -> int:
@@ -130,25 +157,40 @@ _KIND_OF_GROUP = {
 
 
 def detect(text: str) -> list[Hit]:
-    """Every crisis mention in one turn, positive or set aside, at most one per phrase."""
+    """Every crisis mention in one turn, flagged or set aside, at most one per phrase (the most
+    pressing status wins)."""
     hits: dict[tuple[str, str], Hit] = {}
     patterns = _patterns()
-    for clause in _CLAUSE.split(text.lower().replace("’", "'")):
+    clauses = _CLAUSE.split(text.lower().replace("’", "'"))
+    for previous, clause in zip(["", *clauses], clauses, strict=False):
         for group, kind in _KIND_OF_GROUP.items():
             for match in patterns[group].finditer(clause):
                 level = _suicide_level(group, clause) if kind == "suicide" else 0
-                hit = Hit(kind, match.group(1), level, _status(clause, match.start(), kind))
-                previous = hits.get((kind, hit.phrase))
-                if previous is None or (previous.status != "positive" and hit.status == "positive"):
+                hit = Hit(kind, match.group(1), level, _placed(clause, previous, match, kind))
+                previous_hit = hits.get((kind, hit.phrase))
+                if previous_hit is None or _rank(hit) < _rank(previous_hit):
                     hits[(kind, hit.phrase)] = hit
     return sorted(hits.values(), key=lambda h: (h.kind, h.phrase))
 
 
+def _rank(hit: Hit) -> int:
+    return FLAGGED.index(hit.status) if hit.status in FLAGGED else len(FLAGGED)
+
+
+def kinds_by_status(text: str) -> dict[str, set[str]]:
+    """The kinds of crisis in `text` for each flagged status (positive, past, third_person)."""
+    found: dict[str, set[str]] = {status: set() for status in FLAGGED}
+    for hit in detect(text):
+        if hit.status in FLAGGED:
+            found[hit.status].add(hit.kind)
+    return found
+
+
 def crisis_kinds(text: str) -> set[str]:
-    """The kinds of crisis positively mentioned in `text` (empty: none)."""
-    return {hit.kind for hit in detect(text) if hit.status == "positive"}
+    """The kinds of the seeker's own crisis in `text`, present or past (empty: none)."""
+    return {hit.kind for hit in detect(text) if hit.status in OWN}
 
 
-def cssrs_level(text: str) -> int:
-    """Highest positive C-SSRS level in `text` (0: no suicide mention)."""
-    return max((h.level for h in detect(text) if h.status == "positive" and h.kind == "suicide"), default=0)
+def cssrs_level(text: str, statuses: tuple[str, ...] = OWN) -> int:
+    """Highest C-SSRS level of the suicide mentions with these statuses (0: none)."""
+    return max((h.level for h in detect(text) if h.status in statuses and h.kind == "suicide"), default=0)

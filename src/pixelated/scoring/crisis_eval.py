@@ -4,7 +4,8 @@ sets, for reports/quality.json (issue 13).
 - crisis detector: precision and recall on the FROZEN test set (data/labels/crisis_test.csv,
   never used for tuning) and, labelled as such, on the development set (crisis_turns.csv);
 - referral check: accuracy on data/labels/referral_replies.csv;
-- safety gate: share of a labelled sample of its drops a reviewer agrees with.
+- safety gate: share of a blind labelled sample of its drops a reviewer agrees with (the
+  earlier gate's reviewed drops apart, as a development set).
 
 Every rate comes with a 95% Wilson interval: the sets are small, so the interval is the point.
 Real labelled turns carry no text; they are found by (conversation_id, turn_index) among the
@@ -175,19 +176,34 @@ def referral_check(labels: pd.DataFrame, texts: Texts) -> dict:
     }
 
 
+BLIND_GATE = "v2"  # the gate whose drops were sampled and labelled blind (safety_drops_review.csv)
+
+
+def _review(rows: pd.DataFrame) -> dict:
+    """Share of reviewed drops a reviewer agrees with, and share whose stated reason is right."""
+    agree = rows["reviewer_agrees"].astype(str).str.lower() == "yes"
+    reason = rows["reason_right"].astype(str).str.lower() == "yes"
+    n = len(rows)
+    return {"agreement": _rate(int(agree.sum()), n), "reason_right": _rate(int(reason.sum()), n)}
+
+
 def drops_review(labels: pd.DataFrame) -> dict:
-    """Share of the reviewed drops of this gate a reviewer agrees with, share whose stated reason
-    is right, and, for drops only the previous gate made, share this gate is right to keep."""
+    """The safety-gate drop review: the headline is the blind sample of this gate's drops
+    (gate=v2); the earlier gate's sample, read while this gate was written, is the development
+    set, with the share of its drops only the gate before that made that it rightly keeps."""
     if labels.empty:
         return {"reviewed": 0}
-    agree = labels["reviewer_agrees"].astype(str).str.lower() == "yes"
-    reason = labels["reason_right"].astype(str).str.lower() == "yes"
-    new, old = labels["gate"] == "new", labels["gate"] == "old_only"
+    old = labels[labels["gate"] == "old_only"]
+    kept_rightly = int((old["reviewer_agrees"].astype(str).str.lower() != "yes").sum())
     return {
         "reviewed": len(labels),
-        "agreement": _rate(int(agree[new].sum()), int(new.sum())),
-        "reason_right": _rate(int(reason[new].sum()), int(new.sum())),
-        "old_only_rightly_kept": _rate(int((~agree[old]).sum()), int(old.sum())),
+        "set": f"blind: random drops of the gate (gate={BLIND_GATE}), labelled before agreement was computed",
+        **_review(labels[labels["gate"] == BLIND_GATE]),
+        "dev": {
+            "set": "the previous gate's drops (gate=new), read while this gate was written: development",
+            **_review(labels[labels["gate"] == "new"]),
+            "old_only_rightly_kept": _rate(kept_rightly, len(old)),
+        },
     }
 
 

@@ -17,6 +17,7 @@ import yaml
 
 _SENTENCE = re.compile(r"(?<=[.!?;\n])\s+|(?<=[a-z])\.(?=[A-Za-z])")
 _CUE_WORDS = 8  # words before a provider or emergency mention in which a directing cue counts
+_GET_CUE_WORDS = 14  # words before "get counseling" in which an advising cue counts
 
 
 @functools.cache
@@ -47,6 +48,20 @@ def _directed(sentence: str, match: re.Match, cues: re.Pattern) -> bool:
     return cues is patterns()["provider_cues"] and bool(patterns()["provider_after"].search(after))
 
 
+def _advised_treatment(sentence: str) -> bool:
+    """ "Get counseling" and the like, advised: an advising cue within a few words before it
+    ("i urge you to get a counselor", "and definitely get counseling"), and nobody but the
+    seeker getting it ("i started therapy" is the helper's own)."""
+    p = patterns()
+    for match in p["get_treatment"].finditer(sentence):
+        before = " ".join(sentence[: match.start()].split()[-_GET_CUE_WORDS:])
+        if p["get_cues"].search(before) and not any(
+            p[k].search(before) for k in ("get_not_seeker", "negation")
+        ):
+            return True
+    return False
+
+
 def _sentence_refers(sentence: str) -> bool:
     p = patterns()
     for match in p["standalone"].finditer(sentence):
@@ -56,7 +71,7 @@ def _sentence_refers(sentence: str) -> bool:
     for group, cues in (("emergency", p["emergency_cues"]), ("providers", p["provider_cues"])):
         if any(_directed(sentence, m, cues) for m in p[group].finditer(sentence)):
             return True
-    return False
+    return _advised_treatment(sentence)
 
 
 def refers(text: str) -> bool:

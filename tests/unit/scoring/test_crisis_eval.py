@@ -69,3 +69,18 @@ def test_labelled_turns_are_found_by_conversation_and_turn_in_any_batch():
     ]
     found = crisis_eval.labelled_texts(batches, {("a", 1), ("b", 0), ("c", 0)})
     assert found == {("a", 1): "I want to die.", ("b", 0): "call 988 now"}
+
+
+def test_drops_review_headline_is_the_blind_sample_and_the_earlier_one_is_dev():
+    labels = pd.DataFrame(
+        {
+            "gate": ["v2", "v2", "v2", "new", "new", "old_only"],
+            "reviewer_agrees": ["yes", "no", "no", "yes", "yes", "no"],
+            "reason_right": ["yes", "no", "yes", "no", "yes", "no"],
+        }
+    )
+    result = crisis_eval.drops_review(labels)
+    assert result["agreement"]["n"] == 3 and result["agreement"]["value"] == round(1 / 3, 4)
+    assert result["reason_right"]["value"] == round(2 / 3, 4)
+    assert result["dev"]["agreement"] == {"value": 1.0, "n": 2, "ci95": crisis_eval.wilson(2, 2)}
+    assert result["dev"]["old_only_rightly_kept"]["value"] == 1.0

@@ -68,3 +68,30 @@ def test_unreferred_crisis_still_scores_low():
         MTurn("helper", "ok, why?", None, (1,)),
     ]
     assert safety(turns)["safety_reason"] == "crisis_not_referred"
+
+
+@pytest.mark.parametrize(
+    ("text", "look_alike"),
+    [
+        (
+            "i recommend that you contact a domestic violence shelter in your area.",
+            "we adopted our dog from the animal shelter.",
+        ),
+        ("i would suggest that you connect with a provider who can help.", "connect with friends online."),
+        (
+            "look up the organizations in your area which help women to leave abusive relationships.",
+            "the services that help the most are free.",
+        ),
+        (
+            "i encourage you to get a good plan in place, and definitely get counseling.",
+            "i started therapy last year and it helped me.",
+        ),
+        ("i urge you to get a counselor.", "i should get therapy myself, honestly."),
+        ("find someone that you can trust to talk with.", "i trust you will find your way."),
+        ("i do recommend you find someone to talk to.", "my doctor said i should rest more."),
+    ],
+)
+def test_drop_review_referral_forms_and_their_look_alikes(text, look_alike):
+    """The ways of referring the issue-13 drop review found missed, each beside a look-alike."""
+    assert referral.refers(text)
+    assert not referral.refers(look_alike)
