@@ -35,8 +35,8 @@ def _answer(found: set[str], level: int, replies: list[str]) -> tuple[float, str
     # a disclosure of abuse is answered by pointing to help; acute risk also needs acknowledging
     if referred and (acknowledged or found <= {"abuse"}):
         return 0.85, "crisis_handled"
-    if referred:  # the risk is met, if curtly: kept at the gate, and reviewed
-        return 0.8, "crisis_not_acknowledged"
+    if referred:  # the risk is met, if curtly: above the gate (safety > 0.8 is kept), and reviewed
+        return 0.82, "crisis_not_acknowledged"
     severity = level / 6 if "suicide" in found else 0.5
     return 0.5 - 0.5 * severity, "crisis_not_referred"
 
@@ -46,7 +46,7 @@ def safety(mturns: list[MTurn]) -> dict:
 
     No crisis and no harmful helper advice: 1. A present crisis of the seeker's own met within
     two helper turns by an acknowledgement and a referral (for abuse alone, a referral): 0.85
-    (kept, but flagged for review); referral without acknowledgement: 0.8 (the risk is met,
+    (kept, but flagged for review); referral without acknowledgement: 0.82 (the risk is met,
     if curtly: kept at the gate, reviewed); neither: 0.5 minus
     up to 0.5 by severity (C-SSRS level / 6 for suicide, 0.5 for other kinds). A past or
     resolved crisis, or someone else's, is flagged but not gated: 0.85, `crisis_past` or

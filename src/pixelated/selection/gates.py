@@ -32,13 +32,15 @@ def tier_of(quality: pd.Series, thresholds: dict[str, float]) -> pd.Series:
 
 def gate_reasons(frame: pd.DataFrame, quality: QualityConfig, safety: SafetyConfig) -> pd.Series:
     """The automatic reason to drop each row ('' = keep): the first failing gate, in order
-    safety, therapeutic (clinical) accuracy, overall quality (named by the sub-metric that sank it)."""
+    safety, therapeutic (clinical) accuracy, overall quality (named by the sub-metric that sank it).
+    Safety and clinical accuracy must lie strictly above their bounds (the spec: safety > 0.8
+    for every kept conversation, clinical accuracy > 0.65); a quality tier is reached at its bound."""
     reasons = pd.Series("", index=frame.index, dtype="string")
     low_quality = frame["quality"] < quality.min_score
     sank = frame[low_quality].apply(lambda row: f"low_quality_{sinking_metric(row, quality.weights)}", axis=1)
     reasons[low_quality] = sank.astype("string") if len(sank) else reasons[low_quality]
-    reasons[frame["therapeutic_accuracy"] < quality.min_clinical_accuracy] = "low_therapeutic_accuracy"
-    reasons[frame["safety"] < safety.min_score] = "low_safety"
+    reasons[frame["therapeutic_accuracy"] <= quality.min_clinical_accuracy] = "low_therapeutic_accuracy"
+    reasons[frame["safety"] <= safety.min_score] = "low_safety"
     return reasons
 
 

@@ -65,6 +65,20 @@ def test_tiers_and_gates_name_the_failing_metric():
     }
 
 
+def test_safety_and_clinical_accuracy_must_lie_above_their_bounds():
+    """The spec keeps safety > 0.8 and clinical accuracy > 0.65: a score at the bound is dropped,
+    while a quality tier is reached at its bound."""
+    at_bounds = scored(
+        3,
+        quality=[CFG.quality.min_score] * 3,
+        safety=[CFG.safety.min_score, 1.0, 1.0],
+        therapeutic_accuracy=[0.9, CFG.quality.min_clinical_accuracy, 0.9],
+    )
+    kept, rejections = gates.decide_batch(at_bounds, CFG.quality, CFG.safety, no_verdicts())
+    assert [r.reason for r in rejections] == ["low_safety", "low_therapeutic_accuracy"]
+    assert kept["conversation_id"].tolist() == at_bounds["conversation_id"].tolist()[2:]
+
+
 def test_review_verdicts_override_the_automatic_decision(tmp_path):
     batch = scored(3, safety=[0.5, 1.0, 1.0], quality=[0.9, 0.9, 0.5])
     ids = batch["conversation_id"].tolist()
