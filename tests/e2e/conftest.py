@@ -234,11 +234,25 @@ def _move_mlflow_store(root: Path, old: Path) -> None:
         db.close()
 
 
+# Files that copy the sample run and run pipeline stages in it, longest first: the two workers
+# pick them up as they come free, and a long file picked up last would run alone at the end.
+LONGEST_FIRST = ("test_versioning.py", "test_exp_run.py", "test_rerun.py")
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the first file that needs the sample run first (its worker builds it) and the other
-    such files last: under `make test` (`--dist loadfile --no-loadscope-reorder`) the other
-    worker runs the unit tests meanwhile instead of waiting on the lock, then shares the rest of
-    the end-to-end work. The sort is stable: files keep their order of tests."""
+    such files last, longest first: under `make test` (`--dist loadfile --no-loadscope-reorder`)
+    the other worker runs the unit tests meanwhile instead of waiting on the lock, then shares
+    the rest of the end-to-end work. The sort is stable: files keep their order of tests."""
     users = [item.path for item in items if "sample_run" in item.fixturenames]
+
+    def rank(item: pytest.Item) -> tuple[int, int]:
+        if item.path not in users:
+            return (1, 0)
+        if item.path == users[0]:
+            return (0, 0)
+        name = item.path.name
+        return (2, LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST))
+
     if users:
-        items.sort(key=lambda item: 0 if item.path == users[0] else 2 if item.path in users else 1)
+        items.sort(key=rank)
