@@ -26,7 +26,7 @@ from pixelated.core.hashing import sha256_file
 from pixelated.ingest.acquire import add_to_mirror, resolve_mirror
 from tests.paths import REPO, SHARED_DATA
 
-SAMPLE = 30  # conversations per source: enough for ESConv dialogues over 40 turns and 2-turn Q&A
+SAMPLE = 20  # conversations per source: enough for ESConv dialogues over 40 turns and 2-turn Q&A
 # On a sample, the privacy benchmark, training and cross-validation only need to run, not to be
 # precise or learn (each CV fold fine-tunes a model).
 SAMPLE_RUN = {

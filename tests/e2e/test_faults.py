@@ -21,15 +21,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-try:  # the clone machinery is moving to tests/e2e/conftest.py
-    from tests.e2e.conftest import make_clone, run_ok
-except ImportError:
-    from tests.conftest import make_clone, run_ok
+from tests.e2e.conftest import SAMPLE, make_clone, run_ok
 from tests.paths import SHARED_DATA
 
 TARGET = "validate"  # acquire -> ingest -> validate: the cheap head of the pipeline
 STAGES = ("acquire", "ingest", "validate")
-SAMPLE = 20  # conversations per source
 GRACE = 0.5  # seconds a stopping stage may take to finish a rename already under way
 CONFIRM = 0.3  # seconds after which a crowd of stage processes is looked at again
 
