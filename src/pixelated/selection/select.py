@@ -83,13 +83,15 @@ def decisions(scored: Path, selected: Path, cfg: SelectConfig) -> pd.DataFrame:
 def select_metrics(
     scores: pd.DataFrame, sample: pd.DataFrame, verdicts: pd.DataFrame, kept: int, cfg: SelectConfig
 ) -> dict:
-    """reports/select.json: what was kept, by tier and at every tier, the review set, the bias report."""
+    """reports/select.json: what was kept, by tier and at every tier, per source, the review set,
+    the bias report."""
     return {
         "tier": cfg.quality.tier,
         "min_score": cfg.quality.min_score,
         "kept": kept,
         "kept_by_tier": scores[scores["kept"]]["quality_tier"].value_counts().sort_index().to_dict(),
         "would_keep_at_tier": gates.tier_counts(scores, cfg.quality, cfg.safety),
+        "by_source": source_rates(scores, cfg),
         "review": {
             "conversations": len(sample),
             "by_reason": sample["review_reason"].value_counts().sort_index().to_dict(),
@@ -99,3 +101,27 @@ def select_metrics(
             scores, cfg.review.bias_columns, cfg.review.bias_min_group, cfg.review.bias_max_relative_gap
         ),
     }
+
+
+TOP_DROP_REASONS = 3
+
+
+def source_rates(scores: pd.DataFrame, cfg: SelectConfig) -> dict:
+    """Per source: conversations scored and kept, the keep rate at the chosen tier and at every
+    tier (same gates), and the commonest drop reasons: where a scoring bias against one
+    conversation shape (a single written answer, a long chat) shows first."""
+    dropped = scores["auto_decision"].where(scores["auto_decision"] != "keep", "review_rejected")
+    rates = {}
+    for source, group in scores.groupby("source", sort=True):
+        n = len(group)
+        at_tier = gates.tier_counts(group, cfg.quality, cfg.safety)
+        reasons = dropped[group.index[~group["kept"]]].value_counts()
+        top = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))[:TOP_DROP_REASONS]
+        rates[source] = {
+            "scored": n,
+            "kept": int(group["kept"].sum()),
+            "keep_rate": round(float(group["kept"].mean()), 4),
+            "keep_rate_at_tier": {tier: round(count / n, 4) for tier, count in at_tier.items()},
+            "top_drop_reasons": {str(reason): int(count) for reason, count in top},
+        }
+    return rates

@@ -14,7 +14,7 @@ from pixelated.core.tableio import ValidatedWriter
 from pixelated.core.validation import canonical_schema
 from pixelated.scoring.metrics import METRICS
 from pixelated.selection import bias, gates, review
-from pixelated.selection.select import SelectConfig, SelectPaths, run
+from pixelated.selection.select import SelectConfig, SelectPaths, run, source_rates
 from tests.conftest import MAX_TURN_CHARS, canonical_row, frame
 from tests.paths import REPO
 
@@ -77,6 +77,24 @@ def test_safety_and_clinical_accuracy_must_lie_above_their_bounds():
     kept, rejections = gates.decide_batch(at_bounds, CFG.quality, CFG.safety, no_verdicts())
     assert [r.reason for r in rejections] == ["low_safety", "low_therapeutic_accuracy"]
     assert kept["conversation_id"].tolist() == at_bounds["conversation_id"].tolist()[2:]
+
+
+def test_keep_rates_and_drop_reasons_per_source():
+    scores = scored(6, quality=[0.9, 0.9, 0.5, 0.9, 0.9, 0.9], safety=[1.0, 1.0, 1.0, 0.3, 1.0, 1.0])
+    scores["source"] = ["a", "a", "a", "b", "b", "b"]
+    scores["auto_decision"] = gates.gate_reasons(scores, CFG.quality, CFG.safety).replace("", "keep")
+    scores["kept"] = scores["auto_decision"] == "keep"
+    scores.loc[5, "kept"] = False  # a reviewer dropped what the gates kept
+    rates = source_rates(scores, CFG)
+    assert {s: (r["scored"], r["kept"], r["keep_rate"]) for s, r in rates.items()} == {
+        "a": (3, 2, 0.6667),
+        "b": (3, 1, 0.3333),
+    }
+    assert rates["a"]["top_drop_reasons"] == {"low_quality_therapeutic_accuracy": 1}
+    assert rates["b"]["top_drop_reasons"] == {"low_safety": 1, "review_rejected": 1}
+    # the gates alone, at every tier: the safety drop in b, the 0.5 quality in a
+    assert set(rates["b"]["keep_rate_at_tier"].values()) == {0.6667}
+    assert set(rates["a"]["keep_rate_at_tier"].values()) == {0.6667}
 
 
 def test_review_verdicts_override_the_automatic_decision(tmp_path):
