@@ -26,6 +26,10 @@ def run_ingest(raw, sources, out):
     return ingest.run(INGEST.model_copy(update={"sources": sources}), paths), paths
 
 
+def jsonl(*records: dict) -> bytes:
+    return "".join(json.dumps(record) + "\n" for record in records).encode()
+
+
 def write(raw, files: dict[str, bytes]) -> None:
     for relpath, content in files.items():
         path = raw / relpath
@@ -42,15 +46,12 @@ def test_issue17_item2_hostile_ingest_logs_no_planted_value(tmp_path, caplog):
     write(
         raw,
         {
-            "chats/a.jsonl": "".join(
-                json.dumps(record) + "\n"
-                for record in [
-                    {"id": "ok", "turns": GOOD, "upvotes": name_phone},  # bad_metadata
-                    {"id": "x", "turns": [{"role": "user", "text": "hi", "feedback": email}]},
-                    {"id": record_id, "turns": GOOD},
-                    {"id": record_id, "turns": GOOD},  # duplicate id
-                ]
-            ).encode()
+            "chats/a.jsonl": jsonl(
+                {"id": "ok", "turns": GOOD, "upvotes": name_phone},  # bad_metadata
+                {"id": "x", "turns": [{"role": "user", "text": "hi", "feedback": email}]},
+                {"id": record_id, "turns": GOOD},
+                {"id": record_id, "turns": GOOD},  # duplicate id
+            )
             + f'{{"id": "{ssn}", "turns": [\n'.encode()  # invalid JSON holding a value
             + f'{{"id": "z", "turns": [{{"role": "user", "text": "caf\xe9 {ssn}"}}]}}\n'.encode("latin-1"),
             "qa/a.csv": f'id,question,answer,upvotes\n1,Q?,A.,{name_phone}\n2,"{email}\n'.encode(),
@@ -83,15 +84,12 @@ def test_issue17_item3_out_of_range_numbers_are_quarantined_not_a_crash(tmp_path
     write(
         raw,
         {
-            "chats/a.jsonl": "".join(
-                json.dumps(record) + "\n"
-                for record in [
-                    {"id": "feedback", "turns": [{"role": "user", "text": "hi", "feedback": 99999999999}]},
-                    {"id": "upvotes", "turns": GOOD, "upvotes": "1e30"},
-                    {"id": "bigint", "turns": GOOD, "upvotes": 10**400},
-                    {"id": "ok", "turns": GOOD, "upvotes": "7"},
-                ]
-            ).encode(),
+            "chats/a.jsonl": jsonl(
+                {"id": "feedback", "turns": [{"role": "user", "text": "hi", "feedback": 99999999999}]},
+                {"id": "upvotes", "turns": GOOD, "upvotes": "1e30"},
+                {"id": "bigint", "turns": GOOD, "upvotes": 10**400},
+                {"id": "ok", "turns": GOOD, "upvotes": "7"},
+            ),
             "qa/a.csv": b"id,question,answer,upvotes\n1,Q?,A.,99999999999999999999\n2,Q?,A.,3\n",
         },
     )
