@@ -244,15 +244,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     such files last, longest first: under `make test` (`--dist loadfile --no-loadscope-reorder`)
     the other worker runs the unit tests meanwhile instead of waiting on the lock, then shares
     the rest of the end-to-end work. The sort is stable: files keep their order of tests."""
-    users = [item.path for item in items if "sample_run" in item.fixturenames]
+    ordered = [item.path for item in items if "sample_run" in item.fixturenames]
+    if not ordered:
+        return
+    first, users = ordered[0], set(ordered)
 
     def rank(item: pytest.Item) -> tuple[int, int]:
         if item.path not in users:
             return (1, 0)
-        if item.path == users[0]:
+        if item.path == first:
             return (0, 0)
         name = item.path.name
         return (2, LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST))
 
-    if users:
-        items.sort(key=rank)
+    items.sort(key=rank)
