@@ -43,9 +43,24 @@ def die_with_parent(sig: int = signal.SIGTERM) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
         log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
-    pid, parent = _ORIGIN
-    if os.getpid() == pid and os.getppid() != parent:  # it died before the request: act now
+    if _parent_already_gone():
         os.kill(os.getpid(), sig)
+
+
+def _parent_already_gone() -> bool:
+    """Whether the parent died before the death signal was requested. Either it changed since
+    this module was imported, or it had died even before that: a DVC stage (or a worker it
+    forked) adopted by init, which is never dvc's way of starting one unless init is dvc."""
+    pid, parent = _ORIGIN
+    if os.getpid() == pid and os.getppid() != parent:
+        return True
+    if os.getppid() != 1 or "DVC_STAGE" not in os.environ:
+        return False
+    try:
+        init = Path("/proc/1/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False  # cannot tell: keep running rather than stop a stage that may be wanted
+    return not any(Path(arg.decode(errors="replace")).name == "dvc" for arg in init)
 
 
 def _stop(signum: int, _frame) -> None:

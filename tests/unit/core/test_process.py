@@ -36,6 +36,21 @@ print(child.pid, flush=True)
 time.sleep(60)
 """
 
+# A parent that starts a DVC stage-like child and exits before the child imports `stages`:
+# the child is adopted by init before its first line runs. It records its parent, then
+# imports `stages` and records that it survived.
+PARENT_GONE_BEFORE_STAGE_STARTS = """
+import os, subprocess, sys
+code = (
+    "import os, sys, time; time.sleep(1); "
+    "open(sys.argv[1] + '/parent', 'w').write(str(os.getppid())); "
+    "import stages; open(sys.argv[1] + '/survived', 'w').close()"
+)
+env = {**os.environ, "DVC_STAGE": "demo"}
+child = subprocess.Popen([sys.executable, "-c", code, sys.argv[1]], env=env)
+print(child.pid, flush=True)
+"""
+
 WRITING_STAGE = """
 import os, time
 from pixelated.core.process import start_stage
@@ -88,6 +103,23 @@ def test_stage_dies_with_its_parent(spawn):
     parent.send_signal(signal.SIGKILL)
     parent.wait()
     assert wait_gone(child), "the stage outlived its parent"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_stage_whose_dvc_died_before_it_started_stops(tmp_path):
+    """A `dvc repro` stopped while its stage was still starting Python left the stage running:
+    by the time the stage asked to die with its parent, init had adopted it (a CI failure)."""
+    parent = subprocess.run(
+        [sys.executable, "-c", PARENT_GONE_BEFORE_STAGE_STARTS, str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert wait_gone(int(parent.stdout), 20), "the orphaned stage kept running"
+    if (tmp_path / "parent").read_text() != "1":
+        pytest.skip("orphans here are adopted by a subreaper, not init")
+    assert not (tmp_path / "survived").exists()
 
 
 def test_sigterm_stops_a_stage_without_leaving_a_partial_output(spawn, tmp_path):
