@@ -1,6 +1,7 @@
 # Quickstart:  make repro  (install + run the whole pipeline)   |   make test  (install + tests)
-# Tests run file by file on 2 workers (--dist loadfile), in collection order: one worker builds the
-# sample pipeline run the end-to-end tests share (tests/e2e/conftest.py) while the other runs unit tests.
+# Tests run on 2 workers in groups (--dist loadgroup), in collection order: one worker builds the
+# sample pipeline run the end-to-end tests share while the other runs tests that do not need it
+# (tests/e2e/conftest.py sets the groups and the order).
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
@@ -40,8 +41,10 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	  else echo "chromium is not on PATH: 'sudo apt-get install chromium', or the browser tests are skipped"; fi; }
 
-test: install browser
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -q --durations=15
+# The browser package installs beside the Python packages: both mostly wait on downloads.
+test:
+	@$(MAKE) --no-print-directory -j2 install browser
+	$(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder -q --durations=15
 
 # Retake the screenshots committed under docs/img/ (the browser tests write them when asked).
 screenshots: install browser

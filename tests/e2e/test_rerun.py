@@ -1,5 +1,10 @@
 """A rerun from scratch (`dvc repro --force`) of the session's sample run, in a copy of it,
-gives every output the same hash, and the persisted embedding cache serves every text."""
+gives every output the same hash, and the persisted embedding cache serves every text.
+
+Marked slow: it runs every stage again (2-3 minutes on 2 cores) and the default run keeps to
+10 minutes. By default, test_faults (acquire to validate after kills) and
+test_executor_equivalence (anonymize to select) check byte-stable reruns; `make bench` runs this.
+"""
 
 import json
 
@@ -7,6 +12,8 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import STAGES, copy_run, run_ok, stages_run
+
+pytestmark = pytest.mark.slow
 
 MODEL_OUTS = ("models/response_selector", "models/response_selector_uncurated")
 # records run history (embedding cache hits), not content: it differs between a first run and a rerun

@@ -1,6 +1,7 @@
 """Backup and restore of data versions through real DVC remotes, review and model rollback.
 
-A copy of the session's sample run is v1; v2 reruns it with a changed param. Each is tagged
+A copy of the session's sample run is v1; v2 is a `dvc exp run -S` of it with changed params,
+kept as a user keeps an experiment: committed in the workspace. Each is tagged
 and backed up to a local directory remote (the repo's default) and to an S3 remote served by
 moto on 127.0.0.1. Each restore test wipes the DVC cache and every output
 first, so everything it gets back came from that remote.
@@ -23,8 +24,9 @@ from pixelated.core.text import DISCLAIMER
 from pixelated.versioning.repo import VersioningError, locked_outputs
 from pixelated.versioning.review import delta, fmt
 from pixelated.versioning.rollback import rollback_model
-from tests.e2e.conftest import SAMPLE, copy_run, override_config, run_ok
+from tests.e2e.conftest import SAMPLE, copy_run, run_ok, stages_run
 
+V2_OVERRIDES = ("-S", "filter_length.min_turns=3", "-S", "split.seed=7")
 S3_CREDENTIALS = {  # moto accepts any; real credentials come from the same variables
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -100,9 +102,10 @@ def _wipe(root: Path) -> None:
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
 
 
-def _run_version(root, env, tag: str) -> dict[str, str]:
-    """Run the pipeline, commit and tag it, back it up to both remotes (default last)."""
-    run_ok(["dvc", "repro"], root, env)
+def _run_version(root, env, tag: str, run: list[str]) -> tuple[dict[str, str], set[str]]:
+    """Run the pipeline with `run`, commit and tag it, back it up to both remotes (default
+    last); the workspace's files and the stages `run` ran."""
+    ran = stages_run(run_ok(run, root, env))
     run_ok(["git", "add", "-A"], root, env)
     run_ok(["git", "commit", "-qm", tag], root, env)
     run_ok(["git", "tag", tag], root, env)
@@ -110,7 +113,7 @@ def _run_version(root, env, tag: str) -> dict[str, str]:
         result = _versioning(root, env, "backup", *remote)
         assert result.returncode == 0, result.stderr[-3000:]
     run_ok(["git", "commit", "-qam", f"backup {tag}"], root, env)
-    return _snapshot(root)
+    return _snapshot(root), ran
 
 
 @pytest.fixture(scope="module")
@@ -120,18 +123,27 @@ def versions(sample_run, tmp_path_factory, s3_endpoint):
     run_ok(["dvc", "remote", "add", "--local", "s3", "s3://pe-backup/store"], root, env)
     run_ok(["dvc", "remote", "modify", "--local", "s3", "endpointurl", s3_endpoint], root, env)
     run_ok(["dvc", "remote", "modify", "--local", "s3", "sse", "AES256"], root, env)
-    v1 = _run_version(root, env, "v1")
+    v1, _ = _run_version(root, env, "v1", ["dvc", "repro"])
     # v2 drops 2-turn conversations and reshuffles the splits, so data and model both change
-    override_config(root / "conf" / "config.yaml", {"filter_length": {"min_turns": 3}, "split": {"seed": 7}})
-    run_ok([sys.executable, "-m", "pixelated.core.params"], root, env)
-    v2 = _run_version(root, env, "v2")
+    v2, ran = _run_version(root, env, "v2", ["dvc", "exp", "run", *V2_OVERRIDES])
     assert v1 != v2
-    return root, env, {"v1": v1, "v2": v2}
+    return root, env, {"v1": v1, "v2": v2}, ran
+
+
+def test_experiment_reruns_only_the_changed_stage_and_downstream(versions):
+    """`dvc exp run -S` of a filter param reruns filter_length and what follows it, not the
+    stages before it; the params it set reach the stage (its ledger drops short dialogues)."""
+    root, env, _, ran = versions
+    assert ran == {"filter_length", "score", "select", "split", "export", "train", "evaluate", "report"}
+    params = yaml.safe_load(run_ok(["git", "show", "v2:params.yaml"], root, env))
+    assert (params["filter_length"]["min_turns"], params["split"]["seed"]) == (3, 7)
+    ledger = yaml.safe_load(run_ok(["git", "show", "v2:reports/ledger/filter_length.json"], root, env))
+    assert ledger["dropped"]["too_few_turns"] > 0  # the sample's 2-turn Q&A
 
 
 @pytest.mark.parametrize("remote", ["local", "s3"])
 def test_restore_each_version_from_remote(versions, remote):
-    root, env, snapshots = versions
+    root, env, snapshots, _ = versions
     assert _versioning(root, env, "verify", "--remote", remote).returncode == 0
     for tag in ("v1", "v2"):
         _wipe(root)
@@ -142,7 +154,7 @@ def test_restore_each_version_from_remote(versions, remote):
 
 
 def test_s3_backup_is_encrypted_server_side(versions, s3_endpoint):
-    root, _, _ = versions
+    root, _, _, _ = versions
     md5 = _lock_md5(root, "v1", "data/interim/filtered.parquet")
     s3 = boto3.client("s3", endpoint_url=s3_endpoint, **_boto_credentials())
     head = s3.head_object(Bucket="pe-backup", Key=f"store/files/md5/{md5[:2]}/{md5[2:]}")
@@ -150,7 +162,7 @@ def test_s3_backup_is_encrypted_server_side(versions, s3_endpoint):
 
 
 def test_dataset_card_pins_its_version(versions):
-    root, env, _ = versions
+    root, env, _, _ = versions
     for tag in ("v1", "v2"):
         card = run_ok(["git", "show", f"{tag}:reports/DATASET_CARD.md"], root, env)
         assert f"| `data/splits` | `{_lock_md5(root, tag, 'data/splits')}` |" in card  # the released data
@@ -170,7 +182,7 @@ def _lock_md5(root, rev: str, path: str) -> str:
 
 
 def test_damaged_remote_is_reported_and_never_used(versions, tmp_path):
-    root, env, _ = versions
+    root, env, _, _ = versions
     damaged = tmp_path / "damaged"
     shutil.copytree(root.parent / "pixelated-dvc-remote", damaged)
     run_ok(["dvc", "remote", "add", "--local", "-f", "damaged", str(damaged)], root, env)
@@ -210,7 +222,7 @@ def _flat(data: dict, prefix: str = "") -> dict:
 
 
 def test_review_of_two_commits_shows_changed_params_and_metrics(versions, tmp_path):
-    root, env, _ = versions
+    root, env, _, _ = versions
     result = _versioning(root, env, "review", "v1", "v2", "--output", str(tmp_path / "review"))
     assert result.returncode == 0, result.stderr[-3000:]
     text = (tmp_path / "review" / "review.md").read_text()
@@ -236,7 +248,7 @@ def test_review_of_two_commits_shows_changed_params_and_metrics(versions, tmp_pa
 
 
 def test_mlflow_store_comes_back_from_backup(versions):
-    root, env, _ = versions
+    root, env, _, _ = versions
     (root / "mlflow.db").unlink()
     shutil.rmtree(root / "mlruns")
     result = _versioning(root, env, "restore-mlflow")
@@ -249,7 +261,7 @@ def test_mlflow_store_comes_back_from_backup(versions):
 
 
 def test_rollback_points_alias_at_model_trained_on_that_version(versions, tmp_path):
-    root, _, _ = versions
+    root, _, _, _ = versions
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     client = mlflow.MlflowClient(uri)
     experiment = client.create_experiment("models", artifact_location=(tmp_path / "mlruns").as_uri())
