@@ -1,7 +1,6 @@
 # Quickstart:  make repro  (install + run the whole pipeline)   |   make test  (install + tests)
-# Tests run on 2 workers in groups (--dist loadgroup), in collection order: one worker builds the
-# sample pipeline run the end-to-end tests share while the other runs tests that do not need it
-# (tests/e2e/conftest.py sets the groups and the order).
+# Tests run on 2 workers file by file, in collection order: one worker builds the sample pipeline
+# run the end-to-end tests share while the other runs tests that do not need it (tests/scheduling.py).
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
@@ -44,7 +43,7 @@ browser:
 # The browser package installs beside the Python packages: both mostly wait on downloads.
 test:
 	@$(MAKE) --no-print-directory -j2 install browser
-	$(BIN)/python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder -q --durations=15
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -q --durations=15
 
 # Retake the screenshots committed under docs/img/ (the browser tests write them when asked).
 screenshots: install browser

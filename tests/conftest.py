@@ -26,6 +26,7 @@ from pixelated.ingest.ingest import read_source
 from pixelated.ingest.readers import FileContext, get_reader
 from pixelated.ingest.validate import ValidateStageConfig
 from tests.paths import REPO, SHARED_DATA
+from tests.scheduling import LANES, LaneScheduling, rank
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED_MIRROR = resolve_mirror(str(SHARED_DATA))
@@ -148,3 +149,17 @@ def canonical_row_fixture() -> Callable[..., dict]:
 @pytest.fixture(name="frame")
 def frame_fixture() -> Callable[[list[dict]], pd.DataFrame]:
     return frame
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the tests for the workers (tests/scheduling.py); the sort is stable. A file that
+    uses the sample run outside every lane would be scheduled as if it did not need it."""
+    strays = {item.path.name for item in items if "sample_run" in item.fixturenames} - set(LANES)
+    if strays:
+        raise pytest.UsageError(f"put {sorted(strays)} in a lane: LANES in tests/scheduling.py")
+    items.sort(key=lambda item: rank(item.nodeid))
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """`--dist loadfile` with the sample run's users in lanes (tests/scheduling.py)."""
+    return LaneScheduling(config, log) if config.getvalue("dist") == "loadfile" else None

@@ -232,32 +232,3 @@ def _move_mlflow_store(root: Path, old: Path) -> None:
         db.commit()
     finally:
         db.close()
-
-
-# The sample run's users go in two lanes, one per xdist worker (`make test` runs
-# `--dist loadgroup`): the first lane builds the run; the other worker runs the end-to-end and
-# service tests that do not need it meanwhile, then the second lane, then shares the unit tests.
-# A lane is one work unit: xdist hands a worker a new unit when it is about to finish its
-# current one, so a long file left at the end of one queue used to run alone on one worker.
-SECOND_LANE = ("test_versioning.py",)
-
-
-def _group_and_rank(item: pytest.Item, users: set[Path]) -> tuple[str, int]:
-    """The item's xdist group (its lane, or its file) and where that group goes in the queue."""
-    if item.path in users:
-        return ("sample-run-lane-2", 2) if item.path.name in SECOND_LANE else ("sample-run-lane-1", 0)
-    in_unit = item.path.relative_to(REPO / "tests").parts[0] == "unit"
-    return item.nodeid.split("::")[0], 3 if in_unit else 1
-
-
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group each test with its file, or with its lane for the sample run's users, and order
-    the work: the first lane, tests outside tests/unit, the second lane, the unit tests. The
-    sort is stable: files keep their order of tests."""
-    users = {item.path for item in items if "sample_run" in item.fixturenames}
-    if not users:
-        return
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group_and_rank(item, users)[0]))
-    items.sort(key=lambda item: _group_and_rank(item, users)[1])
