@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
-from pixelated.core.process import die_with_parent
+from pixelated.core.process import start_worker
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -60,7 +60,7 @@ _WORKER_FN: list[Callable] = []  # the function this worker process maps, set by
 
 
 def _install(fn: Callable) -> None:
-    die_with_parent()
+    start_worker()
     _WORKER_FN[:] = [fn]
 
 

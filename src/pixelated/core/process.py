@@ -25,6 +25,7 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 PRIVATE_UMASK = 0o077  # files 0o600, folders 0o700: conversation data is never world-readable
 # (pid, parent) at import, to notice a parent that died before prctl took effect
 _ORIGIN = (os.getpid(), os.getppid())
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _HELD: list[int] = []  # lock descriptors, open for the life of the process
 
 
@@ -63,13 +64,23 @@ def _parent_already_gone() -> bool:
     return not any(Path(arg.decode(errors="replace")).name == "dvc" for arg in init)
 
 
+def start_worker() -> None:
+    """What a pool worker does first. It writes no output of its own, so a signal just ends it:
+    the stage's `_stop`, inherited through fork, made concurrent.futures catch the SystemExit
+    and send it back to a stage that could be gone, blocking on the full pipe forever while
+    holding the stage's lock. It also dies with its stage."""
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    die_with_parent()
+
+
 def _stop(signum: int, _frame) -> None:
     """Turn a signal into SystemExit, so `with` blocks run and temporary outputs are deleted."""
     raise SystemExit(f"stopped by {signal.Signals(signum).name}")
 
 
 def exit_on_signals() -> None:
-    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+    for sig in STOP_SIGNALS:
         signal.signal(sig, _stop)
 
 

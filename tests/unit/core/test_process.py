@@ -51,6 +51,18 @@ child = subprocess.Popen([sys.executable, "-c", code, sys.argv[1]], env=env)
 print(child.pid, flush=True)
 """
 
+# A stage (its signal handlers installed) whose pool workers print their pid, then work long.
+STAGE_WITH_POOL = """
+import os, time
+from pixelated.core.executor import map_batches
+from pixelated.core.process import exit_on_signals
+exit_on_signals()
+def work(batch):
+    print(os.getpid(), flush=True)
+    time.sleep(60)
+list(map_batches(work, [[1], [2]], kind="process", workers=2))
+"""
+
 WRITING_STAGE = """
 import os, time
 from pixelated.core.process import start_stage
@@ -120,6 +132,16 @@ def test_stage_whose_dvc_died_before_it_started_stops(tmp_path):
     if (tmp_path / "parent").read_text() != "1":
         pytest.skip("orphans here are adopted by a subreaper, not init")
     assert not (tmp_path / "survived").exists()
+
+
+def test_pool_worker_ends_on_sigterm(spawn):
+    """A worker used to inherit the stage's SIGTERM handler: concurrent.futures caught its
+    SystemExit as the batch's error and sent it back, and the worker lived on (or, its stage
+    gone, blocked forever on the full result pipe, holding the stage's lock)."""
+    stage, worker = spawn(STAGE_WITH_POOL)
+    os.kill(int(worker), signal.SIGTERM)
+    assert wait_gone(int(worker), 10), "the worker outlived SIGTERM"
+    assert stage.wait(timeout=30) != 0  # its pool broken, the stage fails rather than hang
 
 
 def test_sigterm_stops_a_stage_without_leaving_a_partial_output(spawn, tmp_path):
