@@ -26,6 +26,7 @@ PRIVATE_UMASK = 0o077  # files 0o600, folders 0o700: conversation data is never 
 # (pid, parent) at import, to notice a parent that died before prctl took effect
 _ORIGIN = (os.getpid(), os.getppid())
 _HELD: list[int] = []  # lock descriptors, open for the life of the process
+STOPPED_BY: list[str] = []  # the signal that stopped this process, if one did (resources.py reads it)
 
 
 def start_stage(name: str, paths: Iterable[str | Path]) -> None:
@@ -65,7 +66,8 @@ def _parent_already_gone() -> bool:
 
 def _stop(signum: int, _frame) -> None:
     """Turn a signal into SystemExit, so `with` blocks run and temporary outputs are deleted."""
-    raise SystemExit(f"stopped by {signal.Signals(signum).name}")
+    STOPPED_BY.append(signal.Signals(signum).name)
+    raise SystemExit(f"stopped by {STOPPED_BY[-1]}")
 
 
 def exit_on_signals() -> None:
