@@ -27,6 +27,7 @@ PRIVATE_UMASK = 0o077  # files 0o600, folders 0o700: conversation data is never 
 _ORIGIN = (os.getpid(), os.getppid())
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _HELD: list[int] = []  # lock descriptors, open for the life of the process
+STOPPED_BY: list[str] = []  # the signal that stopped this process, if one did (resources.py reads it)
 
 
 def start_stage(name: str, paths: Iterable[str | Path]) -> None:
@@ -76,7 +77,8 @@ def start_worker() -> None:
 
 def _stop(signum: int, _frame) -> None:
     """Turn a signal into SystemExit, so `with` blocks run and temporary outputs are deleted."""
-    raise SystemExit(f"stopped by {signal.Signals(signum).name}")
+    STOPPED_BY.append(signal.Signals(signum).name)
+    raise SystemExit(f"stopped by {STOPPED_BY[-1]}")
 
 
 def exit_on_signals() -> None:

@@ -21,6 +21,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
 
+from pixelated.core import resources
 from pixelated.core.config import ExecutorConfig
 from pixelated.core.executor import map_batches
 from pixelated.core.ledger import Ledger, LedgerError, Rejection
@@ -35,7 +36,8 @@ KEPT = "kept"  # the output name of a stage with a single table out
 def stage_args(description: str, paths: type[P]) -> tuple[P, Path]:
     """Parse `--<field>` for every field of the `paths` dataclass (a field with
     `metadata={"nargs": "+"}` takes several paths, in order), plus `--params`, then start the
-    stage process (`process.start_stage`: parent-death signal, private umask, output lock)."""
+    stage process (`process.start_stage`: parent-death signal, private umask, output lock) and
+    have its resource use recorded when it ends well (`resources.record_at_exit`)."""
     parser = argparse.ArgumentParser(description=description)
     for item in dataclasses.fields(paths):
         flag = f"--{item.name.replace('_', '-')}"
@@ -43,7 +45,10 @@ def stage_args(description: str, paths: type[P]) -> tuple[P, Path]:
     parser.add_argument("--params", default="params.yaml", type=Path)
     args = vars(parser.parse_args())
     params = args.pop("params")
-    start_stage(stage_name(), [p for v in args.values() for p in (v if isinstance(v, list) else [v])])
+    name = stage_name()
+    start_stage(name, [p for v in args.values() for p in (v if isinstance(v, list) else [v])])
+    ledger = args.get("ledger")  # the stage's own; report's `--ledger` lists every stage's
+    resources.record_at_exit(name, ledger if isinstance(ledger, Path) else None)
     return paths(**args), params
 
 

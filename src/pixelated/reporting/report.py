@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import Field
 
+from pixelated.core import resources
 from pixelated.core.config import Config, ExecutorConfig, MlflowConfig, ValidateConfig
 from pixelated.core.hashing import file_md5
 from pixelated.core.schema import SPLITS
@@ -144,11 +145,14 @@ def run(cfg: ReportStageConfig, paths: ReportPaths) -> None:
     write_page(paths, ledgers, cfg.quality.get("tiers") or {})
     log.info("report: %d conversations released", metrics["conversations"])
 
+    # what each other stage's latest run cost (this one's entry is written as it exits): in the
+    # MLflow run only, never in a DVC out, since the numbers differ on every run
+    cost = {stage: entry for stage, entry in resources.read().items() if stage != "report"}
     log_stage_run(
         "report",
         cfg.mlflow,
         params=cfg.model_dump(by_alias=True, exclude={"mlflow", "sources"}),
-        metrics=metrics,
+        metrics={**metrics, "resources": cost},
         inputs=[paths.splits, paths.export, *paths.ledger],
         artifacts=[paths.metrics, paths.summary, paths.card],
     )

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from pixelated.core.config import MlflowConfig
 from pixelated.core.hashing import dvc_md5
+from pixelated.core.resources import RESOURCES
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +29,8 @@ def git_state() -> dict[str, str]:
         return result.stdout.strip()
 
     commit = git("rev-parse", "HEAD") or "unknown"
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    # the resources file is rewritten by every stage run: it would mark every run dirty
+    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", f":(exclude){RESOURCES}"))
     return {"mlflow.source.git.commit": commit, "git_commit": commit, "git_dirty": str(dirty).lower()}
 
 

@@ -3,6 +3,7 @@ to run beside a live copy of itself, and creates owner-only files."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -12,7 +13,7 @@ import time
 
 import pytest
 
-from pixelated.core import process
+from pixelated.core import process, resources
 from tests.conftest import canonical_row, frame
 from tests.paths import REPO
 from tests.unit.core.conftest import alive
@@ -157,13 +158,14 @@ def test_sigterm_stops_a_stage_without_leaving_a_partial_output(spawn, tmp_path)
 
 def test_stage_creates_owner_only_files(tmp_path):
     """Item 11: a real stage (validate) run through `stage_args` creates its folders 0o700
-    and its files 0o600, whatever the caller's umask."""
+    and its files 0o600, whatever the caller's umask (and records its cost under its name)."""
     source = tmp_path / "in.parquet"
     frame([canonical_row(1), canonical_row(2)]).to_parquet(source)
     out = tmp_path / "private"
     args = [f"--input={source}", f"--output={out}/v.parquet", f"--quarantine={out}/q.parquet"]
     args += [f"--ledger={out}/ledger.json", f"--params={REPO / 'params.yaml'}"]
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "PE_LOCK_DIR": str(tmp_path / "locks")}
+    env[resources.RESOURCES_ENV] = str(tmp_path / "resources.json")  # not the repository's
     result = subprocess.run(
         [sys.executable, "-m", "stages.validate", *args],
         cwd=REPO,
@@ -177,3 +179,4 @@ def test_stage_creates_owner_only_files(tmp_path):
     assert stat.S_IMODE(out.stat().st_mode) == 0o700
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()}
     assert modes == {"v.parquet": 0o600, "q.parquet": 0o600, "ledger.json": 0o600}
+    assert json.loads((tmp_path / "resources.json").read_text())["validate"]["rows_in"] == 2

@@ -4,8 +4,10 @@ exported by the real export, then reported; the card's counts must be the files'
 import json
 from pathlib import Path
 
+import mlflow
 import pytest
 
+from pixelated.core import resources
 from pixelated.core.config import build_config, read_params
 from pixelated.core.ledger import Ledger, row_rejection
 from pixelated.core.schema import CONVERSATION_SCHEMA, SPLITS
@@ -45,6 +47,19 @@ DEDUP = {
     },
 }
 EVALUATION = {"test": {"finetuned": {"recall_at_1": 0.5}}, "curation_gain_recall_at_1": 0.25}
+# reports/resources.json as stages leave it; the report's own entry is from its previous run
+DEDUP_COST = {
+    "wall_s": 12.5,
+    "cpu_s": 20.1,
+    "peak_rss_mb": 812.4,
+    "rows_in": 100,
+    "rows_out": 90,
+    "rows_per_s": 8.0,
+}
+RESOURCES = {
+    "dedup": {**DEDUP_COST, "finished": "2026-01-01T00:00:00+00:00"},
+    "report": {"wall_s": 3.0, "cpu_s": 2.0, "peak_rss_mb": 300.0, "finished": "2026-01-01T00:00:00+00:00"},
+}
 
 
 def _conversation(source: str, terms, index: int) -> dict:
@@ -144,7 +159,10 @@ def reported(tmp_path_factory):
         headline=root / "headline.json",
         html=root / "report.html",
     )
-    run(cfg, paths)
+    (root / "resources.json").write_text(json.dumps(RESOURCES))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(resources.RESOURCES_ENV, str(root / "resources.json"))
+        run(cfg, paths)
     return paths
 
 
@@ -206,3 +224,16 @@ def test_report_page_is_self_contained_and_escapes_data(reported):
         "ingest,12",
     ]
     assert (reported.plots / "pii_replaced.csv").read_text() == "entity,replaced\nPERSON,2\n"
+
+
+def test_stage_costs_go_to_the_mlflow_run_and_no_dvc_output(reported):
+    """Issue 14, item 5: every other stage's time, memory and rows/s from reports/resources.json
+    are metrics of the report's MLflow run; the outputs DVC hashes stay free of them."""
+    client = mlflow.MlflowClient(f"sqlite:///{reported.metrics.parent / 'mlflow.db'}")
+    [run] = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    logged = {
+        k.removeprefix("resources."): v for k, v in run.data.metrics.items() if k.startswith("resources.")
+    }
+    assert logged == {f"dedup.{k}": v for k, v in DEDUP_COST.items()}
+    for output in (reported.metrics, reported.summary, reported.card, reported.headline, reported.html):
+        assert "812.4" not in output.read_text() and "peak_rss" not in output.read_text()
