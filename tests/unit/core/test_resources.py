@@ -94,9 +94,9 @@ def test_a_stage_records_time_memory_and_rows_with_its_children(tmp_path):
     ]
     assert (entry["rows_in"], entry["rows_out"]) == (30, 28)
     assert entry["rows_per_s"] == round(30 / entry["wall_s"], 1)
-    # CPU counts the child's 0.3 s; wall time counts from process start, so it holds all the CPU
-    # time of this one-at-a-time stage, imports included
-    assert 0.3 <= entry["cpu_s"] <= entry["wall_s"] + 0.05 and entry["wall_s"] <= elapsed
+    # CPU counts the child's 0.3 s; wall time counts from process start, imports included (the
+    # libraries' thread pools can spend more CPU than wall time, never more than every core's)
+    assert 0.3 <= entry["cpu_s"] <= entry["wall_s"] * os.cpu_count() and entry["wall_s"] <= elapsed
     assert 200 <= entry["peak_rss_mb"] < 300  # the child's peak: not the sum, not the launcher's
 
 
