@@ -26,7 +26,7 @@ from pixelated.ingest.ingest import read_source
 from pixelated.ingest.readers import FileContext, get_reader
 from pixelated.ingest.validate import ValidateStageConfig
 from tests.paths import REPO, SHARED_DATA
-from tests.scheduling import LANES, LaneScheduling, rank
+from tests.scheduling import SAMPLE_RUN_USERS, LaneScheduling, rank
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED_MIRROR = resolve_mirror(str(SHARED_DATA))
@@ -153,13 +153,13 @@ def frame_fixture() -> Callable[[list[dict]], pd.DataFrame]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Order the tests for the workers (tests/scheduling.py); the sort is stable. A file that
-    uses the sample run outside every lane would be scheduled as if it did not need it."""
-    strays = {item.path.name for item in items if "sample_run" in item.fixturenames} - set(LANES)
+    uses the sample run but is not placed would be queued as if it did not need it."""
+    strays = {item.path.name for item in items if "sample_run" in item.fixturenames} - SAMPLE_RUN_USERS
     if strays:
-        raise pytest.UsageError(f"put {sorted(strays)} in a lane: LANES in tests/scheduling.py")
+        raise pytest.UsageError(f"place {sorted(strays)} in the queue: tests/scheduling.py")
     items.sort(key=lambda item: rank(item.nodeid))
 
 
 def pytest_xdist_make_scheduler(config, log):
-    """`--dist loadfile` with the sample run's users in lanes (tests/scheduling.py)."""
+    """`--dist loadfile` with the sample run's build files as one unit (tests/scheduling.py)."""
     return LaneScheduling(config, log) if config.getvalue("dist") == "loadfile" else None

@@ -1,12 +1,12 @@
 """How `make test` spreads the tests over its 2 xdist workers (`-n 2 --dist loadfile`).
 
-Work goes out file by file, in collection order, except the end-to-end files that share the
-sample pipeline run (tests/e2e/conftest.py): they go in two lanes, each one work unit. The
-first lane builds the run; meanwhile the other worker runs the tests outside tests/unit that
-do not need it, then the second lane; the unit tests come last, for whichever worker is free.
+Work goes out file by file, in queue order. The files that share the sample pipeline run
+(tests/e2e/conftest.py) are queued so that neither worker idles: the first unit builds the run,
+while the other worker runs the tests outside tests/unit that do not need it; then come the
+other users of the run, longest first, and the unit tests last, for whichever worker is free.
 xdist hands a worker its next unit when the current one is about to end, so a long file left
-at the end of one queue used to run alone on one worker, and the other sat idle.
-(`--dist loadgroup` cannot do this: pytest 9 ignores the group suffix xdist 3.8 writes.)
+at the end of the queue would run alone on one worker while the other sat idle.
+(`--dist loadgroup` cannot group files: pytest 9 ignores the group suffix xdist 3.8 writes.)
 """
 
 from __future__ import annotations
@@ -15,32 +15,28 @@ from pathlib import Path
 
 from xdist.scheduler import LoadScopeScheduling
 
-LANES = {  # file name -> lane; every file that uses the `sample_run` fixture belongs to one
-    "test_examples.py": 1,
-    "test_exp_run.py": 1,
-    "test_pipeline.py": 1,
-    "test_rerun.py": 1,
-    "test_versioning.py": 2,
-}
+BUILDS = ("test_examples.py", "test_pipeline.py", "test_rerun.py")  # one unit, queued first
+THEN = ("test_versioning.py", "test_exp_run.py")  # the other users, after the other e2e tests
+SAMPLE_RUN_USERS = {*BUILDS, *THEN}  # every file that uses the `sample_run` fixture
 
 
-def _file(nodeid: str) -> str:
-    return nodeid.split("::")[0]
+def _name(nodeid: str) -> str:
+    return Path(nodeid.split("::")[0]).name
 
 
 def rank(nodeid: str) -> int:
-    """Where a test's unit goes in the queue: lane 1, other tests outside tests/unit, lane 2,
-    the unit tests."""
-    lane = LANES.get(Path(_file(nodeid)).name)
-    if lane is not None:
-        return 0 if lane == 1 else 2
-    return 3 if nodeid.startswith("tests/unit/") else 1
+    """A test's place in the queue: the build unit, the tests outside tests/unit, the other
+    users of the sample run in order, the unit tests."""
+    name = _name(nodeid)
+    if name in BUILDS:
+        return 0
+    if name in THEN:
+        return 2 + THEN.index(name)
+    return 2 + len(THEN) if nodeid.startswith("tests/unit/") else 1
 
 
 class LaneScheduling(LoadScopeScheduling):
-    """loadfile's scheduling, with each lane's files as one unit."""
+    """loadfile's scheduling, with the build files as one unit."""
 
     def _split_scope(self, nodeid: str) -> str:
-        file = _file(nodeid)
-        lane = LANES.get(Path(file).name)
-        return f"sample-run-lane-{lane}" if lane else file
+        return "sample-run-build" if _name(nodeid) in BUILDS else nodeid.split("::")[0]
