@@ -3,6 +3,7 @@ every package file a stage imports is one of its DVC deps (or a change would not
 stage scripts stay adapters and package functions stay short."""
 
 import ast
+import subprocess
 from pathlib import Path
 
 import yaml
@@ -32,6 +33,14 @@ def test_every_imported_module_is_a_stage_dep():
         "not in the stage's dvc.yaml deps (see `python -m pixelated.core.stagedeps`):\n"
         + "\n".join(f"{stage}: {file}" for stage, file in missing)
     )
+
+
+def test_bytecode_caches_are_not_stage_deps():
+    """Stages depend on whole src/ folders: on a machine that writes bytecode, the first run
+    put __pycache__ in each, and DVC then saw every stage's code as changed."""
+    cached = "src/pixelated/core/__pycache__/config.cpython-311.pyc"
+    found = subprocess.run(["dvc", "check-ignore", "-q", cached], cwd=REPO, check=False)
+    assert found.returncode == 0, f"{cached} is hashed into the stage deps; see .dvcignore"
 
 
 def test_a_missing_dep_is_reported(tmp_path):
