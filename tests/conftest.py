@@ -26,7 +26,7 @@ from pixelated.ingest.ingest import read_source
 from pixelated.ingest.readers import FileContext, get_reader
 from pixelated.ingest.validate import ValidateStageConfig
 from tests.paths import REPO, SHARED_DATA
-from tests.scheduling import SAMPLE_RUN_USERS, LaneScheduling, rank
+from tests.scheduling import SAMPLE_RUN_USERS, SampleRunScheduling, rank
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SHARED_MIRROR = resolve_mirror(str(SHARED_DATA))
@@ -162,4 +162,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 def pytest_xdist_make_scheduler(config, log):
     """`--dist loadfile` with the sample run's build files as one unit (tests/scheduling.py)."""
-    return LaneScheduling(config, log) if config.getvalue("dist") == "loadfile" else None
+    return SampleRunScheduling(config, log) if config.getvalue("dist") == "loadfile" else None

@@ -35,7 +35,7 @@ def rank(nodeid: str) -> int:
     return 2 + len(THEN) if nodeid.startswith("tests/unit/") else 1
 
 
-class LaneScheduling(LoadScopeScheduling):
+class SampleRunScheduling(LoadScopeScheduling):
     """loadfile's scheduling, with the build files as one unit."""
 
     def _split_scope(self, nodeid: str) -> str:
