@@ -53,13 +53,14 @@ print(child.pid, flush=True)
 """
 
 # A stage (its signal handlers installed) whose pool workers print their pid, then work long.
+# One write per line: two workers' `print`s can interleave on the shared pipe.
 STAGE_WITH_POOL = """
 import os, time
 from pixelated.core.executor import map_batches
 from pixelated.core.process import exit_on_signals
 exit_on_signals()
 def work(batch):
-    print(os.getpid(), flush=True)
+    os.write(1, f"{os.getpid()}\\n".encode())
     time.sleep(60)
 list(map_batches(work, [[1], [2]], kind="process", workers=2))
 """

@@ -4,6 +4,7 @@ stage scripts stay adapters and package functions stay short."""
 
 import ast
 import subprocess
+import sys
 from pathlib import Path
 
 import yaml
@@ -39,7 +40,7 @@ def test_bytecode_caches_are_not_stage_deps():
     """Stages depend on whole src/ folders: on a machine that writes bytecode, the first run
     put __pycache__ in each, and DVC then saw every stage's code as changed."""
     cached = "src/pixelated/core/__pycache__/config.cpython-311.pyc"
-    found = subprocess.run(["dvc", "check-ignore", "-q", cached], cwd=REPO, check=False)
+    found = subprocess.run([sys.executable, "-m", "dvc", "check-ignore", "-q", cached], cwd=REPO, check=False)
     assert found.returncode == 0, f"{cached} is hashed into the stage deps; see .dvcignore"
 
 
