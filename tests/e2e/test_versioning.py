@@ -1,7 +1,8 @@
 """Backup and restore of data versions through real DVC remotes, review and model rollback.
 
-A copy of the session's sample run is v1; v2 is a `dvc exp run -S` of it with changed params,
-kept as a user keeps an experiment: committed in the workspace. Each is tagged
+A copy of the session's sample run is v1; v2 is a `dvc exp run -S` of it with a stricter
+quality threshold and another split seed, kept as a user keeps an experiment: committed in the
+workspace. Each is tagged
 and backed up to a local directory remote (the repo's default) and to an S3 remote served by
 moto on 127.0.0.1. Each restore test wipes the DVC cache and every output
 first, so everything it gets back came from that remote.
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import boto3
 import mlflow
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -26,7 +28,6 @@ from pixelated.versioning.review import delta, fmt
 from pixelated.versioning.rollback import rollback_model
 from tests.e2e.conftest import SAMPLE, copy_run, run_ok, stages_run
 
-V2_OVERRIDES = ("-S", "filter_length.min_turns=3", "-S", "split.seed=7")
 S3_CREDENTIALS = {  # moto accepts any; real credentials come from the same variables
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -124,21 +125,28 @@ def versions(sample_run, tmp_path_factory, s3_endpoint):
     run_ok(["dvc", "remote", "modify", "--local", "s3", "endpointurl", s3_endpoint], root, env)
     run_ok(["dvc", "remote", "modify", "--local", "s3", "sse", "AES256"], root, env)
     v1, _ = _run_version(root, env, "v1", ["dvc", "repro"])
-    # v2 drops 2-turn conversations and reshuffles the splits, so data and model both change
-    v2, ran = _run_version(root, env, "v2", ["dvc", "exp", "run", *V2_OVERRIDES])
+    # v2 keeps fewer conversations and reshuffles the splits, so data and model both change: a
+    # threshold the kept conversations straddle (about a quarter of them fall below it)
+    kept = sorted(pq.read_table(root / "data" / "interim" / "selected.parquet").column("quality").to_pylist())
+    overrides = ["-S", f"quality.min_score={kept[len(kept) // 4]}", "-S", "split.seed=7"]
+    v2, ran = _run_version(root, env, "v2", ["dvc", "exp", "run", *overrides])
     assert v1 != v2
     return root, env, {"v1": v1, "v2": v2}, ran
 
 
 def test_experiment_reruns_only_the_changed_stage_and_downstream(versions):
-    """`dvc exp run -S` of a filter param reruns filter_length and what follows it, not the
-    stages before it; the params it set reach the stage (its ledger drops short dialogues)."""
+    """`dvc exp run -S` of a quality param reruns select and what follows it, not the stages
+    before it; the params it set reach the stage (it keeps fewer of the same conversations)."""
     root, env, _, ran = versions
-    assert ran == {"filter_length", "score", "select", "split", "export", "train", "evaluate", "report"}
+    assert ran == {"select", "split", "export", "train", "evaluate", "report"}
     params = yaml.safe_load(run_ok(["git", "show", "v2:params.yaml"], root, env))
-    assert (params["filter_length"]["min_turns"], params["split"]["seed"]) == (3, 7)
-    ledger = yaml.safe_load(run_ok(["git", "show", "v2:reports/ledger/filter_length.json"], root, env))
-    assert ledger["dropped"]["too_few_turns"] > 0  # the sample's 2-turn Q&A
+    assert params["split"]["seed"] == 7
+    ledgers = {
+        tag: yaml.safe_load(run_ok(["git", "show", f"{tag}:reports/ledger/select.json"], root, env))
+        for tag in ("v1", "v2")
+    }
+    assert ledgers["v2"]["rows_in"] == ledgers["v1"]["rows_in"]
+    assert ledgers["v2"]["rows_out"] < ledgers["v1"]["rows_out"]
 
 
 @pytest.mark.parametrize("remote", ["local", "s3"])
@@ -226,23 +234,31 @@ def test_review_of_two_commits_shows_changed_params_and_metrics(versions, tmp_pa
     result = _versioning(root, env, "review", "v1", "v2", "--output", str(tmp_path / "review"))
     assert result.returncode == 0, result.stderr[-3000:]
     text = (tmp_path / "review" / "review.md").read_text()
-    v1_params = yaml.safe_load(run_ok(["git", "show", "v1:params.yaml"], root, env))
-    assert f"| `filter_length.min_turns` | `{v1_params['filter_length']['min_turns']}` | `3` |" in text
+    v1_params, v2_params = (
+        yaml.safe_load(run_ok(["git", "show", f"{v}:params.yaml"], root, env)) for v in ("v1", "v2")
+    )
+    threshold = fmt(v1_params["quality"]["min_score"]), fmt(v2_params["quality"]["min_score"])
+    assert "| `quality.min_score` | `{}` | `{}` |".format(*threshold) in text
     # the headline is the only DVC metric: every number of it that changed has a row with its delta
     v1, v2 = (
         _flat(yaml.safe_load(run_ok(["git", "show", f"{v}:reports/headline.json"], root, env)))
         for v in ("v1", "v2")
     )
     changed = [key for key in v2 if v1.get(key) != v2[key]]
-    assert changed, "fewer turns allowed must change what is kept"
+    assert changed, "a stricter threshold must change what is kept"
     for key in changed:
         old, new = v1.get(key), v2[key]
         assert f"| `reports/headline.json` | `{key}` | {fmt(old)} | {fmt(new)} | {delta(old, new)} |" in text
     assert "reports/ledger/" not in text.split("## Ledger")[0]  # ledgers are not metrics any more
-    ledger = yaml.safe_load(run_ok(["git", "show", "v2:reports/ledger/filter_length.json"], root, env))
-    dropped = ledger["dropped"]["too_few_turns"]
-    assert "| filter_length |" in text and f"too_few_turns: 0 → {dropped}" in text
-    # fewer turns allowed changes the funnel from ingest to release, so its plot is drawn
+    old, new = (
+        yaml.safe_load(run_ok(["git", "show", f"{v}:reports/ledger/select.json"], root, env))["dropped"]
+        for v in ("v1", "v2")
+    )
+    moved = [reason for reason in new if new[reason] != old.get(reason, 0)]
+    assert moved and "| select |" in text
+    for reason in moved:
+        assert f"{reason}: {old.get(reason, 0)} → {new[reason]}" in text
+    # a stricter threshold changes the funnel from ingest to release, so its plot is drawn
     assert (tmp_path / "review" / "plots" / "funnel.png").stat().st_size > 0
     assert "![reports/plots/funnel.csv](plots/funnel.png)" in text
 
