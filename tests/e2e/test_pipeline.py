@@ -1,6 +1,6 @@
 """End to end: a fresh copy of the repo runs the whole DVC pipeline on a sample of the shared
 data (the first SAMPLE conversations of each source), and reruns nothing the second time. That
-run is the session's shared sample run; test_exp_run.py runs experiments in a copy of it. The
+run is the session's shared sample run; test_versioning.py runs an experiment in a copy of it. The
 same on all of the shared data is a slow test."""
 
 import json
