@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pixelated.core.process import raise_if_stopped
+
 TMP_MARK = ".tmp-"
 
 
@@ -48,6 +50,7 @@ def prepare(path: str | Path) -> tuple[Path, Path]:
 
 
 def commit(tmp: Path, target: Path) -> None:
+    raise_if_stopped()  # a stopped stage publishes nothing, even where its SystemExit was lost
     os.replace(tmp, target)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from typing import TypeVar
 
-from pixelated.core.process import start_worker
+from pixelated.core.process import raise_if_stopped, start_worker
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -72,6 +72,7 @@ def _bounded(submit, batches: Iterable, window: int) -> Iterator:
     """Keep at most `window` submitted batches pending; `submit` returns a result getter."""
     pending: deque = deque()
     for batch in batches:
+        raise_if_stopped()
         pending.append(submit(batch))
         if len(pending) >= window:
             yield pending.popleft()()

@@ -12,6 +12,7 @@ import ctypes
 import fcntl
 import hashlib
 import logging
+import multiprocessing
 import os
 import signal
 import sys
@@ -27,6 +28,7 @@ PRIVATE_UMASK = 0o077  # files 0o600, folders 0o700: conversation data is never 
 _ORIGIN = (os.getpid(), os.getppid())
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _HELD: list[int] = []  # lock descriptors, open for the life of the process
+_HANDLER_OWNER = [0]  # the process that installed `_stop`; forked workers inherit it until reset
 STOPPED_BY: list[str] = []  # the signal that stopped this process, if one did (resources.py reads it)
 
 
@@ -76,12 +78,32 @@ def start_worker() -> None:
 
 
 def _stop(signum: int, _frame) -> None:
-    """Turn a signal into SystemExit, so `with` blocks run and temporary outputs are deleted."""
+    """Turn a signal into SystemExit, so `with` blocks run and temporary outputs are deleted.
+
+    Pool workers are killed first. A signal that lands while a pool is starting, or while its
+    results are being consumed, can leave it without the shutdown that tells idle workers to
+    quit, and Python's exit then waits for them forever (the stage hung, holding its lock).
+    SIGKILL, because a worker still starting has this handler too: in a forked worker it ends
+    the worker alone, which owns no output (its copy of the stage's children is not its own)."""
+    if os.getpid() != _HANDLER_OWNER[0]:
+        os._exit(128 + signum)
     STOPPED_BY.append(signal.Signals(signum).name)
-    raise SystemExit(f"stopped by {STOPPED_BY[-1]}")
+    for worker in multiprocessing.active_children():
+        worker.kill()
+    raise_if_stopped()
+
+
+def raise_if_stopped() -> None:
+    """Raise the SystemExit a stop signal asked for, again. Python drops an exception raised in
+    a fork or finalizer callback, and a signal can land in one (logging's after-fork callback
+    runs at every pool start): the stage would run on. Called before each batch and before an
+    output is published, so such a stage stops there and publishes nothing."""
+    if STOPPED_BY:
+        raise SystemExit(f"stopped by {STOPPED_BY[-1]}")
 
 
 def exit_on_signals() -> None:
+    _HANDLER_OWNER[:] = [os.getpid()]
     for sig in STOP_SIGNALS:
         signal.signal(sig, _stop)
 
