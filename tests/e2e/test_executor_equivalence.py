@@ -1,10 +1,12 @@
-"""Issue 14, item 4: outputs do not depend on the executor. anonymize -> dedup -> score ->
-select on a sample of the shared data, once in the stage's process and once over two worker
-processes, with small batches so several are in flight: every file written is byte-identical."""
+"""Issue 14, items 3 and 4: outputs do not depend on the executor. anonymize -> dedup -> score
+-> select on a sample of the shared data (read by ingest's readers), in the stage's process,
+over two worker processes and over two Ray actors, with small batches so several are in
+flight: every file written is byte-identical."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import shutil
 from itertools import islice
 from pathlib import Path
@@ -81,15 +83,41 @@ def run_chain(source: Path, root: Path, executor: dict) -> dict[str, str]:
     }
 
 
-def test_local_and_process_outputs_are_byte_identical(validated, tmp_path):
-    local = run_chain(validated, tmp_path / "local", {"kind": "local", "batch_size": BATCH})
-    # the stages embed in their own process whatever the executor: the second run starts from the
-    # first's embedding caches (persisted outputs, as on a rerun) instead of embedding it all again
+@pytest.fixture(scope="module")
+def local(validated, tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    """The chain in the stage's process: its folder, and the md5 of every file it wrote."""
+    root = tmp_path_factory.mktemp("local")
+    md5s = run_chain(validated, root, {"kind": "local", "batch_size": BATCH})
+    assert "data/selected.parquet" in md5s and "data/spans.parquet" in md5s
+    return root, md5s
+
+
+def assert_same_as_local(local, validated: Path, root: Path, executor: dict) -> None:
+    """The chain under `executor` writes what the local one wrote. The stages embed in their own
+    process whatever the executor, so the run starts from the local run's embedding caches
+    (persisted outputs, as on a rerun) instead of embedding it all again."""
+    local_root, expected = local
     for cache in EMBEDDING_CACHES:
-        (tmp_path / "process" / cache).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(tmp_path / "local" / cache, tmp_path / "process" / cache)
-    two = {"kind": "process", "workers": 2, "batch_size": BATCH}
-    process = run_chain(validated, tmp_path / "process", two)
-    assert local.pop(RUN_HISTORY) and process.pop(RUN_HISTORY)
-    assert local == process
-    assert "data/selected.parquet" in local and "data/spans.parquet" in local
+        (root / cache).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(local_root / cache, root / cache)
+    md5s, expected = run_chain(validated, root, executor), dict(expected)
+    assert md5s.pop(RUN_HISTORY) and expected.pop(RUN_HISTORY)
+    assert md5s == expected
+
+
+def test_local_and_process_outputs_are_byte_identical(validated, local, tmp_path):
+    assert_same_as_local(local, validated, tmp_path, {"kind": "process", "workers": 2, "batch_size": BATCH})
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs `pip install -e '.[ray]'`")
+def test_ray_cluster_outputs_are_byte_identical(validated, local, tmp_path, monkeypatch):
+    """Issue 14, item 3: a local two-worker Ray cluster on 127.0.0.1, actors per stage."""
+    import ray
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+    try:
+        assert_same_as_local(local, validated, tmp_path, {"kind": "ray", "workers": 2, "batch_size": BATCH})
+    finally:
+        ray.shutdown()

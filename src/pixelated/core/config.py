@@ -76,6 +76,9 @@ class ExecutorConfig(Config):
     kind: Literal["local", "process", "ray"] = "process"
     workers: int | Literal["auto"] = Field("auto", description="worker count; auto = the cores available")
     batch_size: int = Field(2000, ge=1)
+    # what each Ray actor asks the cluster for (kind: ray only)
+    ray_cpus: float = Field(1.0, gt=0)
+    ray_memory_mb: int | None = Field(None, ge=1)
 
     @field_validator("workers")
     @classmethod
@@ -83,6 +86,14 @@ class ExecutorConfig(Config):
         if value != "auto" and value < 1:
             raise ValueError("must be at least 1, or auto")
         return value
+
+    @property
+    def actor_options(self) -> dict:
+        """Ray actor resources from config (ignored by local and process)."""
+        options: dict = {"num_cpus": self.ray_cpus}
+        if self.ray_memory_mb:
+            options["memory"] = self.ray_memory_mb * 1024 * 1024
+        return options
 
     @property
     def n_workers(self) -> int:

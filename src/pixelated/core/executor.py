@@ -7,6 +7,7 @@ bounded number of batches is in flight, so streaming input stays streaming.
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -21,19 +22,29 @@ KINDS = ("local", "process", "ray")
 
 
 def map_batches(
-    fn: Callable[[In], Out], batches: Iterable[In], kind: str = "local", workers: int = 2
+    fn: Callable[[In], Out],
+    batches: Iterable[In],
+    kind: str = "local",
+    workers: int = 2,
+    actor_options: dict | None = None,
 ) -> Iterator[Out]:
     """Yield fn(batch) for each batch, in input order. `fn` must be picklable for
-    `process` and `ray` (a module-level function or a functools.partial of one).
+    `process` and `ray` (a module-level function or a functools.partial of one);
+    `actor_options` (Ray's num_cpus, memory) size each Ray worker.
 
     An unknown `kind` raises here, before any batch is read or any output is opened.
     """
     if kind not in KINDS:
         raise ValueError(f"executor.kind={kind!r}; expected one of {KINDS}")
-    return _map(fn, batches, kind, workers)
+    return _map(fn, batches, kind, workers, actor_options or {})
 
 
-def _map(fn, batches, kind: str, workers: int) -> Iterator:
+def map_with(fn: Callable[[In], Out], batches: Iterable[In], executor) -> Iterator[Out]:
+    """`map_batches` as an `ExecutorConfig` describes it."""
+    return map_batches(fn, batches, executor.kind, executor.n_workers, executor.actor_options)
+
+
+def _map(fn, batches, kind: str, workers: int, actor_options: dict) -> Iterator:
     if kind == "local" or (kind == "process" and workers <= 1):  # one worker: no pool to pay for
         yield from map(fn, batches)
     elif kind == "process":
@@ -42,18 +53,41 @@ def _map(fn, batches, kind: str, workers: int) -> Iterator:
         with ProcessPoolExecutor(max_workers=workers, initializer=_install, initargs=(fn,)) as pool:
             yield from _bounded(lambda b: pool.submit(_call, b).result, batches, 2 * workers)
     elif kind == "ray":
-        try:
-            import ray
-        except ImportError:
-            raise RuntimeError("executor.kind=ray needs `pip install ray`") from None
-        ray.init(ignore_reinit_error=True)
-        remote = ray.remote(fn)
+        yield from _ray_map(fn, batches, workers, actor_options)
 
-        def submit(batch):
-            ref = remote.remote(batch)
-            return lambda: ray.get(ref)
 
+class _Worker:
+    """A long-lived Ray actor holding `fn`: what `fn` loads (spaCy, Presidio, MiniLM, cached
+    per process) is loaded once per actor for the whole stage, not once per batch."""
+
+    def __init__(self, fn: Callable):
+        self.fn = fn
+
+    def run(self, batch):
+        return self.fn(batch)
+
+
+def _ray_map(fn, batches, workers: int, actor_options: dict) -> Iterator:
+    """Batches over a pool of `workers` actors, at most two pending each, in input order.
+    Connects to the cluster at RAY_ADDRESS when set (`ray start --head`, KubeRay), else starts
+    Ray on this machine."""
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError("executor.kind=ray needs `pip install -e '.[ray]'`") from None
+    ray.init(ignore_reinit_error=True, log_to_driver=False)
+    actors = [ray.remote(_Worker).options(**actor_options).remote(fn) for _ in range(workers)]
+    turn = itertools.count()
+
+    def submit(batch):
+        ref = actors[next(turn) % workers].run.remote(batch)
+        return lambda: ray.get(ref)
+
+    try:
         yield from _bounded(submit, batches, 2 * workers)
+    finally:
+        for actor in actors:
+            ray.kill(actor)
 
 
 _WORKER_FN: list[Callable] = []  # the function this worker process maps, set by `_install`

@@ -23,7 +23,7 @@ import pyarrow as pa_arrow
 
 from pixelated.core import resources
 from pixelated.core.config import ExecutorConfig
-from pixelated.core.executor import map_batches
+from pixelated.core.executor import map_with
 from pixelated.core.ledger import Ledger, LedgerError, Rejection
 from pixelated.core.process import stage_name, start_stage
 from pixelated.core.progress import Progress
@@ -104,7 +104,7 @@ def run_batches(
     """
     outputs = {KEPT: outputs} if isinstance(outputs, Output) else dict(outputs)
     counts = Ledger(stage)
-    results = map_batches(fn, payloads, kind=executor.kind, workers=executor.n_workers)
+    results = map_with(fn, payloads, executor)
     with ExitStack() as stack:
         writers = {
             name: stack.enter_context(ValidatedWriter(out.path, out.arrow_schema, out.check))

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pixelated.core.config import ExecutorConfig
-from pixelated.core.executor import map_batches
+from pixelated.core.executor import map_with
 from pixelated.core.hashing import text_key
 from pixelated.core.progress import progress
 from pixelated.core.schema import TURN_TYPE
@@ -73,7 +73,7 @@ def table_features(
 ) -> pd.DataFrame:
     """`fn` (a `features_fn`) over the conversations at `path`, in input order."""
     batches = read_batches(path, executor.batch_size)
-    features = map_batches(fn, batches, kind=executor.kind, workers=executor.n_workers)
+    features = map_with(fn, batches, executor)
     return pd.concat(progress(features, "dedup features", count_rows(path), unit="conv"), ignore_index=True)
 
 

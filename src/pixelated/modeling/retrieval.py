@@ -18,7 +18,7 @@ import pandas as pd
 
 from pixelated.core.config import ExecutorConfig
 from pixelated.core.embed import encode_sorted
-from pixelated.core.executor import map_batches
+from pixelated.core.executor import map_with
 from pixelated.core.hashing import seeded_key
 from pixelated.core.tableio import read_batches
 from pixelated.modeling.config import TfidfConfig, TrainConfig
@@ -80,9 +80,7 @@ def load_pairs(path: Path, cfg: TrainConfig, per_conversation: int, executor: Ex
         per_conversation=per_conversation,
         seed=cfg.seed,
     )
-    frames = map_batches(
-        work, read_batches(path, executor.batch_size), kind=executor.kind, workers=executor.n_workers
-    )
+    frames = map_with(work, read_batches(path, executor.batch_size), executor)
     pairs = pd.concat([pd.DataFrame(columns=list(PAIR_COLUMNS)), *frames], ignore_index=True)
     return pairs.sort_values(["conversation_id", "turn_index"], kind="stable").reset_index(drop=True)
 

@@ -23,7 +23,7 @@ from pydantic import Field
 
 from pixelated.core.config import Config, EmbedConfig, ExecutorConfig, ValidateConfig
 from pixelated.core.embed import DIMENSION, EmbeddingCache
-from pixelated.core.executor import map_batches
+from pixelated.core.executor import map_with
 from pixelated.core.progress import progress
 from pixelated.core.schema import SCORED_SCHEMA, scored_schema
 from pixelated.core.tableio import ValidatedWriter, count_rows, read_batches
@@ -158,11 +158,10 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
 def write_scores(cfg: ScoreConfig, model: TurnModel, source: Path, output: Path) -> int:
     """Pass 2: score batches with the configured executor; write them validated, in order."""
     batch_size = cfg.executor.batch_size
-    results = map_batches(
+    results = map_with(
         partial(score_batch, weights=cfg.quality.weights),
         (model.arrays(batch) for batch in read_batches(source, batch_size)),
-        kind=cfg.executor.kind,
-        workers=cfg.executor.n_workers,
+        cfg.executor,
     )
     check = scored_schema(canonical_schema(cfg.validate_.max_turn_chars))
     with ValidatedWriter(output, SCORED_SCHEMA, check) as writer:

@@ -8,6 +8,7 @@ from functools import partial
 import pandas as pd
 import pytest
 
+from pixelated.core.config import ExecutorConfig
 from pixelated.core.executor import map_batches
 from pixelated.selection.filter_length import length_filter
 from tests.conftest import with_turns
@@ -46,5 +47,11 @@ def test_map_batches_unknown_kind_raises_before_reading():
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is not None, reason="ray is installed")
 def test_map_batches_ray_without_ray_says_how_to_install():
-    with pytest.raises(RuntimeError, match="pip install ray"):
+    with pytest.raises(RuntimeError, match=r"pip install -e '\.\[ray\]'"):
         list(map_batches(sum, [[1]], kind="ray"))
+
+
+def test_ray_actors_reserve_what_the_config_asks():
+    assert ExecutorConfig(kind="ray").actor_options == {"num_cpus": 1.0}
+    sized = ExecutorConfig(kind="ray", ray_cpus=0.5, ray_memory_mb=1536)
+    assert sized.actor_options == {"num_cpus": 0.5, "memory": 1536 * 1024 * 1024}
