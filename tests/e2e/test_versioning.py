@@ -2,10 +2,9 @@
 
 A copy of the session's sample run is v1; v2 is a `dvc exp run -S` of it with a stricter
 quality threshold and another split seed, kept as a user keeps an experiment: committed in the
-workspace. Each is tagged
-and backed up to a local directory remote (the repo's default) and to an S3 remote served by
-moto on 127.0.0.1. Each restore test wipes the DVC cache and every output
-first, so everything it gets back came from that remote.
+workspace. Each is tagged and backed up to a local directory remote (the repo's default) and
+to an S3 remote served by moto on 127.0.0.1. Each restore test wipes the DVC cache and every
+output first, so everything it gets back came from that remote.
 """
 
 import hashlib
