@@ -134,7 +134,7 @@ class Planter:
         seekers = [i for i, turn in enumerate(turns) if turn.get("role") == "seeker"] or [0]
         index = self.rng.choice(seekers)
         turns = [dict(t) for t in turns]
-        turns[index]["text"] = f"{turns[index].get('text') or ''} {self.rng.choice(templates).format(value)}"
+        turns[index]["text"] = f"{turns[index]['text']} {self.rng.choice(templates).format(value)}"
         return turns, [{"type": entity, "value": value, "turn": index}]
 
 
@@ -146,7 +146,7 @@ class Generator:
         self.rates = rates
         self.planter = Planter(seed, self.rng)
         self.bases = bases
-        self.order = self.rng.sample(range(len(bases)), len(bases))
+        self.unused = iter(self.rng.sample(bases, len(bases)))  # real ones, each written once
         self.by_source: dict[str, list[Base]] = {}
         for base in bases:
             self.by_source.setdefault(base.source, []).append(base)
@@ -170,8 +170,7 @@ class Generator:
             edit = self.rng.choice(EDITS)
             written = self._with_pii(record_id, original.base, perturb(original.clean, edit, self.rng))
             return written, {"kind": "near_duplicate", "of": original.id, "edit": edit}
-        if self.count <= len(self.order):
-            base = self.bases[self.order[self.count - 1]]
+        if base := next(self.unused, None):
             written, key = self._with_pii(record_id, base, list(base.turns)), {"kind": "real"}
         else:
             written, key = self._remix(record_id), {"kind": "remix"}

@@ -70,6 +70,8 @@ def test_manifest_counts_what_the_files_hold(corpus, shared_sources):
     kinds = Counter(r["planted"]["kind"] for r in found)
     assert kinds == manifest["kinds"] and all(kinds.values())  # real, remix and both duplicates
     assert len(found) == manifest["records"] == len({r["id"] for r in found})
+    real = {(r["base_source"], r["base_record_id"]) for r in found if r["planted"]["kind"] == "real"}
+    assert len(real) == kinds["real"] == manifest["base_conversations"]  # each once, then remixes
     pii = [item for r in found for item in r["planted"]["pii"]]
     assert len(pii) == manifest["pii"]["items"] > 0
     assert Counter(item["type"] for item in pii) == manifest["pii"]["by_type"]
