@@ -10,18 +10,16 @@ shingling. Speed: our exact+MinHash path against a naive datasketch loop (one Mi
 object, one LSH query and insert per document) on the same 10k corpus in the same run,
 then our time at 10k and 100k (the corpus grown by perturbing real conversations).
 
-    python bench/dedup_bench.py --input data/raw/validated.parquet
+    python -m bench.dedup_bench --input data/raw/validated.parquet
 writes bench/results/dedup_bench.json (with the load average: the machine is shared).
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import os
 import random
-import re
 import time
 from pathlib import Path
 
@@ -30,6 +28,8 @@ import pyarrow.parquet as pq
 import xxhash
 from datasketch import MinHash, MinHashLSH
 
+from bench import command_line
+from bench.perturb import EDITS, perturb
 from pixelated.core.config import load_config
 from pixelated.core.embed import EmbeddingCache
 from pixelated.core.tableio import to_pandas
@@ -39,9 +39,6 @@ from pixelated.dedup.dedup import DedupStageConfig
 from pixelated.dedup.features import features_fn
 from pixelated.dedup.minhash import shingles
 
-EDITS = ("word_swap", "deletion", "insertion", "typo", "truncation", "reorder", "pseudonym", "case_punct")
-NAMES = ("Alex", "Sam", "Jordan", "Taylor", "Morgan", "Riley", "Casey", "Jamie")
-_CAPITALIZED = re.compile(r"(?<=[a-z,] )[A-Z][a-z]+")
 COLUMNS = [
     "conversation_id",
     "source",
@@ -52,48 +49,6 @@ COLUMNS = [
     "turns",
     "content_hash",
 ]
-
-
-def _words_edit(text: str, edit: str, rng: random.Random, rate: float) -> str:
-    words = text.split()
-    if len(words) < 2:
-        return text
-    for _ in range(max(1, round(rate * len(words)))):
-        i = rng.randrange(len(words) - 1)
-        if edit == "word_swap":
-            words[i], words[i + 1] = words[i + 1], words[i]
-        elif edit == "deletion" and len(words) > 2:
-            del words[i]
-        elif edit == "insertion":
-            words.insert(i, rng.choice(("really", "just", "so", "very", "actually", "um")))
-        elif edit == "typo" and len(words[i]) > 3:
-            w = words[i]
-            j = rng.randrange(1, len(w) - 1)
-            words[i] = w[:j] + w[j + 1] + w[j] + w[j + 2 :]
-    return " ".join(words)
-
-
-def perturb(turns: list[dict], edit: str, rng: random.Random, rate: float = 0.05) -> list[dict]:
-    """One planted edit of a conversation (a list of canonical turns)."""
-    turns = [dict(t) for t in turns]
-    if edit in ("word_swap", "deletion", "insertion", "typo"):
-        for t in turns:
-            t["text"] = _words_edit(t["text"], edit, rng, rate)
-    elif edit == "truncation":  # the last turn loses its final third
-        words = turns[-1]["text"].split()
-        turns[-1]["text"] = " ".join(words[: max(1, len(words) - len(words) // 3)])
-    elif edit == "reorder" and len(turns) > 2:
-        i = rng.randrange(len(turns) - 1)
-        turns[i], turns[i + 1] = turns[i + 1], turns[i]
-    elif edit == "pseudonym":
-        name = rng.choice(NAMES)
-        for t in turns:
-            t["text"] = _CAPITALIZED.sub(name, t["text"])
-        turns[0]["text"] = f"{name} here. {turns[0]['text']}"
-    elif edit == "case_punct":
-        for t in turns:
-            t["text"] = re.sub(r"[^\w\s]", "", t["text"]).lower()
-    return turns
 
 
 def load(path: Path) -> pd.DataFrame:
@@ -260,9 +215,7 @@ def speed(real: pd.DataFrame, cfg: DedupConfig, sizes: list[int], seed: int, rep
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = command_line(__doc__)
     parser.add_argument("--input", type=Path, default=Path("data/raw/validated.parquet"))
     parser.add_argument("--output", type=Path, default=Path("bench/results/dedup_bench.json"))
     parser.add_argument("--cache", type=Path, default=Path("bench/results/embeddings.parquet"))

@@ -52,7 +52,7 @@ class Planted:
     carrier_end: int  # text[:carrier_end] is the real turn
 
 
-def _fakers(seed: int):
+def fakers(seed: int):
     from faker import Faker
 
     us, uk = Faker("en_US"), Faker("en_GB")
@@ -65,7 +65,7 @@ _DATE_FORMATS = ("%m/%d/%Y", "%B %d, %Y", "%d %B %Y", "%Y-%m-%d", "%b %d, %Y", "
 _AGES = ("{} years old", "{} year old", "{}yo", "aged {}", "I'm {}", "I am {}", "{}-year-old")
 
 
-def _generators(us, uk, rng: random.Random) -> dict[str, tuple]:
+def generators(us, uk, rng: random.Random) -> dict[str, tuple]:
     """entity -> (value maker, sentence templates); `{}` is where the value goes."""
     return {
         "PERSON": (
@@ -129,9 +129,9 @@ def _generators(us, uk, rng: random.Random) -> dict[str, tuple]:
 def plant(carriers: list[str], per_type: int, seed: int) -> list[Planted]:
     """`per_type` planted texts per entity type, each a real turn plus a sentence with a value."""
     rng = random.Random(seed)
-    us, uk = _fakers(seed)
+    us, uk = fakers(seed)
     planted = []
-    for entity, (make, templates) in _generators(us, uk, rng).items():
+    for entity, (make, templates) in generators(us, uk, rng).items():
         for _ in range(per_type):
             value = make()
             carrier = rng.choice(carriers).strip()

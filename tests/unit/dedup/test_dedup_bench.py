@@ -18,7 +18,8 @@ def test_dedup_benchmark_targets(tmp_path):
     subprocess.run(
         [
             sys.executable,
-            "bench/dedup_bench.py",
+            "-m",
+            "bench.dedup_bench",
             "--input",
             str(VALIDATED),
             "--output",
