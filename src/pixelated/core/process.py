@@ -40,31 +40,48 @@ def start_stage(name: str, paths: Iterable[str | Path]) -> None:
     hold_lock(name, paths)
 
 
-def die_with_parent(sig: int = signal.SIGTERM) -> None:
-    """Have Linux send `sig` to this process when its parent (dvc) dies; elsewhere a no-op."""
+def die_with_parent(sig: int = signal.SIGTERM, *, stage: bool = True) -> None:
+    """Have Linux send `sig` to this process when its parent (dvc) dies; elsewhere a no-op.
+    `stage=False` for a pool worker, whose parent is its stage."""
     if not sys.platform.startswith("linux"):
         return
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
         log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
-    if _parent_already_gone():
+    if _parent_already_gone(stage):
         os.kill(os.getpid(), sig)
 
 
-def _parent_already_gone() -> bool:
-    """Whether the parent died before the death signal was requested. Either it changed since
-    this module was imported, or it had died even before that: a DVC stage (or a worker it
-    forked) adopted by init, which is never dvc's way of starting one unless init is dvc."""
+def _parent_already_gone(stage: bool) -> bool:
+    """Whether the parent died before the death signal was requested.
+
+    A stage that DVC runs (DVC_STAGE is set) must still be dvc's child: an orphan is adopted
+    by init or by a subreaper, never by dvc. Checking only that the parent changed since this
+    module was imported missed a dvc that died while Python was still starting (a CI failure
+    where a subreaper adopted the stage). Any other process checks that its parent changed."""
     pid, parent = _ORIGIN
-    if os.getpid() == pid and os.getppid() != parent:
-        return True
-    if os.getppid() != 1 or "DVC_STAGE" not in os.environ:
-        return False
+    if stage and "DVC_STAGE" in os.environ:
+        return not _run_by_dvc(os.getppid())
+    return os.getpid() == pid and os.getppid() != parent
+
+
+def _run_by_dvc(parent: int) -> bool:
+    """Whether `parent` is dvc, or the shell dvc runs a stage command in (`$SHELL -c`), when
+    that shell did not exec the command. Unreadable /proc: assume so, rather than stop a
+    stage that may be wanted."""
     try:
-        init = Path("/proc/1/cmdline").read_bytes().split(b"\0")
+        if _is_dvc(parent):
+            return True
+        grandparent = int(Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        return grandparent > 0 and _is_dvc(grandparent)
     except OSError:
-        return False  # cannot tell: keep running rather than stop a stage that may be wanted
-    return not any(Path(arg.decode(errors="replace")).name == "dvc" for arg in init)
+        return True
+
+
+def _is_dvc(pid: int) -> bool:
+    """`dvc ...` or `python -m dvc ...`: one of the first arguments is named dvc."""
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:3]
+    return any(Path(arg.decode(errors="replace")).name == "dvc" for arg in args)
 
 
 def start_worker() -> None:
@@ -74,7 +91,7 @@ def start_worker() -> None:
     holding the stage's lock. It also dies with its stage."""
     for sig in STOP_SIGNALS:
         signal.signal(sig, signal.SIG_DFL)
-    die_with_parent()
+    die_with_parent(stage=False)
 
 
 def _stop(signum: int, _frame) -> None:

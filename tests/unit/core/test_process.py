@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -37,19 +38,30 @@ print(child.pid, flush=True)
 time.sleep(60)
 """
 
-# A parent that starts a DVC stage-like child and exits before the child imports `stages`:
-# the child is adopted by init before its first line runs. It records its parent, then
-# imports `stages` and records that it survived.
-PARENT_GONE_BEFORE_STAGE_STARTS = """
+# A parent that starts a DVC stage-like child, then exits before the child imports `stages`
+# (argv[2] "exit"), or waits for it (anything else). The child records that it survived the
+# import of `stages`, where it checks its parent.
+PARENT_OF_DVC_STAGE = """
 import os, subprocess, sys
-code = (
-    "import os, sys, time; time.sleep(1); "
-    "open(sys.argv[1] + '/parent', 'w').write(str(os.getppid())); "
-    "import stages; open(sys.argv[1] + '/survived', 'w').close()"
-)
+code = "import sys, time; time.sleep(1); import stages; open(sys.argv[1] + '/survived', 'w').close()"
 env = {**os.environ, "DVC_STAGE": "demo"}
 child = subprocess.Popen([sys.executable, "-c", code, sys.argv[1]], env=env)
 print(child.pid, flush=True)
+if sys.argv[2] != "exit":
+    child.wait()
+"""
+
+# What CI runs under: a subreaper (not init) adopts orphans. Runs the script argv[1:] and reaps
+# whatever it adopts until none is left.
+SUBREAPER = """
+import ctypes, os, subprocess, sys
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+subprocess.run([sys.executable, *sys.argv[1:]], check=True)
+while True:
+    try:
+        os.wait()
+    except ChildProcessError:
+        break
 """
 
 # A stage (its signal handlers installed) whose pool workers print their pid, then work long.
@@ -138,21 +150,33 @@ def test_stage_dies_with_its_parent(spawn):
     assert wait_gone(child), "the stage outlived its parent"
 
 
+def start_under(parent: Path, tmp_path: Path, then: str) -> subprocess.Popen:
+    """Run PARENT_OF_DVC_STAGE as the script `parent` under a subreaper."""
+    parent.write_text(PARENT_OF_DVC_STAGE)
+    script = [str(parent), str(tmp_path), then]
+    return subprocess.Popen(
+        [sys.executable, "-c", SUBREAPER, *script], cwd=REPO, stdout=subprocess.PIPE, text=True
+    )
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
 def test_stage_whose_dvc_died_before_it_started_stops(tmp_path):
     """A `dvc repro` stopped while its stage was still starting Python left the stage running:
-    by the time the stage asked to die with its parent, init had adopted it (a CI failure)."""
-    parent = subprocess.run(
-        [sys.executable, "-c", PARENT_GONE_BEFORE_STAGE_STARTS, str(tmp_path)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert wait_gone(int(parent.stdout), 20), "the orphaned stage kept running"
-    if (tmp_path / "parent").read_text() != "1":
-        pytest.skip("orphans here are adopted by a subreaper, not init")
+    by the time the stage asked to die with its parent, a subreaper (as in CI) had adopted
+    it, and it ran to the end, writing its outputs after dvc was gone."""
+    reaper = start_under(tmp_path / "dvc", tmp_path, then="exit")
+    child = int(reaper.stdout.readline())
+    assert reaper.wait(timeout=60) == 0  # it has reaped the child
+    assert not alive(child), "the orphaned stage kept running"
     assert not (tmp_path / "survived").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_stage_run_by_a_live_dvc_runs_on(tmp_path):
+    """The check above must not stop a stage whose dvc is alive (here, a script named `dvc`)."""
+    reaper = start_under(tmp_path / "dvc", tmp_path, then="wait")
+    assert reaper.wait(timeout=60) == 0
+    assert (tmp_path / "survived").exists()
 
 
 def test_pool_worker_ends_on_sigterm(spawn):
