@@ -91,7 +91,7 @@ def test_repro_runs_everything_then_nothing(sample_run):
     }
     _assert_no_canary(root, sample_run.first)
     # a clean clone starts with empty caches: every text the cache holds was embedded in this run
-    cache = json.loads((root / "reports" / "dedup_cache.json").read_text())
+    cache = json.loads((root / "reports" / "resources.json").read_text())["dedup"]
     assert cache["embedded"] == pq.read_metadata(root / "data" / "cache" / "embeddings.parquet").num_rows > 0
 
     assert stages_run(sample_run.second) == set()

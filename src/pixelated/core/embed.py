@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pixelated.core import resources
 from pixelated.core.atomic import atomic_path
 from pixelated.core.hashing import text_key
 from pixelated.core.progress import Progress
@@ -184,3 +185,4 @@ class EmbeddingCache:
         log.info(
             "embedding cache %s: %d entries (%d hits, %d new)", self.path, len(keys), self.hits, self.misses
         )
+        resources.note(embedding_cache_hits=self.hits, embedded=self.misses)

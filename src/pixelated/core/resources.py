@@ -33,6 +33,7 @@ RESOURCES = Path("reports/resources.json")  # relative to the repository root, e
 RESOURCES_ENV = "PE_RESOURCES"  # another file instead (tests)
 RSS_BYTES = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes on macOS, KiB on Linux
 _IMPORTED = time.monotonic()
+_NOTES: dict[str, int | float] = {}  # run-history counts a stage adds to its entry (`note`)
 
 
 def resources_path() -> Path:
@@ -45,12 +46,19 @@ def record_at_exit(stage: str, ledger: Path | None = None) -> None:
     atexit.register(_record_if_ended_well, stage.rpartition(".")[2], ledger, os.getpid())
 
 
+def note(**counts: int | float) -> None:
+    """Add run-history counts to this stage's entry, such as the embedding cache's hits:
+    numbers that differ between a first run and a rerun of the same data, so they must not be
+    in a DVC out."""
+    _NOTES.update(counts)
+
+
 def _record_if_ended_well(stage: str, ledger: Path | None, pid: int) -> None:
     # a stage fails by raising (none calls sys.exit): an unhandled exception is in
     # `sys.last_value` before exit handlers run, a signal in STOPPED_BY; a forked worker
     # inherits the handler but is not the stage
     if os.getpid() == pid and getattr(sys, "last_value", None) is None and not STOPPED_BY:
-        merge(stage, measure(ledger))
+        merge(stage, measure(ledger) | _NOTES)
 
 
 def measure(ledger: Path | None = None) -> dict:

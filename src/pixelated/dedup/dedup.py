@@ -43,7 +43,6 @@ class DedupPaths:
     ledger: Path
     report: Path
     cache: Path  # the embedding cache, a persistent DVC out
-    cache_stats: Path
 
 
 def run(cfg: DedupStageConfig, paths: DedupPaths) -> None:
@@ -65,9 +64,8 @@ def run(cfg: DedupStageConfig, paths: DedupPaths) -> None:
     )
     _write_json(paths.report, summarize(result, features, cfg.dedup))
     semantic = cfg.dedup.semantic.enabled
+    # its hits and misses go to reports/resources.json: a re-run with unchanged input embeds 0
     cache.save(keep=[*features["seeker_text"], *features["helper_text"]] if semantic else None)
-    # run history, not content: a re-run with unchanged input shows embedded == 0
-    _write_json(paths.cache_stats, {"semantic": semantic, "cache_hits": cache.hits, "embedded": cache.misses})
 
 
 def keep_or_quarantine(decision: pd.DataFrame, batch: pd.DataFrame) -> BatchResult:

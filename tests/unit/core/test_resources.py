@@ -42,12 +42,14 @@ subprocess.run([sys.executable, "-c", child], check=True)
 """
 
 # A stage that fails (`raise`) or is stopped (`wait`: SIGTERM once it says so) after it has
-# registered the recorder; `ok` ends well. Without the runner's imports, to stay fast.
+# registered the recorder and noted a count; `ok` ends well. Without the runner's imports, to
+# stay fast.
 ENDING = """
 import sys, time
 from pixelated.core import process, resources
 process.exit_on_signals()
 resources.record_at_exit("stages.demo")
+resources.note(embedded=3)
 if sys.argv[1] == "raise":
     raise RuntimeError("failed")
 if sys.argv[1] == "wait":
@@ -115,7 +117,8 @@ def test_only_a_stage_that_ends_well_is_recorded(tmp_path):
     assert waiting.wait(timeout=30) != 0
     assert not (tmp_path / resources.RESOURCES).exists()
     subprocess.run([sys.executable, "ending.py", "ok"], cwd=tmp_path, env=env, check=True)
-    assert list(resources.read(tmp_path / resources.RESOURCES)) == ["demo"]
+    entries = resources.read(tmp_path / resources.RESOURCES)
+    assert list(entries) == ["demo"] and entries["demo"]["embedded"] == 3
 
 
 def _merge_many(path: str, worker: int) -> None:

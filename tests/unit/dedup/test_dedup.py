@@ -267,7 +267,6 @@ def test_stage_keeps_one_per_cluster_and_quarantines_the_rest(tmp_path):
         "ledger": "ledger.json",
         "report": "dedup.json",
         "cache": "embeddings.parquet",
-        "cache_stats": "cache.json",
     }
     paths = DedupPaths(input=source, **{name: tmp_path / file for name, file in files.items()})
     run(stage_config(), paths)
@@ -280,7 +279,6 @@ def test_stage_keeps_one_per_cluster_and_quarantines_the_rest(tmp_path):
     assert (ledger["rows_in"], ledger["rows_out"], ledger["dropped"]) == (3, 2, {"duplicate_exact": 1})
     assert pq.read_table(paths.clusters).num_rows == 3
     assert json.loads(paths.report.read_text())["removed"]["exact"] == 1
-    assert json.loads(paths.cache_stats.read_text()) == {"semantic": False, "cache_hits": 0, "embedded": 0}
 
 
 def _random_near_copies(rng: np.random.Generator, originals: int, copies: int) -> list[np.ndarray]:
