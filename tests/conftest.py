@@ -18,6 +18,7 @@ import pytest
 from pixelated.core.config import build_config, read_params
 from pixelated.core.ledger import Rejection
 from pixelated.core.schema import CONVERSATION_SCHEMA
+from pixelated.core.shards import parts
 from pixelated.core.tableio import from_records
 from pixelated.ingest.acquire import acquire_all, resolve_mirror
 from pixelated.ingest.config import IngestStageConfig, ReadOptions, SourceConfig
@@ -105,6 +106,11 @@ def canonical_row(index: int = 1, turns: list[dict] | None = None, **overrides) 
     )
     row.update(overrides)
     return row
+
+
+def table_bytes(path: Path) -> list[bytes]:
+    """The bytes of a table's Parquet files in order: a sharded table's parts, or the file."""
+    return [part.read_bytes() for part in parts(path)]
 
 
 def frame(rows: list[dict]) -> pd.DataFrame:

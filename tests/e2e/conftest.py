@@ -35,6 +35,8 @@ SAMPLE_RUN = {
     "train": {"max_pairs": 16, "epochs": 1, "batch_size": 8, "max_seq_length": 32, "val_max_queries": 32},
     "evaluate": {"max_queries": 32, "cv": {"max_pairs": 8, "max_queries": 8}},
 }
+# small batches and shards, so the sample's tables have several parts of several batches each
+SAMPLE_EXECUTOR = {"batch_size": 20, "shard_rows": 40}
 CANARY_DIR = REPO / "tests" / "fixtures" / "canary"
 CANARY_ROWS = 1
 STAGES = tuple(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
@@ -141,6 +143,7 @@ def make_clone(root: Path, sample: int | None) -> tuple[Path, dict]:
             shutil.copy2(source, root / name)
     if sample is not None:
         override_config(root / "conf" / "config.yaml", {**SAMPLE_RUN, "ingest": {"max_per_source": sample}})
+        override_config(root / "conf" / "executor" / "process.yaml", SAMPLE_EXECUTOR)
     _mirror_with_canary(root)
     env = clone_env(root)
     run_ok(["git", "init", "-q"], root, env)

@@ -76,6 +76,8 @@ class ExecutorConfig(Config):
     kind: Literal["local", "process", "ray"] = "process"
     workers: int | Literal["auto"] = Field("auto", description="worker count; auto = the cores available")
     batch_size: int = Field(2000, ge=1)
+    # conversations per part of a sharded table, cut at ingest (pixelated.core.shards)
+    shard_rows: int = Field(50_000, ge=1)
     # what each Ray actor asks the cluster for (kind: ray only)
     ray_cpus: float = Field(1.0, gt=0)
     ray_memory_mb: int | None = Field(None, ge=1)

@@ -11,6 +11,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 from pixelated.core.process import raise_if_stopped, start_worker
@@ -34,9 +35,8 @@ def map_batches(
 
     An unknown `kind` raises here, before any batch is read or any output is opened.
     """
-    if kind not in KINDS:
-        raise ValueError(f"executor.kind={kind!r}; expected one of {KINDS}")
-    return _map(fn, batches, kind, workers, actor_options or {})
+    _check_kind(kind)
+    return _map_all(fn, batches, kind, workers, actor_options or {})
 
 
 def map_with(fn: Callable[[In], Out], batches: Iterable[In], executor) -> Iterator[Out]:
@@ -44,16 +44,37 @@ def map_with(fn: Callable[[In], Out], batches: Iterable[In], executor) -> Iterat
     return map_batches(fn, batches, executor.kind, executor.n_workers, executor.actor_options)
 
 
-def _map(fn, batches, kind: str, workers: int, actor_options: dict) -> Iterator:
+@contextmanager
+def mapping(fn: Callable[[In], Out], executor) -> Iterator[Callable[[Iterable[In]], Iterator[Out]]]:
+    """A mapper of `fn` over the executor's workers, kept for the whole block: a sharded stage
+    maps each shard in turn without starting its workers (and loading their models) again."""
+    _check_kind(executor.kind)
+    with _mapper(fn, executor.kind, executor.n_workers, executor.actor_options) as mapper:
+        yield mapper
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"executor.kind={kind!r}; expected one of {KINDS}")
+
+
+def _map_all(fn, batches, kind: str, workers: int, actor_options: dict) -> Iterator:
+    with _mapper(fn, kind, workers, actor_options) as mapper:
+        yield from mapper(batches)
+
+
+@contextmanager
+def _mapper(fn, kind: str, workers: int, actor_options: dict):
     if kind == "local" or (kind == "process" and workers <= 1):  # one worker: no pool to pay for
-        yield from map(fn, batches)
+        yield lambda batches: map(fn, batches)
     elif kind == "process":
         # `fn` goes to each worker once, not with every batch: dedup's is a partial holding the
         # whole cluster table. Workers die with the stage: a killed stage leaves none running.
         with ProcessPoolExecutor(max_workers=workers, initializer=_install, initargs=(fn,)) as pool:
-            yield from _bounded(lambda b: pool.submit(_call, b).result, batches, 2 * workers)
-    elif kind == "ray":
-        yield from _ray_map(fn, batches, workers, actor_options)
+            yield lambda batches: _bounded(lambda b: pool.submit(_call, b).result, batches, 2 * workers)
+    else:
+        with _ray_actors(fn, workers, actor_options) as submit:
+            yield lambda batches: _bounded(submit, batches, 2 * workers)
 
 
 class _Worker:
@@ -67,8 +88,9 @@ class _Worker:
         return self.fn(batch)
 
 
-def _ray_map(fn, batches, workers: int, actor_options: dict) -> Iterator:
-    """Batches over a pool of `workers` actors, at most two pending each, in input order.
+@contextmanager
+def _ray_actors(fn, workers: int, actor_options: dict):
+    """A pool of `workers` actors; yields a submit function that deals batches round-robin.
     Connects to the cluster at RAY_ADDRESS when set (`ray start --head`, KubeRay), else starts
     Ray on this machine."""
     try:
@@ -84,7 +106,7 @@ def _ray_map(fn, batches, workers: int, actor_options: dict) -> Iterator:
         return lambda: ray.get(ref)
 
     try:
-        yield from _bounded(submit, batches, 2 * workers)
+        yield submit
     finally:
         for actor in actors:
             ray.kill(actor)

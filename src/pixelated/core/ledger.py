@@ -102,6 +102,15 @@ class Ledger:
         self.dropped[reason] += n
         self._source(source)[f"dropped_{reason}"] += n
 
+    def add(self, counts: dict) -> None:
+        """Add the counts of another ledger of this stage (`as_dict`): a shard's."""
+        self.rows_in += counts["rows_in"]
+        self.rows_out += counts["rows_out"]
+        self.dropped.update(counts["dropped"])
+        for source, entry in counts["by_source"].items():
+            self._source(source).update(entry)
+        self.files.update(counts.get("files", {}))
+
     def check(self) -> None:
         total = self.rows_out + sum(self.dropped.values())
         if self.rows_in != total:

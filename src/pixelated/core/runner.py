@@ -10,25 +10,29 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
 
 from pixelated.core import resources
+from pixelated.core import shards as shards_io
 from pixelated.core.config import ExecutorConfig
-from pixelated.core.executor import map_with
+from pixelated.core.executor import mapping
 from pixelated.core.ledger import Ledger, LedgerError, Rejection
 from pixelated.core.process import stage_name, start_stage
 from pixelated.core.progress import Progress
+from pixelated.core.shards import Shard
 from pixelated.core.tableio import QuarantineWriter, ValidatedWriter, count_rows, read_batches
 
+log = logging.getLogger(__name__)
 P = TypeVar("P")
 KEPT = "kept"  # the output name of a stage with a single table out
 
@@ -92,26 +96,124 @@ def run_batches(
     executor: ExecutorConfig,
     total: int | None = None,
     on_result: Callable[[BatchResult], None] | None = None,
-    before_write: Callable[[Ledger], None] | None = None,
 ) -> Ledger:
-    """Map `fn` over `payloads` with the executor and account every row.
+    """Map `fn` over `payloads` with the executor into single-file outputs, accounting every
+    row (split's, whose outputs are the split files).
 
     `total` (input rows) drives the progress bar (rate, ETA, a log line per batch); `on_result`
-    sees each result in input order, in this process, for side results such as counters or
-    cache entries; `before_write` adds a stage's own counts to the ledger before it is checked
-    and written. A stage that only routes rows (split) passes `quarantine=None`, and then any
-    rejection is an error.
+    sees each result in input order, in this process, for side results such as counters. A
+    stage that only routes rows passes `quarantine=None`, and then any rejection is an error.
     """
-    outputs = {KEPT: outputs} if isinstance(outputs, Output) else dict(outputs)
+    outputs = _named(outputs)
+    with Progress(stage, total, unit="conv") as bar, mapping(fn, executor) as mapped:
+        counts = _write(stage, mapped(payloads), outputs, quarantine, bar, on_result)
+    counts.write(ledger)
+    return counts
+
+
+class StageConfig(Protocol):
+    executor: ExecutorConfig
+
+    def model_dump_json(self) -> str: ...
+
+
+class ShardStats(Protocol):
+    """A stage's side counts per shard (anonymize's entity totals), kept in the shard's marker
+    so that a rerun which skips the shard still reports them."""
+
+    def take(self) -> dict:
+        """The counts of the shard just written, as JSON; they start again from zero."""
+
+    def replay(self, counts: dict, shard: Shard) -> None:
+        """Add a skipped shard's counts (`shard` can still be read, for what is not counted)."""
+
+
+def run_shards(
+    stage: str,
+    fn: Callable[[P], BatchResult],
+    shards: Iterable[Shard],
+    *,
+    outputs: Output | Mapping[str, Output],
+    quarantine: Path | None,
+    ledger: Path | None,
+    executor: ExecutorConfig,
+    config: StageConfig,
+    inputs: Sequence[Path],
+    total: int | None = None,
+    on_result: Callable[[BatchResult], None] | None = None,
+    before_write: Callable[[Ledger], None] | None = None,
+    stats: ShardStats | None = None,
+) -> Ledger:
+    """`run_batches` into sharded outputs (`pixelated.core.shards`): part k of every output and
+    of the quarantine from shard k, then its marker with the part's ledger. A shard whose
+    marker matches this run (the same files of every path in `inputs`, the same config and
+    code) is not redone: a stage killed mid-run redoes only unfinished shards, and its ledger
+    is still exact.
+
+    `before_write` adds a stage's own counts (ingest's per-file counts) to the ledger before
+    it is checked and written; a stage without a ledger file (score) passes `ledger=None`."""
+    outputs = _named(outputs)
+    folders = [out.path for out in outputs.values()] + ([quarantine] if quarantine else [])
+    for folder in folders:
+        shards_io.prepare_folder(folder)
+    markers, key = folders[0], shards_io.run_key(stage, config, inputs)
+    counts, done = Ledger(stage), 0
+    with Progress(stage, total, unit="conv") as bar, mapping(fn, executor) as mapped:
+        for shard in shards:
+            done += 1
+            marker = shards_io.read_marker(markers, shard, key, folders)
+            if marker is None:
+                part = _outputs_of(outputs, shard.index)
+                rejected = shards_io.part_path(quarantine, shard.index) if quarantine else None
+                shard_counts = _write(stage, mapped(shard.payloads), part, rejected, bar, on_result)
+                marker = {"ledger": shard_counts.as_dict(), "stats": stats.take() if stats else {}}
+                shards_io.write_marker(markers, shard, key, folders, **marker)
+                log.info("%s: shard %d written (%d rows in)", stage, shard.index, shard_counts.rows_in)
+            else:
+                log.info("%s: shard %d was done by an earlier run: kept", stage, shard.index)
+                bar.update(marker["ledger"]["rows_in"])
+                if stats:
+                    stats.replay(marker["stats"], shard)
+            counts.add(marker["ledger"])
+    for folder in folders:
+        shards_io.remove_beyond(folder, done)
+    if before_write is not None:
+        before_write(counts)
+    counts.check()
+    if ledger is not None:
+        counts.write(ledger)
+    return counts
+
+
+def _named(outputs: Output | Mapping[str, Output]) -> dict[str, Output]:
+    return {KEPT: outputs} if isinstance(outputs, Output) else dict(outputs)
+
+
+def _outputs_of(outputs: dict[str, Output], index: int) -> dict[str, Output]:
+    """Each output's part `index`."""
+    return {
+        name: dataclasses.replace(out, path=shards_io.part_path(out.path, index))
+        for name, out in outputs.items()
+    }
+
+
+def _write(
+    stage: str,
+    results: Iterable[BatchResult],
+    outputs: dict[str, Output],
+    quarantine: Path | None,
+    bar: Progress,
+    on_result: Callable[[BatchResult], None] | None,
+) -> Ledger:
+    """Write each result's rows to their outputs (pandera-checked) and its rejections to the
+    quarantine, counting every row; the files appear only if all of it succeeds."""
     counts = Ledger(stage)
-    results = map_with(fn, payloads, executor)
     with ExitStack() as stack:
         writers = {
             name: stack.enter_context(ValidatedWriter(out.path, out.arrow_schema, out.check))
             for name, out in outputs.items()
         }
         rejected = stack.enter_context(QuarantineWriter(quarantine, stage)) if quarantine else None
-        bar = stack.enter_context(Progress(stage, total, unit="conv"))
         for result in results:
             kept = result.kept if isinstance(result.kept, dict) else {KEPT: result.kept}
             for source, n in result.inputs.value_counts(sort=False).items():
@@ -128,9 +230,6 @@ def run_batches(
             if on_result is not None:
                 on_result(result)
             bar.update(len(result.inputs))
-    if before_write is not None:
-        before_write(counts)
-    counts.write(ledger)
     return counts
 
 
@@ -144,19 +243,28 @@ def filter_table(
     *,
     schema: pa_arrow.Schema,
     check: pa.DataFrameSchema,
-    executor: ExecutorConfig,
+    config: StageConfig,
+    inputs: Sequence[Path] = (),
 ) -> Ledger:
-    """The common case: stream `paths.input` through a filter into `paths.output`."""
-    return run_batches(
+    """The common case: stream the sharded table `paths.input` through a filter into
+    `paths.output`, shard by shard; `inputs` are other files the filter reads."""
+    return run_shards(
         stage,
         partial(_filtered, batch_filter),
-        read_batches(paths.input, executor.batch_size),
+        table_shards(paths.input, config.executor.batch_size),
         outputs=Output(paths.output, schema, check),
         quarantine=paths.quarantine,
         ledger=paths.ledger,
-        executor=executor,
+        executor=config.executor,
+        config=config,
+        inputs=[paths.input, *inputs],
         total=count_rows(paths.input),
     )
+
+
+def table_shards(path: Path, batch_size: int) -> Iterator[Shard]:
+    """A sharded table's parts as shards of `batch_size`-row frames."""
+    return shards_io.input_shards(path, partial(read_batches, batch_size=batch_size))
 
 
 def _filtered(batch_filter: BatchFilter, batch: pd.DataFrame) -> BatchResult:

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 from pixelated.core import atomic
 from pixelated.core.ledger import Rejection
 from pixelated.core.schema import QUARANTINE_SCHEMA, QuarantineSchema
+from pixelated.core.shards import parts
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +41,11 @@ def from_records(records: list[dict], schema: pa_arrow.Schema) -> pd.DataFrame:
 
 
 def read_batches(path: str | Path, batch_size: int) -> Iterator[pd.DataFrame]:
-    """Yield the Parquet file at `path` as pandas frames of at most `batch_size` rows."""
-    parquet = pq.ParquetFile(path)
-    for batch in parquet.iter_batches(batch_size=batch_size):
-        yield to_pandas(batch)
+    """Yield the table at `path` (a Parquet file, or a sharded table's parts in order) as
+    pandas frames of at most `batch_size` rows."""
+    for part in parts(path):
+        for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_size):
+            yield to_pandas(batch)
 
 
 def read_cache_table(path: Path, schema: pa_arrow.Schema, owned: bool = True) -> pa_arrow.Table | None:
@@ -66,7 +68,7 @@ def read_cache_table(path: Path, schema: pa_arrow.Schema, owned: bool = True) ->
 
 
 def count_rows(path: str | Path) -> int:
-    return pq.ParquetFile(path).metadata.num_rows
+    return sum(pq.ParquetFile(part).metadata.num_rows for part in parts(path))
 
 
 class ValidatedWriter:

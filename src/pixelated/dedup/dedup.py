@@ -17,9 +17,9 @@ from pydantic import Field
 from pixelated.core.config import Config, EmbedConfig, ExecutorConfig, ValidateConfig
 from pixelated.core.embed import EmbeddingCache
 from pixelated.core.ledger import row_rejection
-from pixelated.core.runner import BatchResult, Output, run_batches
+from pixelated.core.runner import BatchResult, Output, run_shards, table_shards
 from pixelated.core.schema import CONVERSATION_SCHEMA, DEDUP_CLUSTER_SCHEMA, DedupClusterSchema
-from pixelated.core.tableio import ValidatedWriter, read_batches
+from pixelated.core.tableio import ValidatedWriter
 from pixelated.core.validation import canonical_schema
 from pixelated.dedup.cascade import find_duplicates
 from pixelated.dedup.config import DedupConfig
@@ -52,14 +52,16 @@ def run(cfg: DedupStageConfig, paths: DedupPaths) -> None:
     result = find_duplicates(features, cfg.dedup, cache)
     with ValidatedWriter(paths.clusters, DEDUP_CLUSTER_SCHEMA, DedupClusterSchema) as writer:
         writer.write(result.clusters)
-    run_batches(
+    run_shards(
         "dedup",
         partial(keep_or_quarantine, result.clusters.set_index("conversation_id")),
-        read_batches(paths.input, cfg.executor.batch_size),
+        table_shards(paths.input, cfg.executor.batch_size),
         outputs=Output(paths.output, CONVERSATION_SCHEMA, canonical_schema(cfg.validate_.max_turn_chars)),
         quarantine=paths.quarantine,
         ledger=paths.ledger,
         executor=cfg.executor,
+        config=cfg,
+        inputs=[paths.input],
         total=len(features),
     )
     _write_json(paths.report, summarize(result, features, cfg.dedup))

@@ -19,8 +19,9 @@ import pyarrow as pa_arrow
 
 from pixelated.core.hashing import sha256_file
 from pixelated.core.ledger import Ledger, Rejection
-from pixelated.core.runner import BatchResult, Output, TablePaths, run_batches
+from pixelated.core.runner import BatchResult, Output, TablePaths, run_shards
 from pixelated.core.schema import CONVERSATION_SCHEMA, IngestedSchema
+from pixelated.core.shards import chunked
 from pixelated.core.tableio import QuarantineWriter, from_records
 from pixelated.ingest.config import IngestStageConfig, ReadOptions, SourceConfig, resolved_inside
 from pixelated.ingest.readers import FileContext, get_reader
@@ -36,14 +37,16 @@ def run(cfg: IngestStageConfig, paths: TablePaths) -> Ledger:
     and every record each reader framed is a row or a rejection (the ledger's `files`)."""
     files = FileCounts()
     items = screened(paths.input, cfg.sources, cfg.read_options, cfg.ingest.max_per_source, files)
-    return run_batches(
+    return run_shards(
         "ingest",
         to_batch,
-        chunks(items, cfg.executor.batch_size),
+        chunked(chunks(items, cfg.executor.batch_size), cfg.executor.shard_rows, size=count_row_items),
         outputs=Output(paths.output, CONVERSATION_SCHEMA, IngestedSchema),
         quarantine=paths.quarantine,
         ledger=paths.ledger,
         executor=cfg.executor,
+        config=cfg,
+        inputs=(),  # its shards, cut from a stream of records, are redone every run
         before_write=files.to_ledger,
     )
 
@@ -164,6 +167,11 @@ def chunks(items: Iterable[Item], rows_per_chunk: int) -> Iterator[list[Item]]:
             pending.clear()
     if rows or rejections:
         yield rows + rejections
+
+
+def count_row_items(items: list[Item]) -> int:
+    """The rows in a chunk (its other items are rejections): what a shard's size counts."""
+    return sum(isinstance(item, dict) for item in items)
 
 
 def to_batch(items: list[Item]) -> BatchResult:

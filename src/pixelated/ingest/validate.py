@@ -25,5 +25,5 @@ def run(cfg: ValidateStageConfig, paths: TablePaths) -> None:
         paths,
         schema=CONVERSATION_SCHEMA,
         check=canonical_schema(max_chars),
-        executor=cfg.executor,
+        config=cfg,
     )

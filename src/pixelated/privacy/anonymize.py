@@ -28,9 +28,10 @@ from pydantic import Field
 
 from pixelated.core.config import Config, ExecutorConfig, ValidateConfig
 from pixelated.core.ledger import Rejection, row_rejection
-from pixelated.core.runner import BatchResult, Output, TablePaths, run_batches
+from pixelated.core.runner import BatchResult, Output, TablePaths, run_shards, table_shards
 from pixelated.core.schema import CONVERSATION_SCHEMA, METADATA_COLUMNS
-from pixelated.core.tableio import count_rows, read_batches
+from pixelated.core.shards import Shard
+from pixelated.core.tableio import count_rows
 from pixelated.core.validation import canonical_schema, validate_batch
 from pixelated.privacy import cache as span_cache
 from pixelated.privacy.cache import span_key
@@ -81,6 +82,24 @@ class BatchStats:
         self.tokens_changed += other.tokens_changed
         self.cache_hits += other.cache_hits
 
+    def as_dict(self) -> dict:
+        """The counts a shard's marker keeps (new spans are in the cache, not here)."""
+        return {
+            "entities": dict(sorted(self.entities.items())),
+            "tokens": self.tokens,
+            "tokens_changed": self.tokens_changed,
+            "cache_hits": self.cache_hits,
+        }
+
+    @classmethod
+    def from_dict(cls, counts: dict) -> BatchStats:
+        return cls(
+            entities=Counter(counts["entities"]),
+            tokens=counts["tokens"],
+            tokens_changed=counts["tokens_changed"],
+            cache_hits=counts["cache_hits"],
+        )
+
     def metrics(self, consent_required: bool) -> dict:
         return {
             "entities_replaced": dict(sorted(self.entities.items())),
@@ -92,13 +111,19 @@ class BatchStats:
 
 
 class SpanCacheRun:
-    """The span cache over one run: what was cached, the keys this input uses, the totals."""
+    """The span cache over one run: what was cached, the keys this input uses, the totals.
 
-    def __init__(self, cached: dict[str, list[Span]], fingerprint: str):
-        self.cached = cached
+    It is the runner's `ShardStats`: after each shard the cache is saved with what that shard
+    added, and the shard's counts go to its marker. A rerun that skips a shard finds its spans
+    in the cache and reads its texts only to keep their entries (`replay`)."""
+
+    def __init__(self, path: Path, fingerprint: str):
+        self.path = path
+        self.cached = span_cache.load(path)
         self.fingerprint = fingerprint
         self.used: set[str] = set()
         self.totals = BatchStats()
+        self._shard = BatchStats()
 
     def payloads(self, batches: Iterable[pd.DataFrame]) -> Iterator[Payload]:
         """Each batch with the cached spans of its texts, so workers skip what is known."""
@@ -108,33 +133,51 @@ class SpanCacheRun:
             yield batch, {k: self.cached[k] for k in keys if k in self.cached}
 
     def collect(self, result: BatchResult) -> None:
-        """`run_batches`'s `on_result`: keep new spans for later batches, add up the counts."""
+        """`run_shards`'s `on_result`: keep new spans for later batches, add up the counts."""
         self.cached.update(result.stats.new_spans)
-        self.totals.add(result.stats)
+        self._shard.add(result.stats)
 
-    def in_use(self) -> dict[str, list[Span]]:
-        """The entries to save: exactly the texts of this input, so the cache does not grow."""
-        return {key: self.cached[key] for key in self.used if key in self.cached}
+    def take(self) -> dict:
+        span_cache.save(self.path, self.cached)
+        counts, self._shard = self._shard, BatchStats()
+        self.totals.add(counts)
+        return counts.as_dict()
+
+    def replay(self, counts: dict, shard: Shard) -> None:
+        self.totals.add(BatchStats.from_dict(counts))
+        for _ in shard.payloads:  # records the shard's keys as used
+            pass
+
+    def save(self) -> None:
+        """Exactly the texts of this input, so the cache does not grow across data versions."""
+        span_cache.save(self.path, {key: self.cached[key] for key in self.used if key in self.cached})
 
 
 def run(cfg: AnonymizeConfig, paths: AnonymizePaths) -> None:
-    """The stage: anonymize `paths.input` batch by batch, reusing the span cache, then save it
+    """The stage: anonymize `paths.input` shard by shard, reusing the span cache, then save it
     pruned to this input's texts and write the entity and token counts."""
     max_chars = cfg.validate_.max_turn_chars
     stamp = fingerprint(cfg.privacy.analyzer)
-    spans = SpanCacheRun(span_cache.load(paths.cache), stamp)
-    run_batches(
+    spans = SpanCacheRun(paths.cache, stamp)
+    shards = (
+        Shard(shard.index, spans.payloads(shard.payloads))
+        for shard in table_shards(paths.input, cfg.executor.batch_size)
+    )
+    run_shards(
         "anonymize",
         partial(checked_batch, cfg=cfg.privacy, fingerprint=stamp, max_turn_chars=max_chars),
-        spans.payloads(read_batches(paths.input, cfg.executor.batch_size)),
+        shards,
         outputs=Output(paths.output, CONVERSATION_SCHEMA, canonical_schema(max_chars)),
         quarantine=paths.quarantine,
         ledger=paths.ledger,
         executor=cfg.executor,
+        config=cfg,
+        inputs=[paths.input],
         total=count_rows(paths.input),
         on_result=spans.collect,
+        stats=spans,
     )
-    span_cache.save(paths.cache, spans.in_use())
+    spans.save()
     log.info("anonymize: %d of %d texts served from the span cache", spans.totals.cache_hits, len(spans.used))
     metrics = spans.totals.metrics(consent_required=cfg.privacy.require_consent)
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import duckdb
 
+from pixelated.core.shards import parts
 from pixelated.core.text import DISCLAIMER
 
 
@@ -23,7 +24,8 @@ def _record(con: duckdb.DuckDBPyConnection, sql: str) -> dict:
 
 
 def _parquet_list(paths: list[Path]) -> str:
-    return "[" + ", ".join(f"'{p.as_posix()}'" for p in paths) + "]"
+    """DuckDB's list of the Parquet files of `paths` (tables, sharded or not)."""
+    return "[" + ", ".join(f"'{part.as_posix()}'" for path in paths for part in parts(path)) + "]"
 
 
 def table_stats(paths: list[Path], words_bin: int) -> dict:

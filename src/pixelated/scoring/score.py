@@ -23,10 +23,11 @@ from pydantic import Field
 
 from pixelated.core.config import Config, EmbedConfig, ExecutorConfig, ValidateConfig
 from pixelated.core.embed import DIMENSION, EmbeddingCache
-from pixelated.core.executor import map_with
 from pixelated.core.progress import progress
+from pixelated.core.runner import BatchResult, Output, run_shards, table_shards
 from pixelated.core.schema import SCORED_SCHEMA, scored_schema
-from pixelated.core.tableio import ValidatedWriter, count_rows, read_batches
+from pixelated.core.shards import Shard
+from pixelated.core.tableio import count_rows, read_batches
 from pixelated.core.validation import canonical_schema
 from pixelated.scoring import agreement, crisis_eval
 from pixelated.scoring.config import QualityConfig
@@ -156,18 +157,31 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
 
 
 def write_scores(cfg: ScoreConfig, model: TurnModel, source: Path, output: Path) -> int:
-    """Pass 2: score batches with the configured executor; write them validated, in order."""
-    batch_size = cfg.executor.batch_size
-    results = map_with(
-        partial(score_batch, weights=cfg.quality.weights),
-        (model.arrays(batch) for batch in read_batches(source, batch_size)),
-        cfg.executor,
+    """Pass 2: score the input shard by shard with the configured executor; each output part
+    is validated and written in order, and a rerun after a crash keeps the parts written."""
+    shards = (
+        Shard(shard.index, map(model.arrays, shard.payloads))
+        for shard in table_shards(source, cfg.executor.batch_size)
     )
-    check = scored_schema(canonical_schema(cfg.validate_.max_turn_chars))
-    with ValidatedWriter(output, SCORED_SCHEMA, check) as writer:
-        for scored in progress(results, "score", total=count_rows(source), unit="conv"):
-            writer.write(scored)
-    return writer.rows
+    counts = run_shards(
+        "score",
+        partial(scored_batch, weights=cfg.quality.weights),
+        shards,
+        outputs=Output(output, SCORED_SCHEMA, scored_schema(canonical_schema(cfg.validate_.max_turn_chars))),
+        quarantine=None,
+        ledger=None,
+        executor=cfg.executor,
+        config=cfg,
+        inputs=[source],  # the turn model is fitted on it all
+        total=count_rows(source),
+    )
+    return counts.rows_out
+
+
+def scored_batch(item: tuple, weights: dict[str, float]) -> BatchResult:
+    """`score_batch` as the runner maps it: every row in is a row out."""
+    scored = score_batch(item, weights)
+    return BatchResult(scored["source"], scored)
 
 
 def quality_report(

@@ -39,7 +39,7 @@ def run(cfg: FilterLengthConfig, paths: TablePaths) -> None:
         paths,
         schema=CONVERSATION_SCHEMA,
         check=canonical_schema(cfg.validate_.max_turn_chars),
-        executor=cfg.executor,
+        config=cfg,
     )
 
 

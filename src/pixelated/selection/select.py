@@ -59,7 +59,8 @@ def run(cfg: SelectConfig, paths: SelectPaths) -> None:
         TablePaths(paths.input, paths.output, paths.quarantine, paths.ledger),
         schema=SELECTED_SCHEMA,
         check=selected_schema(canonical_schema(cfg.validate_.max_turn_chars)),
-        executor=cfg.executor,
+        config=cfg,
+        inputs=[paths.verdicts],
     )
     scores = decisions(paths.input, paths.output, cfg)
     sample = review.review_sample(scores, cfg.review.sample_fraction, cfg.review.seed, cfg.safety.min_score)

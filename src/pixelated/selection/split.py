@@ -24,6 +24,7 @@ from pixelated.core.config import Config, ExecutorConfig, ValidateConfig
 from pixelated.core.hashing import seeded_key
 from pixelated.core.runner import BatchResult, Output, run_batches
 from pixelated.core.schema import CONVERSATION_SCHEMA, SPLIT_ASSIGNMENT_SCHEMA, SPLITS, SplitAssignmentSchema
+from pixelated.core.shards import parts
 from pixelated.core.tableio import ValidatedWriter, read_batches, to_pandas
 from pixelated.core.unionfind import UnionFind
 from pixelated.core.validation import canonical_schema
@@ -66,7 +67,7 @@ class SplitPaths:
 
 def run(cfg: SplitStageConfig, paths: SplitPaths) -> None:
     # select adds quality_tier; split stratifies by source x tier
-    tier = ["quality_tier"] if "quality_tier" in pq.read_schema(paths.input).names else []
+    tier = ["quality_tier"] if "quality_tier" in pq.read_schema(parts(paths.input)[0]).names else []
     keys = to_pandas(pq.read_table(paths.input, columns=KEY_COLUMNS + tier))
     clusters = to_pandas(pq.read_table(paths.clusters, columns=["conversation_id", "group_id"]))
     split = cfg.split

@@ -19,6 +19,7 @@ from pixelated.privacy import anonymize
 from pixelated.privacy import cache as span_cache
 from pixelated.privacy.anonymize import anonymize_batch, free_texts
 from pixelated.privacy.engine import fingerprint
+from tests.conftest import table_bytes
 from tests.paths import REPO
 
 CONFIG = build_config(anonymize.AnonymizeConfig, read_params(REPO / "params.yaml"))
@@ -196,9 +197,9 @@ def test_run_accounts_every_row_and_reruns_from_its_cache(canonical_row, frame, 
     texts = {t for _, row in batch.iterrows() for t in free_texts(row)}
     assert set(span_cache.load(paths.cache)) == {span_cache.span_key(stamp, t) for t in texts}
 
-    written = {path: path.read_bytes() for path in (paths.output, paths.cache, paths.metrics, paths.ledger)}
+    written = {path: table_bytes(path) for path in (paths.output, paths.cache, paths.metrics, paths.ledger)}
     anonymize.run(CONFIG, paths)
-    assert {path: path.read_bytes() for path in written} == written
+    assert {path: table_bytes(path) for path in written} == written
 
 
 @pytest.mark.slow
