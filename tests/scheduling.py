@@ -16,7 +16,11 @@ from pathlib import Path
 from xdist.scheduler import LoadScopeScheduling
 
 BUILDS = ("test_examples.py", "test_pipeline.py", "test_rerun.py")  # one unit, queued first
-THEN = ("test_versioning.py", "test_exp_run.py")  # the other users, after the other e2e tests
+THEN = (
+    "test_versioning.py",
+    "test_resume.py",
+    "test_exp_run.py",
+)  # the other users, after the other e2e tests
 SAMPLE_RUN_USERS = {*BUILDS, *THEN}  # every file that uses the `sample_run` fixture
 
 

@@ -63,7 +63,7 @@ def _assert_no_canary(root, log_output: str) -> None:
     places = [*(root / "data").rglob("*"), *(root / "reports").rglob("*"), *(root / "mlruns").rglob("*")]
     files = [p for p in places if p.is_file() and (root / "data" / "raw") not in p.parents]
     files.append(root / "mlflow.db")
-    assert any(p.match("data/interim/anonymized.parquet") for p in files)
+    assert any(p.match("data/interim/anonymized.parquet/part-*.parquet") for p in files)
     leaks = [
         (p.relative_to(root).as_posix(), canary)
         for p in files

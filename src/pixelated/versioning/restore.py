@@ -96,6 +96,7 @@ def _checkout_from_git(root: Path, commit: str, rev: str) -> list[LockedOut]:
 def _checkout_from_remote(root: Path, outs: list[LockedOut], rev: str, remote: str | None) -> None:
     """Fetch the cached outputs, re-hash every object in the cache, then check them out."""
     from dvc.exceptions import DvcException
+    from dvc_objects.errors import ObjectFormatError
 
     with open_repo(root) as repo:
         odb, cache = remote_odb(repo, remote), repo.cache.local
@@ -106,7 +107,9 @@ def _checkout_from_remote(root: Path, outs: list[LockedOut], rev: str, remote: s
         claimed = {oid for _, oid in objects} - {oid for _, oid in check_objects(odb, objects, False).missing}
         try:
             repo.fetch(targets=pipeline_files(repo), remote=remote)
-        except DvcException as error:  # diagnosed object by object below
+        # diagnosed object by object below; a corrupted directory manifest (a sharded table's)
+        # stops DVC's fetch with ObjectFormatError instead of being dropped like a file
+        except (DvcException, ObjectFormatError) as error:
             log.warning("fetch incomplete: %s", error)
         fetched = check_objects(cache, needed_objects(outs, [cache, odb]), rehash=True)
         drop_corrupted(cache, fetched)

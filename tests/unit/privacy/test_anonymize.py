@@ -5,12 +5,14 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import fields
+from dataclasses import fields, replace
+from functools import partial
 
 import pyarrow.parquet as pq
 import pytest
 
-from pixelated.core.config import build_config, read_params
+from pixelated.core import shards
+from pixelated.core.config import ExecutorConfig, build_config, read_params
 from pixelated.core.schema import CONVERSATION_SCHEMA
 from pixelated.core.tableio import ValidatedWriter
 from pixelated.core.validation import canonical_schema
@@ -240,3 +242,39 @@ def test_issue17_item1_typed_and_nested_metadata_is_anonymized(canonical_row, fr
     decisions = _anonymize(batch).kept.assign(kept=True, quality=0.5)
     groups = bias_report(decisions, ["topic", "emotion_type"], min_group=1, max_relative_gap=0.5)
     assert "jane.doe" not in json.dumps(groups) and "Walsh" not in json.dumps(groups)
+
+
+def test_a_run_that_crashed_resumes_to_a_clean_run_s_bytes(canonical_row, frame, tmp_path, monkeypatch):
+    """Issue 14, item 2: the shards finished before a crash are not analysed again, yet the
+    outputs, the span cache (saved after each shard) and the entity counts are a clean run's."""
+    source = tmp_path / "in.parquet"
+    schema = canonical_schema(MAX_TURN_CHARS)
+    batch = _batch(canonical_row, frame, [[sentence, "I hear you."] for _, sentence in PII[:3]])
+    for index in range(3):  # a part of one conversation each
+        with ValidatedWriter(shards.part_path(source, index), CONVERSATION_SCHEMA, schema) as writer:
+            writer.write(batch.iloc[[index]])
+    last = batch["conversation_id"].iloc[2]
+    config = CONFIG.model_copy(update={"executor": ExecutorConfig(kind="local")})
+    clean, paths = (replace(_stage_paths(tmp_path / name), input=source) for name in ("clean", "resumed"))
+    for folder in (clean, paths):
+        folder.output.parent.mkdir()
+    anonymize.run(config, clean)
+
+    seen: list[str] = []
+    original = anonymize.checked_batch
+
+    def checked(batch, fail_on=None, **kwargs):
+        seen.extend(batch[0]["conversation_id"])
+        if fail_on in set(batch[0]["conversation_id"]):
+            raise RuntimeError("killed")
+        return original(batch, **kwargs)
+
+    monkeypatch.setattr(anonymize, "checked_batch", partial(checked, fail_on=last))
+    with pytest.raises(RuntimeError, match="killed"):
+        anonymize.run(config, paths)
+    monkeypatch.setattr(anonymize, "checked_batch", checked)
+    seen.clear()
+    anonymize.run(config, paths)
+    assert seen == [last]
+    for name in ("output", "quarantine", "cache", "metrics", "ledger"):
+        assert table_bytes(getattr(paths, name)) == table_bytes(getattr(clean, name)), name
