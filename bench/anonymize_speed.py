@@ -25,6 +25,14 @@ from pixelated.privacy import anonymize
 REPO = Path(__file__).resolve().parents[1]
 
 
+def stage_config(params: dict, kind: str, workers: int, rows: int) -> anonymize.AnonymizeConfig:
+    """params.yaml's anonymize config on `kind` with `workers`, in batches small enough that
+    `rows` conversations keep every worker busy."""
+    executor = {**params["executor"], "kind": kind, "workers": workers}
+    executor["batch_size"] = max(1, rows // (2 * workers))
+    return build_config(anonymize.AnonymizeConfig, {**params, "executor": executor})
+
+
 def run_stage(cfg: anonymize.AnonymizeConfig, work: Path) -> float:
     """Seconds for one anonymize run in `work` (the span cache there persists between runs)."""
     paths = anonymize.AnonymizePaths(
@@ -51,10 +59,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "anonymize_speed.json")
     args = parser.parse_args()
 
-    params = read_params(REPO / "params.yaml")
-    params["executor"].update(kind=args.kind, workers=args.workers)
-    params["executor"]["batch_size"] = max(1, args.rows // (2 * args.workers))  # keep workers busy
-    cfg = build_config(anonymize.AnonymizeConfig, params)
+    cfg = stage_config(read_params(REPO / "params.yaml"), args.kind, args.workers, args.rows)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         table = pq.read_table(args.input).slice(0, args.rows)

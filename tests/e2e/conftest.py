@@ -125,10 +125,8 @@ def clone_env(root: Path) -> dict[str, str]:
     }
 
 
-def make_clone(root: Path, sample: int | None) -> tuple[Path, dict]:
-    """The repo's tracked and unignored files in a new git repo, as a clean clone would be,
-    plus the canary source; with `sample`, only the first `sample` conversations of each source
-    are read, with the quick settings of SAMPLE_RUN."""
+def copy_repo(root: Path) -> None:
+    """The repo's tracked and unignored files under `root`, as a clean clone would hold them."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
         cwd=REPO,
@@ -141,15 +139,26 @@ def make_clone(root: Path, sample: int | None) -> tuple[Path, dict]:
         if source.is_file():
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, root / name)
+
+
+def commit_clone(root: Path, env: dict[str, str]) -> None:
+    """Make the copied files a git repository, with params.yaml composed from its conf/."""
+    run_ok(["git", "init", "-q"], root, env)
+    run_ok([sys.executable, "-m", "pixelated.core.params"], root, env)
+    run_ok(["git", "add", "-A"], root, env)
+    run_ok(["git", "commit", "-qm", "clone"], root, env)
+
+
+def make_clone(root: Path, sample: int | None) -> tuple[Path, dict]:
+    """The repo as a clean clone would be, plus the canary source; with `sample`, only the
+    first `sample` conversations of each source are read, with the quick settings of SAMPLE_RUN."""
+    copy_repo(root)
     if sample is not None:
         override_config(root / "conf" / "config.yaml", {**SAMPLE_RUN, "ingest": {"max_per_source": sample}})
         override_config(root / "conf" / "executor" / "process.yaml", SAMPLE_EXECUTOR)
     _mirror_with_canary(root)
     env = clone_env(root)
-    run_ok(["git", "init", "-q"], root, env)
-    run_ok([sys.executable, "-m", "pixelated.core.params"], root, env)
-    run_ok(["git", "add", "-A"], root, env)
-    run_ok(["git", "commit", "-qm", "clone"], root, env)
+    commit_clone(root, env)
     return root, env
 
 
