@@ -12,7 +12,8 @@ largest size; wall time ratio <= 4.5 for 4x the data (scaled to the sizes' actua
 On a sample of the largest size's validated table, in the same run: anonymize with N process
 workers against N x raw spaCy `nlp.pipe` in one process (same texts, model and disabled pipes;
 both include loading the model), and the pipeline's embedding path (`EmbeddingCache`) against
-raw float `model.encode` (same texts, both warm); each must reach 0.8 of its baseline.
+raw float `model.encode` (same texts, both warm): anonymize must reach 0.8 x N x raw, the
+embedding path 2x raw encode.
 
     nice -n 19 python -m bench.scale [--sizes 0.25 0.5 1 2] [--until select]
 writes bench/results/scale.json; `--sizes 0.002 0.008 --until filter_length` is a quick check.
@@ -38,6 +39,8 @@ from bench.make_corpus import Rates, generate, read_shared
 from pixelated.core import resources
 from pixelated.core.config import build_config, read_params
 from pixelated.core.embed import EmbeddingCache, load_model
+from pixelated.core.shards import parts
+from pixelated.core.tableio import count_rows
 from pixelated.privacy import anonymize
 from pixelated.privacy.engine import _PIPES_NOT_NEEDED
 from tests.e2e.conftest import STAGES, clone_env, commit_clone, copy_repo, run_ok
@@ -47,7 +50,8 @@ SCALE = 4  # the largest size is compared with the largest size at most a quarte
 MAX_RSS_RATIO = 1.3
 MAX_RSS_MB = 4 * GB / 2**20  # resources.json's MiB
 MAX_TIME_RATIO = 4.5  # for SCALE times the data
-MIN_THROUGHPUT_RATIO = 0.8
+MIN_THROUGHPUT_RATIO = 0.8  # anonymize against N x raw nlp.pipe
+MIN_EMBED_SPEEDUP = 2.0  # the embedding path against raw float encode
 ISSUE_SIZES = [0.25, 0.5, 1, 2]  # GB
 REPO = Path(__file__).resolve().parents[1]
 MEASURES = ("wall_s", "cpu_s", "peak_rss_mb", "rows_in", "rows_per_s")
@@ -135,13 +139,13 @@ def scaling(by_size: dict[float, dict[str, dict]]) -> dict:
 def spread_sample(path: Path, rows: int) -> pa.Table:
     """About `rows` rows at an even stride through the table at `path`, read batch by batch:
     every source, not only the first, without loading a GB table."""
-    file = pq.ParquetFile(path)
-    stride = max(1, file.metadata.num_rows // rows)
-    parts, seen = [], 0
-    for batch in file.iter_batches(batch_size=10_000):
-        parts.append(batch.take([i for i in range(batch.num_rows) if (seen + i) % stride == 0]))
-        seen += batch.num_rows
-    return pa.Table.from_batches(parts).slice(0, rows)
+    stride = max(1, count_rows(path) // rows)
+    taken, seen = [], 0
+    for part in parts(path):  # a sharded table's parts, in order
+        for batch in pq.ParquetFile(part).iter_batches(batch_size=10_000):
+            taken.append(batch.take([i for i in range(batch.num_rows) if (seen + i) % stride == 0]))
+            seen += batch.num_rows
+    return pa.Table.from_batches(taken).slice(0, rows)
 
 
 def anonymize_vs_spacy(sample: pa.Table, params: dict, work: Path) -> dict:
@@ -191,7 +195,7 @@ def embedding_vs_encode(sample: pa.Table, params: dict, limit: int) -> dict:
         "backend": params["embed"]["backend"],
         "raw_encode_texts_per_s": round(raw, 1),
         "pipeline_texts_per_s": round(ours, 1),
-        "pipeline_over_raw": check(ours / raw, MIN_THROUGHPUT_RATIO, at_most=False),
+        "pipeline_over_raw": check(ours / raw, MIN_EMBED_SPEEDUP, at_most=False),
     }
 
 
