@@ -120,10 +120,11 @@ def keepers(features: pd.DataFrame, roots: np.ndarray, policy: KeepPolicy) -> np
         "highest_rated": (order, -features["length"].to_numpy(), -features["rating"].to_numpy()),
     }[policy]
     best = np.lexsort((*rank, roots))  # sorted by root, then policy keys (last key = primary)
-    keeper = {}
-    for i in best:
-        keeper.setdefault(roots[i], i)
-    return np.array([keeper[r] for r in roots])
+    first = np.ones(len(best), bool)
+    first[1:] = roots[best][1:] != roots[best][:-1]
+    keeper = np.empty(len(roots), np.int64)  # roots are row positions: index by them directly
+    keeper[roots[best][first]] = best[first]
+    return keeper[roots]
 
 
 def _methods(roots, exact_roots, near_roots, kept_index) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -29,17 +30,19 @@ def exact_texts(texts: pa.Array) -> pa.Array:
     """Texts as compared by exact dedup: NFKC, lower case, punctuation dropped, spaces collapsed.
 
     Arrow compute over all turns of a batch at once: per-turn Python regexes were most of the
-    stage's time.
+    stage's time. Whitespace runs become one space by rewriting only what is not already a
+    single space: matching every run rewrote each gap between words, 10x slower.
     """
     text = pc.utf8_lower(pc.utf8_normalize(pc.fill_null(texts, ""), "NFKC"))
     text = pc.replace_substring_regex(text, r"[^\p{L}\p{N}\s]+", "")
-    return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
+    return pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s\s+|[^\S ]", " "))
 
 
 def word_hash_sets(exact: pa.Array, doc_of_turn: np.ndarray, n_docs: int) -> list[np.ndarray]:
     """Per document, the sorted unique xxh32 hashes of its words (word 1-gram shingles).
 
-    Each distinct word of the batch is hashed once; deduplication per document is one sort.
+    Each distinct word of the batch is hashed once; deduplication per document is one sort of
+    (doc << 32 | hash) keys: a single-key sort, 10x faster than `np.lexsort` on the two columns.
     """
     words = pc.utf8_split_whitespace(exact)
     tokens = words.flatten()
@@ -49,12 +52,10 @@ def word_hash_sets(exact: pa.Array, doc_of_turn: np.ndarray, n_docs: int) -> lis
     encoded = pc.dictionary_encode(tokens)
     vocabulary = token_hashes_list(encoded.dictionary.to_pylist())
     hashes = vocabulary[encoded.indices.to_numpy()]
-    order = np.lexsort((hashes, doc))
-    doc, hashes = doc[order], hashes[order]
-    first = np.ones(len(doc), bool)
-    first[1:] = (doc[1:] != doc[:-1]) | (hashes[1:] != hashes[:-1])
-    doc, hashes = doc[first], hashes[first]
-    bounds = np.searchsorted(doc, np.arange(n_docs + 1))
+    keys = np.sort((doc.astype(np.uint64) << np.uint64(32)) | hashes)
+    keys = keys[np.concatenate([[True], keys[1:] != keys[:-1]])]
+    hashes = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    bounds = np.searchsorted(keys >> np.uint64(32), np.arange(n_docs + 1, dtype=np.uint64))
     return [hashes[bounds[i] : bounds[i + 1]] for i in range(n_docs)]
 
 
@@ -88,6 +89,32 @@ def _hash_sets(exact_array: pa.Array, exact: list[str], doc_of_turn, bounds, nea
     ]
 
 
+def _turn_columns(exact: list[str], raw: list[str], roles: list[str], bounds, max_chars: int) -> dict:
+    """Per conversation, the keys and embedding texts built from its turns in order."""
+    names = ("exact_key", "seeker_key", "helper_keys", "helper_words", "seeker_text", "helper_text")
+    columns: dict[str, list] = {name: [] for name in names}
+    for start, stop in pairwise(bounds):
+        span = range(start, stop)
+        seeker = [exact[j] for j in span if roles[j] == "seeker"]
+        helper = [exact[j] for j in span if roles[j] == "helper" and exact[j]]
+        columns["exact_key"].append(text_key("\x1e".join(f"{roles[j]}\x1f{exact[j]}" for j in span)))
+        columns["seeker_key"].append(text_key("\x1e".join(seeker)) if any(seeker) else None)
+        columns["helper_keys"].append([text_key(text) for text in helper])
+        columns["helper_words"].append([text.count(" ") + 1 for text in helper])
+        columns["seeker_text"].append("\n".join(raw[j] for j in span if roles[j] == "seeker")[:max_chars])
+        columns["helper_text"].append("\n".join(raw[j] for j in span if roles[j] == "helper")[:max_chars])
+    return columns
+
+
+def _ratings(batch: pd.DataFrame, rating_columns: list[str]) -> np.ndarray:
+    """Per conversation, the first of `rating_columns` that is set; -inf where none is."""
+    rating = np.full(len(batch), -np.inf)
+    for column in reversed(rating_columns):  # earlier columns win
+        values = pd.to_numeric(batch[column]).to_numpy(np.float64, na_value=np.nan)
+        rating = np.where(np.isnan(values), rating, values)
+    return rating
+
+
 def conversation_features(
     batch: pd.DataFrame, near: NearConfig, max_chars: int = 0, rating_columns: tuple[str, ...] = ()
 ) -> pd.DataFrame:
@@ -106,29 +133,18 @@ def conversation_features(
     roles = flat.field("role").to_pylist()
     bounds = np.searchsorted(doc_of_turn, np.arange(len(batch) + 1))
     hash_sets = _hash_sets(exact_array, exact, doc_of_turn, bounds, near)
-    rows = []
-    for i, row in enumerate(batch.itertuples(index=False)):
-        span = range(bounds[i], bounds[i + 1])
-        seeker = [exact[j] for j in span if roles[j] == "seeker"]
-        helper = [exact[j] for j in span if roles[j] == "helper" and exact[j]]
-        rating = next((float(getattr(row, c)) for c in rating_columns if pd.notna(getattr(row, c))), -np.inf)
-        rows.append(
-            {
-                "conversation_id": row.conversation_id,
-                "source": row.source,
-                "thread_id": row.thread_id,
-                "exact_key": text_key("\x1e".join(f"{roles[j]}\x1f{exact[j]}" for j in span)),
-                "seeker_key": text_key("\x1e".join(seeker)) if any(seeker) else None,
-                "helper_keys": [text_key(text) for text in helper],
-                "helper_words": [text.count(" ") + 1 for text in helper],
-                "hashes": hash_sets[i],
-                "length": sum(len(raw[j]) for j in span),
-                "rating": rating,
-                "seeker_text": "\n".join(raw[j] for j in span if roles[j] == "seeker")[:max_chars],
-                "helper_text": "\n".join(raw[j] for j in span if roles[j] == "helper")[:max_chars],
-            }
-        )
-    features = pd.DataFrame(rows)
+    lengths = pc.utf8_length(pc.fill_null(flat.field("text"), "")).to_numpy(zero_copy_only=False)
+    features = pd.DataFrame(
+        {
+            "conversation_id": batch["conversation_id"].to_numpy(),
+            "source": batch["source"].to_numpy(),
+            "thread_id": batch["thread_id"].to_numpy(),
+            **_turn_columns(exact, raw, roles, bounds, max_chars),
+            "hashes": hash_sets,
+            "length": np.bincount(doc_of_turn, lengths, len(batch)).astype(np.int64),
+            "rating": _ratings(batch, rating_columns),
+        }
+    )
     if not features.empty:
         features["signature"] = list(signatures(list(features["hashes"]), near.num_perm, near.seed))
     return features

@@ -25,8 +25,10 @@ from pixelated.core.text import normalize_text
 from pixelated.core.unionfind import components
 
 _WORD = re.compile(r"\w+")
-_TOKEN_CHUNK = 1 << 15  # tokens per (tokens x num_perm) array: ~16 MB at num_perm=128
+_TOKEN_CHUNK = 1 << 11  # tokens per (tokens x num_perm) array: 1 MB at num_perm=128, held in L2
+# cache (16 MB chunks, spilling to L3 and memory, made signatures twice as slow)
 _MAX_HASH = np.uint32(0xFFFFFFFF)
+_PAIR_CHUNK = 1 << 10  # candidate pairs verified per sort: ~2 MB of keys, held in L2 cache
 
 
 def shingles(text: str, kind: str = "word", size: int = 1) -> set[str]:
@@ -82,6 +84,12 @@ def signatures(hash_sets: list[np.ndarray], num_perm: int, seed: int) -> np.ndar
     return out
 
 
+@cache
+def _optimal_bands_rows(threshold: float, num_perm: int) -> tuple[int, int]:
+    """datasketch's optimiser (numeric integration: 40 ms, paid once per setting, not per call)."""
+    return _optimal_param(threshold, num_perm, 0.5, 0.5)
+
+
 @dataclass(frozen=True)
 class LshParams:
     num_perm: int
@@ -92,7 +100,7 @@ class LshParams:
     def for_threshold(cls, threshold: float, num_perm: int, bands=None, rows=None) -> LshParams:
         """Bands x rows from datasketch's optimiser at `threshold` unless both are given."""
         if bands is None or rows is None:
-            bands, rows = _optimal_param(threshold, num_perm, 0.5, 0.5)
+            bands, rows = _optimal_bands_rows(threshold, num_perm)
         if bands * rows > num_perm:
             raise ValueError(f"bands*rows={bands * rows} exceeds num_perm={num_perm}")
         return cls(num_perm, int(bands), int(rows))
@@ -100,11 +108,14 @@ class LshParams:
 
 def band_table(sigs: np.ndarray, params: LshParams, first_doc: int = 0) -> pa.Table:
     """(band, band_hash, doc) rows: one per document and band; band_hash is a 64-bit
-    multiply-add hash of the band's `rows` values (collisions only cost a Jaccard check)."""
+    multiply-add hash of the band's `rows` values (collisions only cost a Jaccard check),
+    summed a row at a time: (n x bands) temporaries, not three (n x bands x rows) uint64 ones."""
     n = len(sigs)
-    used = sigs[:, : params.bands * params.rows].astype(np.uint64).reshape(n, params.bands, params.rows)
+    used = sigs[:, : params.bands * params.rows].reshape(n, params.bands, params.rows)
     weights = np.random.default_rng(0).integers(1, 1 << 63, params.rows, dtype=np.uint64) | np.uint64(1)
-    hashed = (used * weights).sum(axis=2, dtype=np.uint64)  # wraps mod 2^64
+    hashed = np.zeros((n, params.bands), np.uint64)
+    for row, weight in enumerate(weights):
+        hashed += used[:, :, row] * weight  # uint32 x uint64 is uint64; wraps mod 2^64
     return pa.table(
         {
             "band": np.repeat(np.arange(params.bands, dtype=np.int16)[None, :], n, axis=0).ravel(),
@@ -114,14 +125,11 @@ def band_table(sigs: np.ndarray, params: LshParams, first_doc: int = 0) -> pa.Ta
     )
 
 
-def candidate_pairs(bands: pa.Table, threads: int = 2, where: str = "true") -> np.ndarray:
-    """(k, 2) sorted doc pairs (a < b) sharing at least one band bucket; `where` filters the
-    joined pairs `x`, `y` further (on other columns of `bands`)."""
-    con = duckdb.connect()
-    con.execute(f"SET threads={int(threads)}")
-    con.register("bands", bands)
-    pairs = con.execute(
-        f"""
+def candidate_pairs(bands: pa.Table, threads: int = 2) -> np.ndarray:
+    """(k, 2) sorted doc pairs (a < b) sharing at least one band bucket."""
+    return _pairs(
+        bands,
+        """
         WITH buckets AS (
             SELECT band, band_hash FROM bands GROUP BY band, band_hash HAVING count(*) > 1
         ), members AS (
@@ -129,55 +137,61 @@ def candidate_pairs(bands: pa.Table, threads: int = 2, where: str = "true") -> n
         )
         SELECT DISTINCT x.doc AS a, y.doc AS b
         FROM members x JOIN members y USING (band, band_hash)
-        WHERE x.doc < y.doc AND ({where}) ORDER BY a, b
-        """
-    ).fetchnumpy()
-    con.close()
-    return (
-        np.stack([pairs["a"], pairs["b"]], axis=1).astype(np.int64)
-        if len(pairs["a"])
-        else np.zeros((0, 2), np.int64)
+        WHERE x.doc < y.doc ORDER BY a, b
+        """,
+        threads,
     )
+
+
+def stray_pairs(members: pa.Table, threads: int = 2) -> np.ndarray:
+    """(k, 2) sorted pairs of bucket members (band, band_hash, doc, root, stray) in different
+    components. Every such pair holds a `stray` (outside its bucket head's component), so the
+    join starts from the strays: it costs strays x bucket size, not bucket size squared."""
+    return _pairs(
+        members,
+        """
+        SELECT DISTINCT least(s.doc, m.doc) AS a, greatest(s.doc, m.doc) AS b
+        FROM (SELECT * FROM bands WHERE stray) s JOIN bands m USING (band, band_hash)
+        WHERE s.root <> m.root ORDER BY a, b
+        """,
+        threads,
+    )
+
+
+def _pairs(bands: pa.Table, query: str, threads: int) -> np.ndarray:
+    """The (a, b) rows `query` selects from the table `bands`, as a (k, 2) int64 array."""
+    con = duckdb.connect()
+    con.execute(f"SET threads={int(threads)}")
+    con.register("bands", bands)
+    pairs = con.execute(query).fetchnumpy()
+    con.close()
+    return np.stack([pairs["a"], pairs["b"]], axis=1).astype(np.int64).reshape(-1, 2)
 
 
 def verified_pairs(
-    candidates: np.ndarray, hash_sets: list[np.ndarray], threshold: float, threads: int = 2
+    candidates: np.ndarray, hash_sets: list[np.ndarray], threshold: float
 ) -> list[tuple[int, int, float]]:
     """Candidate pairs whose true Jaccard of shingle sets reaches `threshold`, with the score.
 
-    The intersections are one DuckDB join of (doc, shingle hash) rows, so verification costs
-    grow with the number of candidates and shingles, not with a Python loop per pair."""
+    Each pair's two sets are tagged with the pair's number and sorted together a chunk of pairs
+    at a time: a shingle both hold shows up twice in a row. The cost follows the candidates'
+    shingles (a hash join over every document's shingles cost the whole corpus per call)."""
     if not len(candidates):
         return []
     sizes = np.fromiter((len(h) for h in hash_sets), np.int64, len(hash_sets))
-    shingle_rows = pa.table(
-        {
-            "doc": np.repeat(np.arange(len(hash_sets), dtype=np.int64), sizes),
-            "h": np.concatenate(hash_sets).astype(np.uint64).view(np.int64) if sizes.sum() else [],
-        }
-    )
-    pairs = pa.table({"a": candidates[:, 0], "b": candidates[:, 1]})
-    con = duckdb.connect()
-    con.execute(f"SET threads={int(threads)}")
-    con.register("shingles", shingle_rows)
-    con.register("pairs", pairs)
-    inter = con.execute(
-        """
-        SELECT p.a, p.b, count(y.h) AS inter
-        FROM pairs p
-        JOIN shingles x ON x.doc = p.a
-        LEFT JOIN shingles y ON y.doc = p.b AND y.h = x.h
-        GROUP BY p.a, p.b ORDER BY p.a, p.b
-        """
-    ).fetchnumpy()
-    con.close()
-    a, b, shared = inter["a"], inter["b"], inter["inter"].astype(np.float64)
-    union = sizes[a] + sizes[b] - shared
-    score = np.divide(shared, union, out=np.ones_like(shared), where=union > 0)
-    # documents with no shingles at all never join: two empty documents are identical
-    empty = [(x, y) for x, y in candidates if sizes[x] == 0 and sizes[y] == 0]
-    found = [(int(x), int(y), float(s)) for x, y, s in zip(a, b, score, strict=True) if s >= threshold]
-    return sorted(found + [(int(x), int(y), 1.0) for x, y in empty])
+    shared = np.zeros(len(candidates), np.int64)
+    for start in range(0, len(candidates), _PAIR_CHUNK):
+        part = candidates[start : start + _PAIR_CHUNK]
+        pair = np.repeat(np.arange(len(part), dtype=np.uint64), sizes[part].sum(axis=1))
+        tokens = np.concatenate([hash_sets[d] for d in part.ravel()]).astype(np.uint64)
+        keys = np.sort((pair << np.uint64(32)) | tokens)
+        twice = (keys[1:][keys[1:] == keys[:-1]] >> np.uint64(32)).astype(np.int64)
+        shared[start : start + len(part)] = np.bincount(twice, minlength=len(part))
+    union = sizes[candidates[:, 0]] + sizes[candidates[:, 1]] - shared
+    # documents with no shingles at all join each other: two empty documents are identical
+    score = np.divide(shared, union, out=np.ones(len(shared)), where=union > 0)
+    keep = np.flatnonzero(score >= threshold)
+    return sorted((int(candidates[i, 0]), int(candidates[i, 1]), float(score[i])) for i in keep)
 
 
 def near_pairs(
@@ -200,7 +214,7 @@ def near_pairs(
     table = band_table(sigs, params)
     if links_only:
         return component_links(bucket_members(table, threads), hash_sets, threshold, threads)
-    return verified_pairs(candidate_pairs(table, threads), hash_sets, threshold, threads)
+    return verified_pairs(candidate_pairs(table, threads), hash_sets, threshold)
 
 
 def bucket_members(bands: pa.Table, threads: int = 2) -> pa.Table:
@@ -230,19 +244,21 @@ def component_links(
     data. Instead each member is verified against its bucket's first document (a star: k - 1
     pairs); then only candidate pairs whose ends are still in different components are
     verified. A pair inside one component cannot change the components, so they are exact.
+    Those are found from the strays, members outside their bucket head's component
+    (`stray_pairs`): a bucket of k copies where all joined the head costs nothing more.
     """
     band = members.column("band").to_numpy()
     bucket_hash = members.column("band_hash").to_numpy()
     doc = members.column("doc").to_numpy()
     start = np.ones(len(doc), bool)
     start[1:] = (band[1:] != band[:-1]) | (bucket_hash[1:] != bucket_hash[:-1])
-    head = doc[np.flatnonzero(start)[np.cumsum(start) - 1]]
-    star = np.unique(np.stack([head, doc], axis=1)[~start], axis=0)
-    found = verified_pairs(star, hash_sets, threshold, threads)
-    roots = components(len(hash_sets), [(a, b) for a, b, _ in found])
-    cross = candidate_pairs(
-        members.append_column("root", pa.array(roots[doc])), threads, where="x.root <> y.root"
-    )
+    head = doc[np.flatnonzero(start)][np.cumsum(start) - 1]
     n = len(hash_sets)
-    cross = cross[~np.isin(cross[:, 0] * n + cross[:, 1], star[:, 0] * n + star[:, 1])]  # checked once
-    return sorted(found + verified_pairs(cross, hash_sets, threshold, threads))
+    star_keys = np.unique((head * n + doc)[~start])  # one int64 key per (head, member) pair
+    star = np.stack(np.divmod(star_keys, n), axis=1)
+    found = verified_pairs(star, hash_sets, threshold)
+    roots = components(n, [(a, b) for a, b, _ in found])
+    with_roots = members.append_column("root", pa.array(roots[doc]))
+    cross = stray_pairs(with_roots.append_column("stray", pa.array(roots[doc] != roots[head])), threads)
+    cross = cross[~np.isin(cross[:, 0] * n + cross[:, 1], star_keys)]  # checked once
+    return sorted(found + verified_pairs(cross, hash_sets, threshold))

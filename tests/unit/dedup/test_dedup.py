@@ -17,7 +17,7 @@ from pixelated.core.schema import CONVERSATION_SCHEMA, DedupClusterSchema
 from pixelated.dedup.cascade import find_duplicates
 from pixelated.dedup.dedup import DedupPaths, DedupStageConfig, run
 from pixelated.dedup.features import exact_texts, features_fn, word_hash_sets
-from pixelated.dedup.minhash import LshParams, shingles, signatures, token_hashes
+from pixelated.dedup.minhash import LshParams, shingles, signatures, token_hashes, verified_pairs
 from pixelated.dedup.report import summarize
 from pixelated.ingest.conversation import make_turn, stable_id
 from pixelated.selection.split import make_splits, near_duplicate_leakage
@@ -310,3 +310,23 @@ def test_component_links_cluster_exactly_as_all_verified_pairs():
     expected = [finder.find(i) for i in range(len(sets))]
     assert components(len(sets), [p[:2] for p in links]).tolist() == expected
     assert components(len(sets), [p[:2] for p in every]).tolist() == expected
+
+
+def test_verified_pairs_score_the_true_jaccard():
+    """Verification gives each candidate pair its exact Jaccard, across the chunks it sorts in;
+    two documents without shingles are identical, one empty and one not share nothing."""
+    rng = np.random.default_rng(5)
+    sets = [np.unique(rng.integers(0, 300, int(rng.integers(1, 80)))).astype(np.uint32) for _ in range(200)]
+    sets += [np.zeros(0, np.uint32), np.zeros(0, np.uint32)]
+    candidates = np.unique(np.sort(rng.integers(0, 200, (3000, 2)), axis=1), axis=0)
+    candidates = np.concatenate([candidates[candidates[:, 0] < candidates[:, 1]], [[0, 200], [200, 201]]])
+
+    def jaccard(a: int, b: int) -> float:
+        x, y = set(sets[a].tolist()), set(sets[b].tolist())
+        return len(x & y) / len(x | y) if x | y else 1.0
+
+    found = verified_pairs(candidates, sets, 0.0)
+    expected = [(a, b, jaccard(a, b)) for a, b in sorted(candidates.tolist())]
+    assert [p[:2] for p in found] == [p[:2] for p in expected]
+    assert np.allclose([p[2] for p in found], [p[2] for p in expected])
+    assert verified_pairs(candidates, sets, 0.5) == [p for p in found if p[2] >= 0.5]
