@@ -17,13 +17,14 @@ install: $(VENV)/.installed
 # pulls a multi-GB CUDA build. uv then installs the pinned rest several times faster than pip,
 # compiling bytecode as pip does: where PYTHONDONTWRITEBYTECODE is set (as here), every process
 # would compile what it imports. (Compiling lazily instead, with that variable dropped, saved
-# 90 s of install and cost as much in the test run.)
+# 90 s of install and cost as much in the test run.) Ray too, so that `make test` runs the
+# pipeline on a local Ray cluster and `executor=ray` works out of the box.
 UV := $(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0 uv==0.13.9
-	$(UV) -c constraints.txt -e '.[dev,service]'
+	$(UV) -c constraints.txt -e '.[dev,service,ray]'
 	$(UV) --no-deps construct-tracker==1.0.16
 	touch $@
 
