@@ -112,6 +112,9 @@ def run_batches(
 
 
 class StageConfig(Protocol):
+    """A stage's config (a pydantic model): how its batches are mapped, and what its shards'
+    done markers fingerprint."""
+
     executor: ExecutorConfig
 
     def model_dump_json(self) -> str: ...
@@ -136,7 +139,6 @@ def run_shards(
     outputs: Output | Mapping[str, Output],
     quarantine: Path | None,
     ledger: Path | None,
-    executor: ExecutorConfig,
     config: StageConfig,
     inputs: Sequence[Path],
     total: int | None = None,
@@ -144,8 +146,9 @@ def run_shards(
     before_write: Callable[[Ledger], None] | None = None,
     stats: ShardStats | None = None,
 ) -> Ledger:
-    """`run_batches` into sharded outputs (`pixelated.core.shards`): part k of every output and
-    of the quarantine from shard k, then its marker with the part's ledger. A shard whose
+    """`run_batches` into sharded outputs (`pixelated.core.shards`), with `config.executor`:
+    part k of every output and of the quarantine from shard k, then its marker with the
+    part's ledger. A shard whose
     marker matches this run (the same files of every path in `inputs`, the same config and
     code) is not redone: a stage killed mid-run redoes only unfinished shards, and its ledger
     is still exact.
@@ -158,7 +161,7 @@ def run_shards(
         shards_io.prepare_folder(folder)
     markers, key = folders[0], shards_io.run_key(stage, config, inputs)
     counts, done = Ledger(stage), 0
-    with Progress(stage, total, unit="conv") as bar, mapping(fn, executor) as mapped:
+    with Progress(stage, total, unit="conv") as bar, mapping(fn, config.executor) as mapped:
         for shard in shards:
             done += 1
             marker = shards_io.read_marker(markers, shard, key, folders)
@@ -255,7 +258,6 @@ def filter_table(
         outputs=Output(paths.output, schema, check),
         quarantine=paths.quarantine,
         ledger=paths.ledger,
-        executor=config.executor,
         config=config,
         inputs=[paths.input, *inputs],
         total=count_rows(paths.input),

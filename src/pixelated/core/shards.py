@@ -7,7 +7,7 @@ the rows in ingest order, and the same input gives the same bytes whatever the e
 worker count.
 
 When every part of shard k (its outputs and quarantine) is in place, a marker is written last,
-beside the output: `data/interim/anonymized.parquet.markers/part-00000.json`. It records the
+beside the output: `data/interim/anonymized.parquet.markers/part-00000.parquet.json`. It records the
 run it belongs to (`run_key`: the md5 of every input file, the stage's config and the
 package's code), the md5 of each part written, and the shard's ledger and side counts. A stage
 killed and rerun with the same inputs, config and code skips every shard whose marker still
@@ -44,10 +44,6 @@ class Shard:
     resumable: bool = True
 
 
-def is_sharded(path: Path) -> bool:
-    return Path(path).is_dir()
-
-
 def parts(path: str | Path) -> list[Path]:
     """The Parquet files of a table in row order: a sharded table's parts, or the file itself."""
     path = Path(path)
@@ -61,6 +57,10 @@ def part_path(folder: Path, index: int) -> Path:
 def markers_of(folder: Path) -> Path:
     """Where the done markers of a sharded output live: beside it, not in it."""
     return folder.with_name(f"{folder.name}.markers")
+
+
+def marker_path(folder: Path, index: int) -> Path:
+    return markers_of(folder) / f"{PART.format(index)}.json"
 
 
 def input_shards(path: Path, read: Callable[[Path], Iterable[Any]]) -> Iterator[Shard]:
@@ -135,7 +135,7 @@ def read_marker(folder: Path, shard: Shard, key: str, outputs: Iterable[Path]) -
     if not shard.resumable:
         return None
     try:
-        marker = json.loads((markers_of(folder) / f"{PART.format(shard.index)}.json").read_text())
+        marker = json.loads(marker_path(folder, shard.index).read_text())
     except (OSError, ValueError):
         return None
     if marker.get("run_key") != key:
@@ -149,10 +149,8 @@ def read_marker(folder: Path, shard: Shard, key: str, outputs: Iterable[Path]) -
 def write_marker(folder: Path, shard: Shard, key: str, outputs: Iterable[Path], **counts: dict) -> None:
     """Mark `shard` done: written last, once each of `outputs` has its part."""
     parts_md5 = {out.name: file_md5(part_path(out, shard.index)) for out in outputs}
-    markers = markers_of(folder)
-    markers.mkdir(parents=True, exist_ok=True)
-    record = {"run_key": key, "parts": parts_md5, **counts}
-    atomic.write_json(markers / f"{PART.format(shard.index)}.json", record)
+    markers_of(folder).mkdir(parents=True, exist_ok=True)
+    atomic.write_json(marker_path(folder, shard.index), {"run_key": key, "parts": parts_md5, **counts})
 
 
 def prepare_folder(folder: Path) -> None:

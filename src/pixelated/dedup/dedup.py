@@ -59,7 +59,6 @@ def run(cfg: DedupStageConfig, paths: DedupPaths) -> None:
         outputs=Output(paths.output, CONVERSATION_SCHEMA, canonical_schema(cfg.validate_.max_turn_chars)),
         quarantine=paths.quarantine,
         ledger=paths.ledger,
-        executor=cfg.executor,
         config=cfg,
         inputs=[paths.input],
         total=len(features),

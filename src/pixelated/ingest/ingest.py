@@ -44,7 +44,6 @@ def run(cfg: IngestStageConfig, paths: TablePaths) -> Ledger:
         outputs=Output(paths.output, CONVERSATION_SCHEMA, IngestedSchema),
         quarantine=paths.quarantine,
         ledger=paths.ledger,
-        executor=cfg.executor,
         config=cfg,
         inputs=(),  # its shards, cut from a stream of records, are redone every run
         before_write=files.to_ledger,

@@ -170,7 +170,6 @@ def run(cfg: AnonymizeConfig, paths: AnonymizePaths) -> None:
         outputs=Output(paths.output, CONVERSATION_SCHEMA, canonical_schema(max_chars)),
         quarantine=paths.quarantine,
         ledger=paths.ledger,
-        executor=cfg.executor,
         config=cfg,
         inputs=[paths.input],
         total=count_rows(paths.input),

@@ -170,7 +170,6 @@ def write_scores(cfg: ScoreConfig, model: TurnModel, source: Path, output: Path)
         outputs=Output(output, SCORED_SCHEMA, scored_schema(canonical_schema(cfg.validate_.max_turn_chars))),
         quarantine=None,
         ledger=None,
-        executor=cfg.executor,
         config=cfg,
         inputs=[source],  # the turn model is fitted on it all
         total=count_rows(source),
