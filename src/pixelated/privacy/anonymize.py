@@ -138,12 +138,14 @@ class SpanCacheRun:
         self._shard.add(result.stats)
 
     def take(self) -> dict:
+        """After a shard: save the cache with the spans it added, and return its counts."""
         span_cache.save(self.path, self.cached)
         counts, self._shard = self._shard, BatchStats()
         self.totals.add(counts)
         return counts.as_dict()
 
     def replay(self, counts: dict, shard: Shard) -> None:
+        """A shard an earlier run finished: its counts, and its texts' keys kept in the cache."""
         self.totals.add(BatchStats.from_dict(counts))
         for _ in shard.payloads:  # records the shard's keys as used
             pass
