@@ -177,6 +177,8 @@ def test_killed_stages_and_interrupted_repro_recover_byte_identical(clean_run, t
     print(context)
     root, env = make_clone(tmp_path / "repo", SAMPLE)
     root = root.resolve()
+    # as in CI: SHELL unset, so dvc runs each stage through dash, which does not exec it
+    env = {name: value for name, value in env.items() if name != "SHELL"}
     log = tmp_path / "dvc.log"
     watch = StageWatch(root)
     watch.start()

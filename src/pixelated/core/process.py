@@ -14,9 +14,11 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import select
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,6 +30,7 @@ PRIVATE_UMASK = 0o077  # files 0o600, folders 0o700: conversation data is never 
 _ORIGIN = (os.getpid(), os.getppid())
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _HELD: list[int] = []  # lock descriptors, open for the life of the process
+_WATCHED: list[int] = []  # the dvc this stage watches, once (die_with_parent runs twice)
 _HANDLER_OWNER = [0]  # the process that installed `_stop`; forked workers inherit it until reset
 STOPPED_BY: list[str] = []  # the signal that stopped this process, if one did (resources.py reads it)
 
@@ -48,39 +51,63 @@ def die_with_parent(sig: int = signal.SIGTERM, *, stage: bool = True) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
         log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
-    if _parent_already_gone(stage):
-        os.kill(os.getpid(), sig)
-
-
-def _parent_already_gone(stage: bool) -> bool:
-    """Whether the parent died before the death signal was requested.
-
-    A stage that DVC runs (DVC_STAGE is set) must still be dvc's child: an orphan is adopted
-    by init or by a subreaper, never by dvc. Checking only that the parent changed since this
-    module was imported missed a dvc that died while Python was still starting (a CI failure
-    where a subreaper adopted the stage). Any other process checks that its parent changed."""
-    pid, parent = _ORIGIN
     if stage and "DVC_STAGE" in os.environ:
-        return not _run_by_dvc(os.getppid())
-    return os.getpid() == pid and os.getppid() != parent
+        _die_with_dvc(sig)
+    elif os.getpid() == _ORIGIN[0] and os.getppid() != _ORIGIN[1]:
+        os.kill(os.getpid(), sig)  # the parent died before the death signal was requested
 
 
-def _run_by_dvc(parent: int) -> bool:
-    """Whether `parent` is dvc, or the shell dvc runs a stage command in (`$SHELL -c`), when
-    that shell did not exec the command. Unreadable /proc: assume so, rather than stop a
-    stage that may be wanted."""
+def _die_with_dvc(sig: int) -> None:
+    """Stop a stage DVC runs when dvc ends, however it was started.
+
+    dvc runs the command through `$SHELL -c`, or `/bin/sh -c` when SHELL is unset (as in CI).
+    bash execs the command, so dvc is the parent and the death signal covers it; dash does
+    not, and the shell, alive after dvc dies, kept the stage running to the end (a CI
+    failure). So a stage whose parent is a shell watches dvc itself. A stage whose dvc is
+    already gone was adopted by init or a subreaper, never by dvc, and stops at once."""
+    dvc = _dvc_ancestor()
+    if dvc == os.getppid() or dvc in _WATCHED:
+        return
+    try:
+        watched = os.pidfd_open(dvc) if dvc else None
+    except ProcessLookupError:
+        watched = None
+    except OSError as error:  # a kernel without pidfds: the death signal alone
+        log.warning("cannot watch dvc (pid %d): %s", dvc, error)
+        return
+    if watched is None or not _is_dvc(dvc):  # gone, or its pid already reused
+        os.kill(os.getpid(), sig)
+        return
+    _WATCHED.append(dvc)
+    threading.Thread(target=_signal_on_exit, args=(watched, sig), name="watch-dvc", daemon=True).start()
+
+
+def _signal_on_exit(pidfd: int, sig: int) -> None:
+    """Block until the process behind `pidfd` ends, then send `sig` to this process."""
+    select.select([pidfd], [], [])
+    os.kill(os.getpid(), sig)
+
+
+def _dvc_ancestor() -> int | None:
+    """dvc's pid: the parent, or the parent's parent when a shell that did not exec the
+    command sits between them; None when neither is dvc. Unreadable /proc: the parent,
+    rather than stop a stage that may be wanted."""
+    parent = os.getppid()
     try:
         if _is_dvc(parent):
-            return True
+            return parent
         grandparent = int(Path(f"/proc/{parent}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        return grandparent > 0 and _is_dvc(grandparent)
+        return grandparent if grandparent > 0 and _is_dvc(grandparent) else None
     except OSError:
-        return True
+        return parent
 
 
 def _is_dvc(pid: int) -> bool:
     """`dvc ...` or `python -m dvc ...`: one of the first arguments is named dvc."""
-    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:3]
+    try:
+        args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:3]
+    except FileNotFoundError:  # gone
+        return False
     return any(Path(arg.decode(errors="replace")).name == "dvc" for arg in args)
 
 

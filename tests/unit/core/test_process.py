@@ -51,6 +51,19 @@ if sys.argv[2] != "exit":
     child.wait()
 """
 
+# A `dvc` that runs a DVC stage-like child the way dvc does when SHELL is unset (CI): through
+# `/bin/sh -c`. The trailing `exit` keeps any shell (bash too) from exec'ing the command, as
+# dash never does. It prints the stage's pid once the stage is up, then waits to be killed.
+DVC_THROUGH_SHELL = """
+import os, shlex, subprocess, sys, time
+stage = "import os, stages, time; print(os.getpid(), flush=True); time.sleep(60)"
+command = shlex.join([sys.executable, "-c", stage]) + "; exit $?"
+env = {**os.environ, "DVC_STAGE": "demo"}
+shell = subprocess.Popen(["/bin/sh", "-c", command], env=env, stdout=subprocess.PIPE, text=True)
+print(shell.stdout.readline().strip(), flush=True)
+time.sleep(60)
+"""
+
 # What CI runs under: a subreaper (not init) adopts orphans. Runs the script argv[1:] and reaps
 # whatever it adopts until none is left.
 SUBREAPER = """
@@ -177,6 +190,22 @@ def test_stage_run_by_a_live_dvc_runs_on(tmp_path):
     reaper = start_under(tmp_path / "dvc", tmp_path, then="wait")
     assert reaper.wait(timeout=60) == 0
     assert (tmp_path / "survived").exists()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_stage_run_through_a_shell_dies_with_dvc(tmp_path):
+    """With SHELL unset (CI), dvc runs a stage through dash, which does not exec it: the death
+    signal then watches the shell, which outlives dvc, and the stage ran on to the end."""
+    dvc = tmp_path / "dvc"
+    dvc.write_text(DVC_THROUGH_SHELL)
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}{os.pathsep}{REPO}"}
+    command = [sys.executable, str(dvc)]
+    runner = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
+    stage = int(runner.stdout.readline())
+    assert alive(stage), "the stage stopped while its dvc was alive"
+    runner.send_signal(signal.SIGTERM)
+    runner.wait(timeout=10)
+    assert wait_gone(stage), "the stage outlived its dvc"
 
 
 def test_pool_worker_ends_on_sigterm(spawn):
