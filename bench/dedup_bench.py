@@ -13,9 +13,10 @@ then our time at 10k and 100k (the corpus grown by perturbing real conversations
 Why our path is linear: features are computed per batch of `executor.batch_size`, as in the
 stage (a fixed cost per batch: one sort of doc<<32|word-hash keys, signatures in L2-sized
 chunks); LSH bucketing is a GROUP BY over n x bands rows; each bucket member is verified once
-against the bucket's head, then only against members of its bucket when it or they stray from
-the head's component (a sort of the pair's shingles, in fixed-size chunks of pairs);
-components are scipy's, keepers one lexsort. Only buckets with many strays still cost more.
+against the bucket's head, then, if it strays from the head's component, against the bucket's
+first `near.stray_checks` members (a sort of the pair's shingles, in fixed-size chunks of
+pairs): a bounded number of checks per document, whatever the cluster sizes; components are
+scipy's, keepers one lexsort.
 
     python -m bench.dedup_bench --input data/raw/validated.parquet
 writes bench/results/dedup_bench.json (with the load average: the machine is shared).

@@ -41,7 +41,7 @@ def near_duplicate_pairs(
 ) -> tuple[Pairs, dict]:
     """Verified near-duplicate pairs (row positions in `features`) among `subset` (default all);
     with `links_only`, just enough of them for the clusters (see `minhash.component_links`),
-    and the stats' `verified_pairs` counts those (on the shared data, the same 1080 pairs)."""
+    and the stats' `verified_pairs` counts those."""
     reps = np.arange(len(features)) if subset is None else subset
     hashes = features["hashes"].to_numpy()
     params = LshParams.for_threshold(near.candidate_threshold, near.num_perm, near.bands, near.rows)
@@ -55,7 +55,7 @@ def near_duplicate_pairs(
         params.num_perm,
         params.bands,
         params.rows,
-        links_only=links_only,
+        stray_checks=near.stray_checks if links_only else None,
     )
     pairs = [(int(reps[a]), int(reps[b])) for a, b, _ in found]
     return pairs, {"bands": params.bands, "rows": params.rows, "verified_pairs": len(found)}

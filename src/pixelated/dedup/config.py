@@ -13,7 +13,9 @@ KeepPolicy = Literal["earliest", "longest", "highest_rated"]
 
 class NearConfig(Config):
     """MinHash LSH: candidates at `candidate_threshold` (LSH is a soft threshold), verified by
-    true Jaccard at `threshold`; bands x rows from datasketch's optimiser unless both are set."""
+    true Jaccard at `threshold`; bands x rows from datasketch's optimiser unless both are set.
+    A document outside its bucket head's cluster is verified against the bucket's first
+    `stray_checks` members of other clusters: the bound that keeps the work linear."""
 
     enabled: bool
     threshold: float = Field(gt=0, le=1)
@@ -24,6 +26,7 @@ class NearConfig(Config):
     shingle: Literal["word", "char"]
     ngram: int = Field(ge=1)
     seed: int
+    stray_checks: int = Field(ge=1)
 
 
 class SemanticConfig(Config):

@@ -302,7 +302,7 @@ def test_component_links_cluster_exactly_as_all_verified_pairs():
     sets = _random_near_copies(np.random.default_rng(3), 150, 450)
     sigs = signatures(sets, 128, 1)
     every = near_pairs(sets, sigs, 0.85, 0.8, 128)
-    links = near_pairs(sets, sigs, 0.85, 0.8, 128, links_only=True)
+    links = near_pairs(sets, sigs, 0.85, 0.8, 128, stray_checks=4)
     assert len(links) < len(every) and set(links) <= set(every)
     finder = UnionFind(range(len(sets)))
     for a, b, _ in every:
@@ -310,6 +310,27 @@ def test_component_links_cluster_exactly_as_all_verified_pairs():
     expected = [finder.find(i) for i in range(len(sets))]
     assert components(len(sets), [p[:2] for p in links]).tolist() == expected
     assert components(len(sets), [p[:2] for p in every]).tolist() == expected
+
+
+def test_stray_checks_bound_the_work_in_a_bucket_of_strangers(monkeypatch):
+    """Issue 14: one LSH bucket of k documents that match nobody used to cost every pair
+    (k^2 / 2 checks, growing with the cluster sizes); now each one costs at most
+    1 + `stray_checks`, and nothing is linked."""
+    from pixelated.dedup import minhash
+
+    k, checks = 300, 16
+    sets = [np.arange(10 * i, 10 * i + 10, dtype=np.uint32) for i in range(k)]  # disjoint
+    bucket = {"band": np.zeros(k, np.int16), "band_hash": np.ones(k, np.int64)}
+    members = pa.table({**bucket, "doc": np.arange(k, dtype=np.int64)})
+    checked, verify = [], minhash.verified_pairs
+
+    def counted(pairs, *args):
+        checked.append(len(pairs))
+        return verify(pairs, *args)
+
+    monkeypatch.setattr(minhash, "verified_pairs", counted)
+    assert minhash.component_links(members, sets, 0.85, checks) == []
+    assert sum(checked) <= (k - 1) * (1 + checks) < k * (k - 1) // 2
 
 
 def test_verified_pairs_score_the_true_jaccard():
