@@ -253,8 +253,9 @@ def component_links(
     bucket's first `stray_checks` members in other components (`stray_pairs`); a pair inside
     one component cannot change the components. The clusters equal those of every verified
     candidate pair whenever no bucket holds more than `stray_checks` members; in bigger ones a
-    stray that matches only later members can stay apart. The dedup bench measures that
-    (identical clusters at 13k, 100k and 1M conversations with 16).
+    stray that matches only later members can stay apart. With 16, the clusters are identical
+    on the shared data and at 100k bench conversations; at 1M, 659 conversations (0.07%)
+    land in another cluster.
     """
     band = members.column("band").to_numpy()
     bucket_hash = members.column("band_hash").to_numpy()
