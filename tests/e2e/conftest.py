@@ -37,6 +37,10 @@ SAMPLE_RUN = {
 }
 # small batches and shards, so the sample's tables have several parts of several batches each
 SAMPLE_EXECUTOR = {"batch_size": 20, "shard_rows": 40}
+# The shared sample run maps its batches in each stage's own process: a pool of two for six
+# batches costs more than it saves (each worker loads anonymize's models again, about 10 s of
+# CPU a run). test_faults keeps the pool, and the executor tests compare pools with this.
+SAMPLE_RUN_EXECUTOR = {**SAMPLE_EXECUTOR, "workers": 1}
 CANARY_DIR = REPO / "tests" / "fixtures" / "canary"
 CANARY_ROWS = 1
 STAGES = tuple(yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"])
@@ -149,13 +153,14 @@ def commit_clone(root: Path, env: dict[str, str]) -> None:
     run_ok(["git", "commit", "-qm", "clone"], root, env)
 
 
-def make_clone(root: Path, sample: int | None) -> tuple[Path, dict]:
+def make_clone(root: Path, sample: int | None, executor: dict = SAMPLE_EXECUTOR) -> tuple[Path, dict]:
     """The repo as a clean clone would be, plus the canary source; with `sample`, only the
-    first `sample` conversations of each source are read, with the quick settings of SAMPLE_RUN."""
+    first `sample` conversations of each source are read, with the quick settings of SAMPLE_RUN
+    and `executor` over the default executor's."""
     copy_repo(root)
     if sample is not None:
         override_config(root / "conf" / "config.yaml", {**SAMPLE_RUN, "ingest": {"max_per_source": sample}})
-        override_config(root / "conf" / "executor" / "process.yaml", SAMPLE_EXECUTOR)
+        override_config(root / "conf" / "executor" / "process.yaml", executor)
     _mirror_with_canary(root)
     env = clone_env(root)
     commit_clone(root, env)
@@ -183,7 +188,7 @@ def _session_dir(tmp_path_factory) -> Path:
 
 
 def _build_sample_run(home: Path) -> None:
-    root, env = make_clone(home / "repo", SAMPLE)
+    root, env = make_clone(home / "repo", SAMPLE, SAMPLE_RUN_EXECUTOR)
     logs = {
         "first": run_ok(["dvc", "repro"], root, env),
         "second": run_ok(["dvc", "repro"], root, env),
