@@ -39,7 +39,7 @@ SAMPLE_RUN = {
 SAMPLE_EXECUTOR = {"batch_size": 20, "shard_rows": 40}
 # The shared sample run maps its batches in each stage's own process: a pool of two for six
 # batches costs more than it saves (each worker loads anonymize's models again, about 10 s of
-# CPU a run). test_faults keeps the pool, and the executor tests compare pools with this.
+# CPU a run). test_faults keeps the pool; the executor tests compare pools with a local run.
 SAMPLE_RUN_EXECUTOR = {**SAMPLE_EXECUTOR, "workers": 1}
 CANARY_DIR = REPO / "tests" / "fixtures" / "canary"
 CANARY_ROWS = 1
