@@ -106,7 +106,7 @@ def _is_dvc(pid: int) -> bool:
     """`dvc ...` or `python -m dvc ...`: one of the first arguments is named dvc."""
     try:
         args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[:3]
-    except FileNotFoundError:  # gone
+    except (FileNotFoundError, ProcessLookupError):  # gone, before or while it was read
         return False
     return any(Path(arg.decode(errors="replace")).name == "dvc" for arg in args)
 
