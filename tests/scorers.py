@@ -1,14 +1,14 @@
 """Tiny trained scorers for tests that need the models `train_scorers` writes: a behaviour-code
-classifier fitted on a few clear written units, and empathy heads whose level follows one
-direction of the response vector. Seconds to fit, deterministic."""
+classifier and empathy heads, each fitted on a few clear written cases. Instant, deterministic."""
 
 from pathlib import Path
 
 import numpy as np
 
-from pixelated.scoring.behaviour import LEARNED, CodeClassifier
-from pixelated.scoring.empathy import EmpathyModel, fit_head, pair_features
+from pixelated.scoring.behaviour import LEARNED, fit_code_classifier
+from pixelated.scoring.empathy import MECHANISMS, EmpathyModel, fit_head
 from pixelated.scoring.scorers import Scorers
+from pixelated.scoring.textclf import TextClassifier
 
 TRAIN = {
     "simple_reflection": [
@@ -47,27 +47,37 @@ TRAIN = {
 }
 
 
-def tiny_code_classifier() -> CodeClassifier:
+# written responses at each EPITOME level (0 none, 1 weak, 2 strong) of every mechanism at once
+RESPONSES = {
+    0: [
+        "post this in another forum.",
+        "check the sidebar for rules.",
+        "read the faq first.",
+        "wrong subreddit.",
+    ],
+    1: ["that sucks.", "i understand.", "maybe talk about it?", "ok i see what you mean."],
+    2: [
+        "i'm so sorry, it sounds like you feel completely alone. what happened?",
+        "that must be so painful, you feel you let everyone down. how are you coping?",
+        "i'm really sorry you're hurting, it seems like work drains you. what helps?",
+        "my heart goes out to you, it sounds like you are exhausted. when did it start?",
+    ],
+}
+
+
+def tiny_code_classifier() -> TextClassifier:
     texts = [t for code in LEARNED for t in TRAIN[code] * 3]
     labels = [code for code in LEARNED for _ in TRAIN[code] * 3]
-    return CodeClassifier.fit(texts, labels)
+    return fit_code_classifier(texts, labels)
 
 
-def tiny_empathy_model(dimension: int = 8) -> tuple[EmpathyModel, np.ndarray, np.ndarray]:
-    """(heads, seeker vectors, response vectors they were fitted on)."""
-    rng = np.random.default_rng(0)
-    seeker, response = rng.normal(size=(60, dimension)), rng.normal(size=(60, dimension))
-    seeker /= np.linalg.norm(seeker, axis=1, keepdims=True)
-    response /= np.linalg.norm(response, axis=1, keepdims=True)
-    x = pair_features(seeker, response)
-    direction = response[:, 0]  # the level follows one response direction, in thirds
-    y = np.digitize(direction, np.quantile(direction, [1 / 3, 2 / 3]))
-    return EmpathyModel.from_heads([fit_head(x, y) for _ in range(3)]), seeker, response
+def tiny_empathy_model() -> EmpathyModel:
+    responses = [text for level in RESPONSES for text in RESPONSES[level] * 2]
+    levels = np.array([level for level in RESPONSES for _ in RESPONSES[level] * 2])
+    return EmpathyModel(tuple(fit_head(responses, levels) for _ in MECHANISMS))
 
 
 def tiny_scorers(folder: Path) -> Path:
-    """A scorer model folder as `train_scorers` writes it, for MiniLM's 384-dimensional vectors."""
-    from pixelated.core.embed import DIMENSION
-
-    Scorers(tiny_code_classifier(), tiny_empathy_model(DIMENSION)[0]).save(folder)
+    """A scorer model folder as `train_scorers` writes it."""
+    Scorers(tiny_code_classifier(), tiny_empathy_model()).save(folder)
     return folder

@@ -4,7 +4,7 @@ The coding unit is the sentence, as MITI codes utterances: a long written answer
 sentences, so a reflection inside it counts exactly as a reflection turn in a chat does.
 
 Two parts, each used where the labelled data can support it:
-- a learned classifier (TF-IDF word 1-2-grams, multinomial logistic regression) over the
+- a learned classifier (textclf.TextClassifier: TF-IDF, logistic regression) over the
   codes that the labelled sources name often enough to learn (LEARNED), trained through the
   label mapping below (docs/quality.md documents it);
 - rules from MITI's own definitions for the distinctions the sources rarely or never label
@@ -15,17 +15,12 @@ Two parts, each used where the labelled data can support it:
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
 
 from pixelated.scoring.cues import cues
-from pixelated.scoring.empathy import class_arrays
+from pixelated.scoring.textclf import TextClassifier
 
 CODES = (
     "simple_reflection",
@@ -99,7 +94,6 @@ TO_LEARNED = {
     "emphasize_autonomy": "other",
 }
 _SENTENCE = re.compile(r"(?<=[.!?])\s+(?=\S)")
-_TOKENS = r"(?u)\b\w+\b|\?"
 
 
 def label_family(source: str) -> str | None:
@@ -125,58 +119,12 @@ def sentences(text: str, min_words: int = 3) -> list[str]:
     return units
 
 
-def _vectorizer(vocabulary: dict[str, int] | None = None) -> TfidfVectorizer:
-    return TfidfVectorizer(
-        ngram_range=(1, 2), min_df=3, max_features=40000, sublinear_tf=True,
-        token_pattern=_TOKENS, vocabulary=vocabulary, dtype=np.float32,
-    )  # fmt: skip
-
-
-@dataclass
-class CodeClassifier:
-    """TF-IDF + logistic regression over LEARNED; stored as JSON (vocabulary) + .npy (weights)."""
-
-    vectorizer: TfidfVectorizer
-    coef: np.ndarray  # (len(LEARNED), n_features)
-    intercept: np.ndarray
-
-    @classmethod
-    def fit(cls, texts: list[str], labels: list[str], weights: np.ndarray | None = None) -> CodeClassifier:
-        vectorizer = _vectorizer()
-        x = vectorizer.fit_transform(texts)
-        y = np.array([LEARNED.index(label) for label in labels])
-        model = LogisticRegression(C=4.0, max_iter=500, tol=1e-3, class_weight="balanced")
-        model.fit(x, y, sample_weight=weights)
-        return cls(vectorizer, *class_arrays(model, len(LEARNED)))
-
-    def probabilities(self, texts: list[str]) -> np.ndarray:
-        """(len(texts), len(LEARNED)) softmax probabilities."""
-        if not texts:
-            return np.zeros((0, len(LEARNED)))
-        logits = self.vectorizer.transform(texts) @ self.coef.T + self.intercept
-        logits = np.asarray(logits, dtype=np.float64)
-        logits -= logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
-
-    def save(self, folder: Path) -> None:
-        """JSON vocabulary and .npy arrays: byte-stable (npz zips carry the time) and never pickled."""
-        folder.mkdir(parents=True, exist_ok=True)
-        vocabulary = {term: int(i) for term, i in sorted(self.vectorizer.vocabulary_.items())}
-        (folder / "codes_vocabulary.json").write_text(json.dumps(vocabulary, sort_keys=True) + "\n")
-        arrays = {"coef": self.coef, "intercept": self.intercept, "idf": self.vectorizer.idf_}
-        for name, array in arrays.items():
-            np.save(folder / f"codes_{name}.npy", array, allow_pickle=False)
-
-    @classmethod
-    def load(cls, folder: Path) -> CodeClassifier:
-        vocabulary = json.loads((folder / "codes_vocabulary.json").read_text())
-        coef, intercept, idf = (
-            np.load(folder / f"codes_{name}.npy") for name in ("coef", "intercept", "idf")
-        )
-        vectorizer = _vectorizer(vocabulary)
-        vectorizer.idf_ = idf
-        return cls(vectorizer, coef, intercept)
+def fit_code_classifier(
+    texts: list[str], labels: list[str], weights: np.ndarray | None = None
+) -> TextClassifier:
+    """The classifier over LEARNED codes (C = 4: codes are short, distinct phrasings)."""
+    y = np.array([LEARNED.index(label) for label in labels])
+    return TextClassifier.fit(texts, y, len(LEARNED), weights, c=4.0)
 
 
 def refine(units: list[str], learned: np.ndarray, advice_requested: bool) -> np.ndarray:
@@ -209,7 +157,7 @@ def advice_requested(seeker_text: str | None) -> bool:
 
 
 def code_units(
-    classifier: CodeClassifier, helper_texts: list[str], seeker_before: list[str | None]
+    classifier: TextClassifier, helper_texts: list[str], seeker_before: list[str | None]
 ) -> np.ndarray:
     """Code probabilities of every sentence of every helper turn, stacked (units x CODES)."""
     rows = []

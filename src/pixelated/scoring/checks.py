@@ -25,13 +25,13 @@ EXPRESSED_BY = {
 }
 
 
-def empathy_transfer(model, labelled: list[tuple[str, np.ndarray, np.ndarray, str]]) -> dict:
-    """`labelled`: (helper text, seeker vector, helper vector, canonical strategy) per ESConv
-    helper turn. AUC per mechanism for the learned heads and the cue phrases."""
+def empathy_transfer(model, labelled: list[tuple[str, str]]) -> dict:
+    """`labelled`: (helper text, canonical strategy) per ESConv helper turn. AUC per mechanism
+    for the learned heads and the cue phrases."""
     if not labelled:
         return {"turns": 0}
-    texts, seekers, helpers, strategies = zip(*labelled, strict=True)
-    learned = model.expected_levels(np.stack(seekers), np.stack(helpers))
+    texts, strategies = zip(*labelled, strict=True)
+    learned = model.expected_levels(list(texts))
     report = {"turns": len(texts)}
     for m, mechanism in enumerate(MECHANISMS):
         y = np.isin(strategies, EXPRESSED_BY[mechanism]).astype(int)

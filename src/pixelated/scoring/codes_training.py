@@ -21,11 +21,12 @@ from pixelated.scoring.behaviour import (
     CODES,
     LEARNED,
     TO_LEARNED,
-    CodeClassifier,
     advice_requested,
+    fit_code_classifier,
     map_label,
     refine,
 )
+from pixelated.scoring.textclf import TextClassifier
 
 # the machine-predicted EmpatheticDialogues intents count half as much as human labels
 SOURCE_WEIGHT = {"empathetic_intents": 0.5}
@@ -75,7 +76,7 @@ def out_of_fold(units: LabelledUnits, folds: int = 5) -> np.ndarray:
     weights = _weights(units)
     out = np.zeros((len(units.texts), len(CODES)))
     for train, test in GroupKFold(folds).split(units.texts, groups=units.groups):
-        model = CodeClassifier.fit(
+        model = fit_code_classifier(
             [units.texts[i] for i in train], [learned[i] for i in train], weights[train]
         )
         probs = model.probabilities([units.texts[i] for i in test])
@@ -125,7 +126,7 @@ def code_report(units: LabelledUnits, oof: np.ndarray) -> dict:
     return report
 
 
-def train_codes(units: LabelledUnits, folds: int = 5) -> tuple[CodeClassifier, dict]:
+def train_codes(units: LabelledUnits, folds: int = 5) -> tuple[TextClassifier, dict]:
     """The classifier fitted on every labelled unit, and its out-of-fold report."""
     report = code_report(units, out_of_fold(units, folds))
-    return CodeClassifier.fit(units.texts, units.learned, _weights(units)), report
+    return fit_code_classifier(units.texts, units.learned, _weights(units)), report

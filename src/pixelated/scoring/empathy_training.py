@@ -1,6 +1,7 @@
 """Training and cross-validation of the EPITOME empathy heads (empathy.py).
 
-Folds are grouped by `sp_id`, so no seeker post is on both sides. The cue-phrase measure that
+Folds are grouped by `sp_id`, so no seeker post is on both sides (EPITOME rates several
+responses to one post). The cue-phrase measure that
 emotional authenticity used before (lexicons/quality.yaml `epitome`) is scored on the same
 pairs, so the two are compared on identical data. Sharma et al. 2020's own figures (their
 RoBERTa bi-encoder, Table 2 of the paper) are reported beside ours.
@@ -15,10 +16,9 @@ import pandas as pd
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import GroupKFold
 
-from pixelated.core.embed import EmbeddingCache
 from pixelated.core.text import normalize_for_measure
 from pixelated.scoring.cues import cues, epitome_level
-from pixelated.scoring.empathy import MECHANISMS, EmpathyModel, fit_head, pair_features
+from pixelated.scoring.empathy import MECHANISMS, EmpathyModel, fit_head
 
 FILES = {
     "emotional_reactions": "emotional-reactions-reddit.csv",
@@ -60,23 +60,22 @@ def _scores(y: np.ndarray, predicted: np.ndarray) -> dict:
     }
 
 
-def train_empathy(pairs: pd.DataFrame, cache: EmbeddingCache, folds: int = 5) -> tuple[EmpathyModel, dict]:
+def train_empathy(pairs: pd.DataFrame, folds: int = 5) -> tuple[EmpathyModel, dict]:
     """Cross-validated figures per mechanism and the heads fitted on every pair."""
-    x = pair_features(
-        cache.encode(pairs["seeker_post"].tolist()), cache.encode(pairs["response_post"].tolist())
-    )
-    splits = list(GroupKFold(folds).split(x, groups=pairs["sp_id"]))
+    responses = pairs["response_post"].tolist()
+    splits = list(GroupKFold(folds).split(responses, groups=pairs["sp_id"]))
     report, heads = {"pairs": len(pairs), "seeker_posts": int(pairs["sp_id"].nunique()), "folds": folds}, []
     for mechanism in MECHANISMS:
         y = pairs[mechanism].to_numpy()
         predicted = np.zeros_like(y)
         for train, test in splits:
-            predicted[test] = fit_head(x[train], y[train]).predict(x[test])
+            head = fit_head([responses[i] for i in train], y[train])
+            predicted[test] = head.probabilities([responses[i] for i in test]).argmax(axis=1)
         report[mechanism] = {
-            "minilm_logreg": _scores(y, predicted),
-            "cue_phrases": _scores(y, cue_levels(pairs["response_post"].tolist(), mechanism)),
+            "tfidf_logreg": _scores(y, predicted),
+            "cue_phrases": _scores(y, cue_levels(responses, mechanism)),
             "sharma_2020_roberta": SHARMA_2020[mechanism],
             "level_counts": {str(k): int(v) for k, v in zip(*np.unique(y, return_counts=True), strict=True)},
         }
-        heads.append(fit_head(x, y))
-    return EmpathyModel.from_heads(heads), report
+        heads.append(fit_head(responses, y))
+    return EmpathyModel(tuple(heads)), report

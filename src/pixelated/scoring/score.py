@@ -33,7 +33,6 @@ from pixelated.scoring import agreement, crisis_eval
 from pixelated.scoring.behaviour import code_units
 from pixelated.scoring.checks import empathy_transfer, miti_by_source
 from pixelated.scoring.config import QualityConfig
-from pixelated.scoring.empathy import MECHANISMS
 from pixelated.scoring.metrics import METRICS, Evidence, read_scores, score_batch
 from pixelated.scoring.scorers import Scorers
 from pixelated.scoring.turns import MTurn, measurement_turns
@@ -107,27 +106,17 @@ class TurnModel:
             if turns
             else np.zeros((0, DIMENSION), np.float32)
         )
-        helper = [i for i, t in enumerate(turns) if t.role == "helper"]
-        zero = np.zeros(DIMENSION, np.float32)
-        seekers = [vectors[j] if j is not None else zero for j in map(partial(_seeker_before, turns), helper)]
-        empathy = (
-            self.scorers.empathy.expected_levels(np.stack(seekers), vectors[helper])
-            if helper
-            else np.zeros((0, len(MECHANISMS)))
-        )
+        empathy = self.scorers.empathy.expected_levels([t.text for t in turns if t.role == "helper"])
         return Evidence(vectors, self.helper_codes(cid), empathy)
 
-    def strategy_turns(self) -> list[tuple[str, np.ndarray, np.ndarray, str]]:
-        """Every helper turn with an ESConv strategy: (text, seeker vector, helper vector, strategy)."""
-        rows = []
-        for turns in self.mturns.values():
-            for i, turn in enumerate(turns):
-                j = _seeker_before(turns, i) if turn.role == "helper" and turn.strategy else None
-                if j is not None:
-                    rows.append(
-                        (turn.text, self.vector_of[turns[j].text], self.vector_of[turn.text], turn.strategy)
-                    )
-        return rows
+    def strategy_turns(self) -> list[tuple[str, str]]:
+        """Every helper turn with an ESConv strategy: (text, canonical strategy)."""
+        return [
+            (turn.text, turn.strategy)
+            for turns in self.mturns.values()
+            for turn in turns
+            if turn.role == "helper" and turn.strategy
+        ]
 
     def arrays(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, list[Evidence]]:
         """`score_batch`'s input: the batch and each conversation's Evidence."""

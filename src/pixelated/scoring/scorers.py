@@ -9,22 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pixelated.scoring.behaviour import CodeClassifier
 from pixelated.scoring.empathy import EmpathyModel
+from pixelated.scoring.textclf import TextClassifier
+
+CODES_NAME = "codes"  # file prefix of the behaviour-code classifier
 
 
 @dataclass(frozen=True)
 class Scorers:
-    codes: CodeClassifier
+    codes: TextClassifier
     empathy: EmpathyModel
 
     def save(self, folder: Path) -> None:
-        self.codes.save(folder)
+        self.codes.save(folder, CODES_NAME)
         self.empathy.save(folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> Scorers:
         folder = Path(folder)
-        if not (folder / "codes_vocabulary.json").is_file():
+        if not (folder / f"{CODES_NAME}_vocabulary.json").is_file():
             raise FileNotFoundError(f"{folder}: no trained scorers here (run `dvc repro train_scorers`)")
-        return cls(CodeClassifier.load(folder), EmpathyModel.load(folder))
+        return cls(TextClassifier.load(folder, CODES_NAME), EmpathyModel.load(folder))

@@ -21,8 +21,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from pixelated.core.config import Config, EmbedConfig, ExecutorConfig
-from pixelated.core.embed import EmbeddingCache
+from pixelated.core.config import Config, ExecutorConfig
 from pixelated.core.tableio import read_batches
 from pixelated.ingest.acquire import acquire_source, resolve_mirror
 from pixelated.ingest.config import AcquireConfig, PinnedFiles
@@ -39,7 +38,6 @@ class TrainScorersPaths:
     input: Path  # the anonymized conversation table, before dedup (behaviour labels)
     output: Path  # the model folder
     metrics: Path
-    cache: Path  # MiniLM vectors of the EPITOME texts
 
 
 class LabelSource(PinnedFiles):
@@ -52,6 +50,7 @@ class LabelSource(PinnedFiles):
 
 class ScorersConfig(Config):
     folds: int = Field(5, ge=2)
+    max_pairs: int | None = Field(None, ge=10)  # a sample: the first N EPITOME pairs (tests)
     epitome: LabelSource
 
 
@@ -59,7 +58,6 @@ class TrainScorersConfig(Config):
     scorers: ScorersConfig
     acquire: AcquireConfig = AcquireConfig()
     executor: ExecutorConfig = ExecutorConfig()
-    embed: EmbedConfig = EmbedConfig()
 
 
 def read_pinned_epitome(cfg: TrainScorersConfig):
@@ -71,12 +69,10 @@ def read_pinned_epitome(cfg: TrainScorersConfig):
 
 
 def run(cfg: TrainScorersConfig, paths: TrainScorersPaths) -> None:
-    cache = EmbeddingCache(paths.cache, backend=cfg.embed.backend)
-    pairs = read_pinned_epitome(cfg)
-    empathy, empathy_report = train_empathy(pairs, cache, cfg.scorers.folds)
-    cache.save(keep=[*pairs["seeker_post"], *pairs["response_post"]])
+    pairs = read_pinned_epitome(cfg).head(cfg.scorers.max_pairs)
+    empathy, empathy_report = train_empathy(pairs, cfg.scorers.folds)
     log.info(
-        "empathy heads (cross-validated): %s", {m: empathy_report[m]["minilm_logreg"] for m in MECHANISMS}
+        "empathy heads (cross-validated): %s", {m: empathy_report[m]["tfidf_logreg"] for m in MECHANISMS}
     )
     units = labelled_units(read_batches(paths.input, cfg.executor.batch_size))
     codes, code_report = train_codes(units, cfg.scorers.folds)
@@ -89,7 +85,7 @@ def run(cfg: TrainScorersConfig, paths: TrainScorersPaths) -> None:
     Scorers(codes, empathy).save(paths.output)
     licence = cfg.scorers.epitome.model_dump(include={"license", "commercial_use", "citation"})
     (paths.output / "LICENSE.json").write_text(
-        json.dumps({"empathy heads (empathy_*.npy)": licence}, indent=2, sort_keys=True) + "\n"
+        json.dumps({"empathy heads (empathy_*)": licence}, indent=2, sort_keys=True) + "\n"
     )
     report = {"empathy_epitome": empathy_report, "behaviour_codes": code_report}
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)

@@ -1,21 +1,21 @@
 """The trained scorers: behaviour coding (rules and classifier), MITI summary scores, the
-EPITOME empathy heads, calibration and the select report's keep rates. Tiny synthetic inputs;
-one test loads the real MiniLM for a handful of texts."""
+EPITOME empathy heads, their saved folder, and calibration. Tiny written inputs."""
 
 import numpy as np
 import pytest
 
-from pixelated.core.embed import EmbeddingCache
 from pixelated.scoring import behaviour, miti
 from pixelated.scoring import metrics as quality
-from pixelated.scoring.behaviour import CODES, LEARNED, CodeClassifier
+from pixelated.scoring.behaviour import CODES, LEARNED
 from pixelated.scoring.calibration import calibrate
-from pixelated.scoring.empathy import EmpathyModel, fit_head, pair_features
-from tests.scorers import TRAIN, tiny_code_classifier, tiny_empathy_model
+from pixelated.scoring.empathy import MECHANISMS, EmpathyModel
+from pixelated.scoring.scorers import Scorers
+from pixelated.scoring.textclf import TextClassifier
+from tests.scorers import tiny_code_classifier, tiny_empathy_model, tiny_scorers
 
 
 @pytest.fixture(scope="module")
-def classifier() -> CodeClassifier:
+def classifier() -> TextClassifier:
     return tiny_code_classifier()
 
 
@@ -74,13 +74,10 @@ def test_code_classifier_learns_clear_cases_and_round_trips(classifier, tmp_path
     cases = ["it sounds like you feel you have let everyone down", "you should try exercise", "hello"]
     predicted = [LEARNED[i] for i in classifier.probabilities(cases).argmax(axis=1)]
     assert predicted == ["complex_reflection", "advise", "other"]
-    classifier.save(tmp_path)
-    loaded = CodeClassifier.load(tmp_path)
+    classifier.save(tmp_path, "codes")
+    loaded = TextClassifier.load(tmp_path, "codes")
     np.testing.assert_allclose(loaded.probabilities(cases), classifier.probabilities(cases), rtol=1e-6)
-    again = CodeClassifier.fit(
-        [t for c in LEARNED for t in TRAIN[c] * 3], [c for c in LEARNED for _ in TRAIN[c] * 3]
-    )
-    np.testing.assert_array_equal(again.coef, classifier.coef)  # deterministic fit
+    np.testing.assert_array_equal(tiny_code_classifier().coef, classifier.coef)  # deterministic fit
 
 
 def test_a_written_answer_shows_its_skills(classifier):
@@ -116,34 +113,31 @@ def test_calibration_is_monotone_and_bounded():
         assert all(0.0 <= v <= 1.0 for v in values) and values == sorted(values)
 
 
-@pytest.fixture(scope="module")
-def empathy_model():
-    return tiny_empathy_model()
-
-
-def test_empathy_model_round_trips_and_is_deterministic(empathy_model, tmp_path):
-    model, seeker, response = empathy_model
+def test_empathy_heads_order_clear_cases_round_trip_and_refit_alike(tmp_path):
+    model = tiny_empathy_model()
+    cases = ["i'm so sorry, it sounds like you feel lost. what happened next?", "read the rules first."]
+    levels = model.expected_levels(cases)
+    assert levels.shape == (2, len(MECHANISMS)) and levels.min() >= 0 and levels.max() <= 1
+    assert (levels[0] > 0.5).all() and (levels[1] < 0.5).all()
     model.save(tmp_path)
-    loaded = EmpathyModel.load(tmp_path)
-    levels = loaded.expected_levels(seeker, response)
-    np.testing.assert_allclose(levels, model.expected_levels(seeker, response))
-    assert levels.shape == (60, 3) and levels.min() >= 0 and levels.max() <= 1
-    high, low = np.argmax(response[:, 0]), np.argmin(response[:, 0])
-    assert levels[high, 0] > 0.5 > levels[low, 0]
+    np.testing.assert_allclose(EmpathyModel.load(tmp_path).expected_levels(cases), levels, rtol=1e-6)
+    again = tiny_empathy_model()
+    for head, refit in zip(model.heads, again.heads, strict=True):
+        np.testing.assert_array_equal(head.coef, refit.coef)  # deterministic fit
 
 
-def test_empathy_heads_on_real_minilm_see_an_emotional_reaction():
-    """The real MiniLM on a handful of written pairs: a head fitted on them orders new ones."""
-    cache = EmbeddingCache()
-    seeker = "i lost my job and i feel worthless."
-    warm = ["i'm so sorry, that must be so painful.", "that sounds really hard, i'm sorry you're hurting."]
-    cold = ["post this in another forum.", "check the sidebar for rules."]
-    u, v = cache.encode([seeker] * 4), cache.encode(warm + cold)
-    head = fit_head(pair_features(u, v), np.array([2, 2, 0, 0]))
-    model = EmpathyModel.from_heads([head] * 3)
-    new = cache.encode(["i'm really sorry you are going through this.", "read the rules first."])
-    levels = model.expected_levels(cache.encode([seeker] * 2), new)
-    assert levels[0, 0] > levels[1, 0]
+def test_a_scorer_folder_saves_byte_stable_files(tmp_path):
+    """DVC tracks models/scorers: a refit on the same data must write the same bytes."""
+    first, second = tiny_scorers(tmp_path / "a"), tiny_scorers(tmp_path / "b")
+    names = sorted(p.name for p in first.iterdir())
+    assert names == sorted(p.name for p in second.iterdir()) and len(names) == 16
+    assert all((first / n).read_bytes() == (second / n).read_bytes() for n in names)
+    assert Scorers.load(first).codes.coef.shape[0] == len(LEARNED)
+
+
+def test_missing_scorer_folder_names_the_stage_to_run(tmp_path):
+    with pytest.raises(FileNotFoundError, match="dvc repro train_scorers"):
+        Scorers.load(tmp_path)
 
 
 def test_personality_consistency_reads_a_single_answer_too():
