@@ -19,8 +19,9 @@ ANCHORS: dict[str, tuple[list[float], list[float]]] = {
     "emotional_authenticity": ([0.0, 0.1, 0.25, 0.4, 0.6], [0.0, 0.4, 0.7, 0.8, 1.0]),
     # MiniLM cosine of a reply to its prompt: unrelated text ~0.05, an on-topic reply 0.3-0.6
     "coherence": ([0.0, 0.1, 0.3, 0.45, 0.6], [0.0, 0.3, 0.7, 0.8, 1.0]),
-    # 1 - spread of sentiment / mean closeness to the helper's centroid
-    "personality_consistency": ([0.0, 0.5, 0.7, 0.85, 1.0], [0.0, 0.5, 0.7, 0.8, 1.0]),
+    # second-person share of the helper's personal pronouns: as much about self as about the
+    # seeker 0.5; the seeker two times in three ("fair") 0.7; four in five ("good") 0.8
+    "personality_consistency": ([0.0, 0.5, 2 / 3, 0.8, 1.0], [0.0, 0.5, 0.7, 0.8, 1.0]),
 }
 
 

@@ -24,7 +24,6 @@ import pyarrow.parquet as pq
 from pixelated.core.schema import SCORE_FIELDS, SCORE_METRICS, SCORED_SCHEMA
 from pixelated.core.tableio import to_pandas
 from pixelated.scoring import miti
-from pixelated.scoring.behaviour import sentences
 from pixelated.scoring.calibration import calibrate
 from pixelated.scoring.cues import cues
 from pixelated.scoring.safety import safety, unreferred_crisis
@@ -116,14 +115,34 @@ def coherence(mturns: list[MTurn], vectors: np.ndarray) -> float:
     return calibrate("coherence", float(0.6 * relevance + 0.4 * on_topic))
 
 
-def emotional_authenticity(empathy: np.ndarray) -> float:
-    """EPITOME empathy from the learned heads (empathy.py): per mechanism, the mean of the best
-    and the mean helper turn's expected level (so one empathic answer counts whole, and a
-    chat is not penalised for its greetings), then anchored (calibration.ANCHORS)."""
+def emotional_authenticity(empathy: np.ndarray, mturns: list[MTurn]) -> float:
+    """Expressed empathy, and empathy as the seeker received it where the conversation shows it.
+
+    Expressed: the EPITOME heads (empathy.py) per helper turn; per mechanism the mean of the
+    best and the mean turn (one empathic answer counts whole; greetings do not dilute it);
+    anchored (calibration.ANCHORS). Received: `seeker_uptake`, weighted by its evidence, so a
+    written answer with no seeker reply is judged on expressed empathy alone."""
     if len(empathy) == 0:
         return 0.0
     per_mechanism = 0.5 * empathy.max(axis=0) + 0.5 * empathy.mean(axis=0)
-    return calibrate("emotional_authenticity", float(per_mechanism.mean()))
+    expressed = calibrate("emotional_authenticity", float(per_mechanism.mean()))
+    received, evidence = seeker_uptake(mturns)
+    return (expressed + evidence * received) / (1 + evidence)
+
+
+def seeker_uptake(mturns: list[MTurn]) -> tuple[float, float]:
+    """(received, evidence): the seeker's affect once helped, the text's trace of empathy as the
+    client perceives it (Barrett-Lennard 1962; Elliott et al. 2018: client-rated empathy
+    predicts outcome best). VADER compound of the last third of the seeker's turns after the
+    helper's first turn, -0.5 -> 0, 0 -> 0.5, 0.5 -> 1. Evidence: 0 with no such turn, 1 from
+    two."""
+    first_helper = next((i for i, t in enumerate(mturns) if t.role == "helper"), len(mturns))
+    after = [t.text for t in mturns[first_helper + 1 :] if t.role == "seeker"]
+    if not after:
+        return 0.5, 0.0
+    closing = after[-max(1, len(after) // 3) :]
+    affect = float(np.mean([_vader().polarity_scores(text)["compound"] for text in closing]))
+    return float(np.interp(affect, [-0.5, 0.0, 0.5], [0.0, 0.5, 1.0])), min(1.0, len(after) / 2)
 
 
 def compliance_violations(helper_texts: list[str]) -> list[str]:
@@ -142,21 +161,18 @@ def clinical_compliance(mturns: list[MTurn]) -> tuple[float, list[str]]:
     return max(0.0, 1 - 0.35 * len(violations)), violations
 
 
-def personality_consistency(helper_texts: list[str], helper_vectors: np.ndarray) -> float:
-    """Stable stance across the helper's units: VADER compound sentiment spread over helper
-    turns, or over the sentences of a single answer (a written answer can swing too), and,
-    with two or more helper turns, how close each stays to the helper's mean turn (MiniLM)."""
-    units = helper_texts if len(helper_texts) >= 2 else sentences(" ".join(helper_texts))
-    if len(units) < 2:
-        return calibrate("personality_consistency", 1.0)
-    compound = np.array([_vader().polarity_scores(t)["compound"] for t in units])
-    sentiment = 1 - min(1.0, float(np.std(compound)))
-    if len(helper_texts) < 2:
-        return calibrate("personality_consistency", sentiment)
-    centroid = helper_vectors.mean(axis=0)
-    centroid = centroid / (np.linalg.norm(centroid) or 1.0)
-    style = float(np.interp(np.mean(helper_vectors @ centroid), [0.3, 0.7], [0, 1]))
-    return calibrate("personality_consistency", 0.5 * sentiment + 0.5 * style)
+_SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself|yourselves)\b", re.IGNORECASE)
+_FIRST_PERSON = re.compile(r"\b(?:i|me|my|mine|myself)\b", re.IGNORECASE)
+
+
+def personality_consistency(helper_texts: list[str]) -> float:
+    """The helper keeps the helper's role: the seeker, not the helper, stays the subject
+    (Rogers' client-centred stance; Hill & Knox 2002 on keeping self-disclosure brief). Share
+    of second-person among the helper's personal pronouns, smoothed by one of each (no pronoun
+    at all: 0.5, nothing shown either way), anchored (calibration.ANCHORS)."""
+    text = " ".join(helper_texts)
+    second, first = len(_SECOND_PERSON.findall(text)), len(_FIRST_PERSON.findall(text))
+    return calibrate("personality_consistency", (second + 1) / (second + first + 2))
 
 
 def english_confidence(text: str) -> float:
@@ -203,17 +219,15 @@ def language_quality(helper_texts: list[str]) -> float:
 
 def score_conversation(mturns: list[MTurn], evidence: Evidence) -> dict:
     """Every sub-metric, safety and flags of one conversation."""
-    helper_index = [i for i, t in enumerate(mturns) if t.role == "helper"]
-    helper_texts = [mturns[i].text for i in helper_index]
+    helper_texts = [t.text for t in mturns if t.role == "helper"]
     vectors = evidence.vectors
-    helper_vectors = vectors[helper_index] if helper_index else np.zeros((0, vectors.shape[1]))
     compliance, violations = clinical_compliance(mturns)
     row = {
         "therapeutic_accuracy": therapeutic_accuracy(evidence.codes),
         "coherence": coherence(mturns, vectors),
-        "emotional_authenticity": emotional_authenticity(evidence.empathy),
+        "emotional_authenticity": emotional_authenticity(evidence.empathy, mturns),
         "clinical_compliance": compliance,
-        "personality_consistency": personality_consistency(helper_texts, helper_vectors),
+        "personality_consistency": personality_consistency(helper_texts),
         "language_quality": language_quality(helper_texts),
         "compliance_violations": ",".join(violations),
     }

@@ -3,7 +3,8 @@
 Summary scores (Moyers et al. 2016, MITI 4.2.1, pp. 27-28; %OQ from MITI 3.1.1):
 - reflection-to-question ratio R:Q (fair 1:1, good 2:1);
 - % complex reflections CR / R (fair 40%, good 50%);
-- % open questions OQ / Q (fair 50%, good 70%);
+- % open questions OQ / Q (fair 50%, good 70%): reported, but not part of therapeutic
+  accuracy, since MITI 4 dropped the open/closed distinction from its summary scores;
 - % MI-adherent A / (A + N): adherent = affirm, seeking collaboration, emphasizing autonomy;
   non-adherent = confront, persuade (advise) without permission. MITI gives no threshold;
   it is mapped with "all adherent" -> 1 and "half" -> fair.
@@ -35,6 +36,7 @@ ANCHORS = {
 # to 0.3 as the share of sentences coded "other" (chit-chat, no counselling act) rises to all.
 PRIOR, PRIOR_CHITCHAT, PRIOR_WEIGHT = 0.65, 0.3, 0.5
 ADHERENT = ("affirm", "seek_collaboration", "emphasize_autonomy")
+IN_SCORE = ("reflection_to_question", "percent_complex_reflections", "percent_mi_adherent")  # MITI 4.2.1
 NON_ADHERENT = ("confront", "advise_without_permission")
 
 
@@ -76,15 +78,15 @@ def _evidence(count: float, full: float = 2.0) -> float:
 
 
 def therapeutic_accuracy(units: np.ndarray) -> float | None:
-    """Evidence-weighted mean of the anchored summary scores, shrunk toward PRIOR; None when
-    there is nothing to code."""
+    """Evidence-weighted mean of MITI 4.2.1's anchored summary scores (IN_SCORE), shrunk toward
+    PRIOR; None when there is nothing to code."""
     if len(units) == 0:
         return None
     other_share = counts(units)["other"] / len(units)
     weighted = [(float(np.interp(other_share, [0, 1], [PRIOR, PRIOR_CHITCHAT])), PRIOR_WEIGHT)] + [
         (float(np.interp(value, *ANCHORS[name])), evidence)
         for name, (value, evidence) in summary(units).items()
-        if evidence > 0 and np.isfinite(value)
+        if name in IN_SCORE and evidence > 0 and np.isfinite(value)
     ]
     scores, weights = zip(*weighted, strict=True)
     return float(np.average(scores, weights=weights))

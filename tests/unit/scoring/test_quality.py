@@ -79,13 +79,30 @@ def test_coherence_high_for_on_topic_replies(embed):
     assert good > 0.6 > 0.3 > bad
 
 
+ONE_ANSWER = turns(("seeker", "I lost my job."), ("helper", "I'm so sorry, that sounds painful."))
+
+
 def test_emotional_authenticity_reads_epitome_levels():
-    strong = quality.emotional_authenticity(np.array([[1.0, 1.0, 0.5], [0.5, 1.0, 0.0]]))
-    weak = quality.emotional_authenticity(np.array([[0.0, 0.1, 0.0], [0.0, 0.0, 0.1]]))
-    one_answer = quality.emotional_authenticity(np.array([[1.0, 1.0, 0.5]]))
+    two_turns = ONE_ANSWER + turns(("helper", "You lost so much at once."))
+    strong = quality.emotional_authenticity(np.array([[1.0, 1.0, 0.5], [0.5, 1.0, 0.0]]), two_turns)
+    weak = quality.emotional_authenticity(np.array([[0.0, 0.1, 0.0], [0.0, 0.0, 0.1]]), two_turns)
+    one_answer = quality.emotional_authenticity(np.array([[1.0, 1.0, 0.5]]), ONE_ANSWER)
     assert strong > 0.8 > 0.3 > weak
     assert one_answer >= strong  # one empathic written answer is not worth less than a chat
-    assert quality.emotional_authenticity(np.zeros((0, 3))) == 0.0
+    assert quality.emotional_authenticity(np.zeros((0, 3)), ONE_ANSWER) == 0.0
+
+
+def test_the_seeker_s_closing_affect_counts_where_the_conversation_shows_it():
+    helped = ONE_ANSWER + turns(("seeker", "Thank you so much, I feel a lot better now."))
+    unhelped = ONE_ANSWER + turns(("seeker", "This is useless, I feel worse."), ("helper", "ok."))
+    assert quality.seeker_uptake(ONE_ANSWER) == (0.5, 0.0)  # a written answer: nothing to read
+    received, evidence = quality.seeker_uptake(helped)
+    assert received > 0.8 and evidence == 0.5  # one seeker turn after help: half the evidence
+    assert quality.seeker_uptake(unhelped)[0] < 0.2
+    empathy = np.array([[0.5, 0.5, 0.5]])
+    with_reply = [quality.emotional_authenticity(empathy, mturns) for mturns in (helped, unhelped)]
+    alone = quality.emotional_authenticity(empathy, ONE_ANSWER)
+    assert with_reply[0] > alone > with_reply[1]
 
 
 @pytest.mark.parametrize(
@@ -110,27 +127,13 @@ def test_clinical_compliance_clean_and_missing_referral():
     assert violations == ["no_referral"] and score < 1
 
 
-def test_personality_consistency_penalizes_swings(embed):
-    steady = turns(
-        ("seeker", "I feel anxious."),
-        ("helper", "That sounds hard, I'm glad you told me."),
-        ("seeker", "It's every morning."),
-        ("helper", "Mornings sound really hard for you, I'm glad you're sharing this."),
+def test_personality_consistency_keeps_the_seeker_the_subject():
+    focused = quality.personality_consistency(
+        ["That sounds hard for you.", "You carried your worry, you kept going."]
     )
-    swing = turns(
-        ("seeker", "I feel anxious."),
-        ("helper", "I'm so happy and delighted to help, wonderful, amazing!"),
-        ("seeker", "It's every morning."),
-        ("helper", "Stop wasting my time, this is pathetic and awful, I hate this."),
-    )
-    helper_vectors = lambda mt: embed([t for t in mt if t.role == "helper"])  # noqa: E731
-    high = quality.personality_consistency(
-        [t.text for t in steady if t.role == "helper"], helper_vectors(steady)
-    )
-    low = quality.personality_consistency(
-        [t.text for t in swing if t.role == "helper"], helper_vectors(swing)
-    )
-    assert high > 0.7 > low
+    about_me = quality.personality_consistency(["I had that too. My boss was awful to me, I quit my job."])
+    assert focused > 0.8 > 0.5 > about_me
+    assert quality.personality_consistency(["Depression is common and treatable."]) == 0.5  # nothing shown
 
 
 def test_language_quality_high_for_clear_english_low_for_garbage():

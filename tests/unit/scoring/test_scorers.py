@@ -138,13 +138,3 @@ def test_a_scorer_folder_saves_byte_stable_files(tmp_path):
 def test_missing_scorer_folder_names_the_stage_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="dvc repro train_scorers"):
         Scorers.load(tmp_path)
-
-
-def test_personality_consistency_reads_a_single_answer_too():
-    steady = quality.personality_consistency(
-        ["that sounds hard. i'm glad you told me. you are not alone."], None
-    )
-    swing = quality.personality_consistency(
-        ["i'm so happy and delighted, wonderful! this is pathetic and awful, i hate it."], None
-    )
-    assert steady > swing
