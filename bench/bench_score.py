@@ -24,13 +24,13 @@ from pixelated.scoring.metrics import score_batch
 from pixelated.scoring.score import ScoreConfig, measure, prepare
 
 
-def prepared(frame: pd.DataFrame, cache: EmbeddingCache, batch_size: int):
-    """(batch, vectors, strategy probabilities) items, made as the stage makes them (the
-    strategy model is fitted on the sampled conversations; the cache is read, never saved)."""
+def prepared(frame: pd.DataFrame, cache: EmbeddingCache, batch_size: int, scorers: Path):
+    """(batch, evidence) items, made as the stage makes them (the scorer models trained by
+    train_scorers are loaded; the cache is read, never saved)."""
     batches = [
         frame.iloc[s : s + batch_size].reset_index(drop=True) for s in range(0, len(frame), batch_size)
     ]
-    model = prepare(measure(batches).mturns, cache)
+    model = prepare(measure(batches).mturns, cache, scorers)
     return [model.arrays(batch) for batch in batches]
 
 
@@ -44,6 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--input", type=Path, default=Path("data/interim/filtered.parquet"))
     parser.add_argument("--cache", type=Path, default=Path("data/cache/turn_embeddings.parquet"))
+    parser.add_argument("--scorers", type=Path, default=Path("models/scorers"))
     parser.add_argument("--conversations", type=int, default=400)
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--workers", type=int, default=2)
@@ -54,7 +55,7 @@ def main() -> None:
 
     frame = pd.concat(list(read_batches(args.input, 2000)), ignore_index=True)
     frame = frame.sample(n=min(args.conversations, len(frame)), random_state=0).reset_index(drop=True)
-    items = prepared(frame, EmbeddingCache(args.cache), args.batch_size)
+    items = prepared(frame, EmbeddingCache(args.cache), args.batch_size, args.scorers)
     rate(items[:1], weights, "local", 1)  # warm-up: lexicons, VADER, lingua load once per process
     local = rate(items, weights, "local", 1)
     process = rate(items, weights, "process", args.workers)

@@ -65,7 +65,7 @@ def batch_scores(source: Path, folder: Path) -> tuple[score.ScorePaths, list[flo
         cache=folder / "turn_embeddings.parquet",
         labels=REPO / "data/labels",
         labelled_from=source,
-        model=folder / "strategy_classifier.parquet",
+        scorers=REPO / "models/scorers",
     )
     cfg, rows, rates = build_config(score.ScoreConfig, read_params(REPO / "params.yaml")), [], []
     for _ in ("cold", "warm"):  # the second run finds every turn vector in the stage's cache
@@ -139,9 +139,11 @@ def compare(results: list[dict], batch: pd.DataFrame) -> dict:
 
 
 def serve(folder: Path, stage: score.ScorePaths) -> tuple[Service, str]:
-    """The API process as the README starts it, with the batch stage's classifier and its
+    """The API process as the README starts it, with the batch stage's trained scorers and its
     turn-vector cache (read only), as a deployment next to the pipeline runs it."""
-    env = service_env(folder / "service", stage.model, rate_per_minute="100000", embeddings=str(stage.cache))
+    env = service_env(
+        folder / "service", stage.scorers, rate_per_minute="100000", embeddings=str(stage.cache)
+    )
     svc = Service(env)
     key = svc.key("score", "bench")
     svc.start()

@@ -32,6 +32,7 @@ SAMPLE = 20  # conversations per source: enough for ESConv dialogues over 40 tur
 SAMPLE_RUN = {
     "privacy": {"bench": {"per_type": 10}},
     "split": {"cv_folds": 2},
+    "scorers": {"max_pairs": 60},
     "train": {"max_pairs": 16, "epochs": 1, "batch_size": 8, "max_seq_length": 32, "val_max_queries": 32},
     "evaluate": {"max_queries": 32, "cv": {"max_pairs": 8, "max_queries": 8}},
 }

@@ -22,6 +22,7 @@ from pixelated.privacy import anonymize
 from pixelated.scoring import score
 from pixelated.selection import select
 from tests.paths import REPO
+from tests.scorers import tiny_scorers
 
 PER_SOURCE = 8
 BATCH = 12
@@ -59,7 +60,7 @@ def run_chain(raw: Path, root: Path, executor: dict) -> dict[str, str]:
         config(score.ScoreConfig),
         score.ScorePaths(d / "deduped.parquet", d / "scored.parquet", r / "quality.json",
                          d / "turn_embeddings.parquet", REPO / "data/labels", d / "anonymized.parquet",
-                         d / "strategy_classifier.parquet"),
+                         tiny_scorers(root / "scorers")),
     )  # fmt: skip
     select.run(
         config(select.SelectConfig),

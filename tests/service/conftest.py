@@ -30,13 +30,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def service_env(home: Path, scorer: Path | None = None, **extra: str) -> dict:
+def service_env(home: Path, scorers: Path | None = None, **extra: str) -> dict:
     env = {
         **os.environ,
         "PYTHONPATH": str(REPO / "src") + os.pathsep + str(REPO),
         "PE_SERVICE_HOME": str(home),
         "PE_SERVICE_REPO": str(REPO),
-        "PE_SERVICE_SCORER": str(scorer or home / "no-scorer.pkl"),
+        "PE_SERVICE_SCORERS": str(scorers or home / "no-scorers"),
         "PE_SERVICE_JOB_LEASE_S": "3",
         "PE_SERVICE_EMBEDDINGS": "",  # no turn-vector cache: every text is embedded
         "PE_DATA_MIRROR": str(SHARED_DATA),
@@ -132,17 +132,11 @@ def esconv(tmp_path_factory) -> list[dict]:
 
 
 @pytest.fixture(scope="session")
-def scorer_model(tmp_path_factory, esconv) -> Path:
-    """The strategy model as the score stage fits and saves it, on a few ESConv dialogues."""
-    from pixelated.core.embed import EmbeddingCache
-    from pixelated.core.schema import CONVERSATION_SCHEMA
-    from pixelated.core.tableio import from_records
-    from pixelated.scoring import score
+def scorer_model(tmp_path_factory) -> Path:
+    """A trained scorer folder as `train_scorers` writes it (tiny models)."""
+    from tests.scorers import tiny_scorers
 
-    path = tmp_path_factory.mktemp("scorer") / "strategy_classifier.parquet"
-    measured = score.measure([from_records(esconv, CONVERSATION_SCHEMA)])
-    score.prepare(measured.mturns, EmbeddingCache()).classifier.save(path)
-    return path
+    return tiny_scorers(tmp_path_factory.mktemp("scorers"))
 
 
 @pytest.fixture(scope="module")

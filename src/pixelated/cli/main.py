@@ -39,7 +39,7 @@ Examples:
 SCORE_EXAMPLES = """\b
 Examples (after `dvc repro score` or `dvc pull`):
   pixelated score tests/fixtures/openai_chat.jsonl
-  pixelated score new.jsonl --model models/strategy_classifier.parquet | jq .quality
+  pixelated score new.jsonl --scorers models/scorers | jq .quality
 """
 
 
@@ -117,11 +117,11 @@ def check(file: Path, fmt: str | None, source: str | None, params: Path, as_json
 @cli.command(epilog=SCORE_EXAMPLES)
 @_options
 @click.option(
-    "--model",
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default="models/strategy_classifier.parquet",
+    "--scorers",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default="models/scorers",
     show_default=True,
-    help="The strategy model the score stage saved (`dvc repro score` writes it).",
+    help="The trained scorers the score stage reads (`dvc repro train_scorers` writes them).",
 )
 @click.option(
     "--cache",
@@ -130,7 +130,7 @@ def check(file: Path, fmt: str | None, source: str | None, params: Path, as_json
     show_default=True,
     help="Turn-embedding cache to read (never written).",
 )
-def score(file: Path, fmt: str | None, source: str | None, params: Path, model: Path, cache: Path) -> None:
+def score(file: Path, fmt: str | None, source: str | None, params: Path, scorers: Path, cache: Path) -> None:
     """Score the conversations in FILE as the score stage would (after anonymizing them) and
     print one JSON line per conversation: ids and scores, never text. Problems go to stderr;
     exit codes as for check."""
@@ -143,7 +143,7 @@ def score(file: Path, fmt: str | None, source: str | None, params: Path, model: 
     if len(result.valid):
         score_cfg = build_config(ScoreConfig, settings, str(params))
         privacy = build_config(AnonymizeConfig, settings, str(params)).privacy
-        scores, refused = score_frame(result.valid, score_cfg, privacy, model, cache)
+        scores, refused = score_frame(result.valid, score_cfg, privacy, scorers, cache)
         for row in scores.to_dict(orient="records"):
             click.echo(json.dumps(row, sort_keys=False, default=str))
         problems += refused

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pixelated.core.hashing import sha256_file
-from pixelated.ingest.config import AcquireStageConfig, SourceConfig, resolved_inside
+from pixelated.ingest.config import AcquireStageConfig, PinnedFiles, SourceConfig, resolved_inside
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def resolve_mirror(configured: str | None) -> Path | None:
     return Path(value) if value else None
 
 
-def _fetch(name: str, source: SourceConfig, relpath: str, mirror: Path | None, target: Path) -> None:
+def _fetch(name: str, source: PinnedFiles, relpath: str, mirror: Path | None, target: Path) -> None:
     if source.url:
         url = f"{source.url.rstrip('/')}/{relpath}"
         try:
@@ -85,7 +85,7 @@ def _link_or_copy(source: str, target: str) -> None:
         shutil.copy2(source, target)
 
 
-def acquire_source(name: str, source: SourceConfig, mirror: Path | None, raw_dir: Path) -> dict[str, str]:
+def acquire_source(name: str, source: PinnedFiles, mirror: Path | None, raw_dir: Path) -> dict[str, str]:
     """Copy or download every pinned file of one source; returns {relpath: sha256}."""
     destination = raw_dir / name
     destination.mkdir(parents=True, exist_ok=True)

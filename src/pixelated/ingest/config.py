@@ -87,12 +87,23 @@ class ContextRows(Config):
 CSV_REQUIRED = {"utterance_csv": ("role", "text"), "qa_csv": ("seeker_text", "helper_text")}
 
 
-class SourceConfig(Config):
-    """One dataset: where its files come from, which to read, how, and what every row carries."""
+class PinnedFiles(Config):
+    """Files fetched from the mirror folder `location` or from `url`, each checked by sha256."""
 
     location: RelPath | None = None  # folder in the mirror
     url: str | None = None  # or base URL the files are downloaded from
     files: dict[RelPath, str]  # relpath -> pinned sha256
+
+    @model_validator(mode="after")
+    def _somewhere(self):
+        if self.location is None and self.url is None:
+            raise ValueError("needs a location (folder in the mirror) or a url")
+        return self
+
+
+class SourceConfig(PinnedFiles):
+    """One dataset: where its files come from, which to read, how, and what every row carries."""
+
     read: tuple[RelPath, ...] = Field(min_length=1)  # globs of the files to ingest
     format: str  # a registered reader
     license: str
@@ -127,8 +138,6 @@ class SourceConfig(Config):
 
     @model_validator(mode="after")
     def _complete(self):
-        if self.location is None and self.url is None:
-            raise ValueError("needs a location (folder in the mirror) or a url")
         missing = [key for key in CSV_REQUIRED.get(self.format, ()) if getattr(self, key) in (None, ())]
         if missing:
             raise ValueError(f"format {self.format} needs {', '.join(missing)}")

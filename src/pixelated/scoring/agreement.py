@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
@@ -19,25 +21,51 @@ def _r(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 4)
 
 
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray], float | None], n: int, rounds: int = 1000, seed: int = 13
+) -> list[float | None]:
+    """95% percentile bootstrap interval of `statistic(indices)` over `n` resampled rows."""
+    rng = np.random.default_rng(seed)
+    values = [statistic(rng.integers(0, n, n)) for _ in range(rounds)]
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    if not values:
+        return [None, None]
+    return [_r(np.percentile(values, 2.5)), _r(np.percentile(values, 97.5))]
+
+
+def auc_with_ci(y: np.ndarray, score: np.ndarray) -> dict:
+    def auc(rows: np.ndarray) -> float | None:
+        return roc_auc_score(y[rows], score[rows]) if len(set(y[rows])) == 2 else None
+
+    return {"auc": _r(roc_auc_score(y, score)), "ci95": bootstrap_ci(auc, len(y))}
+
+
 def rejected_vs_accepted_auc(scores: pd.DataFrame, accepted: str, rejected: str) -> dict:
-    """AUC of each score column for accepted (1) vs rejected (0) dialogues."""
+    """AUC of each score column for accepted (1) vs rejected (0) dialogues, with 95% bootstrap CIs."""
     part = scores[scores["source"].isin([accepted, rejected])]
-    y = (part["source"] == accepted).astype(int)
-    if y.nunique() < 2:
-        return {"n_accepted": int(y.sum()), "n_rejected": int((1 - y).sum()), "auc": None}
+    y = (part["source"] == accepted).astype(int).to_numpy()
     result = {"n_accepted": int(y.sum()), "n_rejected": int((1 - y).sum())}
-    result["auc"] = _r(roc_auc_score(y, part["quality"]))
-    result["auc_by_metric"] = {m: _r(roc_auc_score(y, part[m])) for m in (*METRICS, "safety")}
+    if len(set(y)) < 2:
+        return {**result, "auc": None}
+    overall = auc_with_ci(y, part["quality"].to_numpy())
+    result.update(auc=overall["auc"], auc_ci95=overall["ci95"])
+    result["auc_by_metric"] = {m: auc_with_ci(y, part[m].to_numpy()) for m in (*METRICS, "safety")}
     return result
 
 
 def spearman(scores: pd.DataFrame, column: str, target: pd.Series) -> dict:
+    """Spearman's rho with a 95% bootstrap CI."""
     mask = target.notna()
     n = int(mask.sum())
     if n < 10 or target[mask].nunique() < 2:
         return {"n": n, "rho": None}
-    rho, p = spearmanr(scores.loc[mask, column], target[mask].astype(float))
-    return {"n": n, "rho": _r(rho), "p_value": _r(p)}
+    x, y = scores.loc[mask, column].to_numpy(float), target[mask].to_numpy(float)
+    rho, p = spearmanr(x, y)
+
+    def rho_of(rows: np.ndarray) -> float | None:
+        return None if np.ptp(x[rows]) == 0 or np.ptp(y[rows]) == 0 else spearmanr(x[rows], y[rows])[0]
+
+    return {"n": n, "rho": _r(rho), "ci95": bootstrap_ci(rho_of, n), "p_value": _r(p)}
 
 
 def seeker_feedback_mean(turns_column: pd.Series) -> pd.Series:

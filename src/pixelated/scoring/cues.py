@@ -1,6 +1,6 @@
 """Cue phrases of lexicons/quality.yaml, compiled once: EPITOME levels, compliance
-violations and harmful advice. Shared by the sub-metrics and the safety score (referrals have
-their own check, scoring/referral.py)."""
+violations, harmful advice and the MITI codes too rare in any labelled source to learn. Shared
+by the sub-metrics and the safety score (referrals have their own check, scoring/referral.py)."""
 
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ def cues() -> dict:
         },
         "compliance": {name: compile_all(p) for name, p in raw["compliance"].items()},
         "harmful_advice": compile_all(raw["harmful_advice"]),
+        "miti": {name: compile_all(p) for name, p in raw["miti"].items()},
     }
 
 

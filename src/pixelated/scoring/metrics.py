@@ -4,8 +4,8 @@ Every conversation gets six sub-metrics in [0, 1], a safety score and crisis fla
 column of `data/interim/scored.parquet`. The methods and their sources are in docs/quality.md.
 Every metric reads the measured turns (`turns.measurement_turns`).
 
-Embeddings and strategy probabilities are computed once in the stage's main process
-(`pixelated.scoring.score`); `score_batch` is a pure function of a batch plus those arrays,
+Embeddings, behaviour codes and empathy levels are computed once in the stage's main process
+(`pixelated.scoring.score`, as `Evidence`); `score_batch` is a pure function of a batch plus those,
 so `pixelated.core.executor.map_batches` can ship it to worker processes or Ray.
 """
 
@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +23,11 @@ import pyarrow.parquet as pq
 
 from pixelated.core.schema import SCORE_FIELDS, SCORE_METRICS, SCORED_SCHEMA
 from pixelated.core.tableio import to_pandas
-from pixelated.scoring.cues import cues, epitome_level
+from pixelated.scoring import miti
+from pixelated.scoring.calibration import calibrate
+from pixelated.scoring.cues import cues
 from pixelated.scoring.safety import safety, unreferred_crisis
-from pixelated.scoring.turns import STRATEGIES, MTurn, measurement_turns
+from pixelated.scoring.turns import MTurn, measurement_turns
 
 METRICS = SCORE_METRICS
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
@@ -74,25 +77,26 @@ def flesch_reading_ease(text: str) -> float:
     return 206.835 - 1.015 * len(words) / sentences - 84.6 * syllables / len(words)
 
 
-# --- the six sub-metrics; each takes the measured turns (and arrays) of one conversation ---
+# --- the six sub-metrics; each takes the measured turns (and evidence) of one conversation ---
 
 
-def therapeutic_accuracy(helper_probs: np.ndarray) -> float:
-    """Helping skills from predicted ESConv strategies (rows: helper turns, cols: STRATEGIES).
+@dataclass(frozen=True)
+class Evidence:
+    """What the models say about one conversation, computed once in the stage's main process:
+    a MiniLM vector per measured turn, MITI code probabilities per helper sentence (units x
+    behaviour.CODES) and expected EPITOME levels per helper turn (helper turns x MECHANISMS)."""
 
-    skill use (turns that are a named strategy, not "other"), MITI 4 reflection-to-question
-    ratio (0 -> 0, 1:1 "fair" -> 0.7, 2:1 "good" -> 1), and affirmation/validation present.
-    """
-    if len(helper_probs) == 0:
-        return 0.0
-    p = dict(zip(STRATEGIES, helper_probs.T, strict=True))
-    skill_use = float(np.mean(1 - p["other"]))
-    reflections = float(np.sum(p["restatement"] + p["reflection"]))
-    questions = float(np.sum(p["question"]))
-    ratio = reflections / max(questions, 0.25)
-    rq_score = float(np.interp(ratio, [0, 1, 2], [0, 0.7, 1]))
-    affirmation = float(1 - np.prod(1 - np.clip(p["affirmation"] + p["self_disclosure"] / 2, 0, 1)))
-    return 0.4 * skill_use + 0.3 * rq_score + 0.3 * affirmation
+    vectors: np.ndarray
+    codes: np.ndarray
+    empathy: np.ndarray
+
+
+def therapeutic_accuracy(codes: np.ndarray) -> float:
+    """MITI 4.2.1 summary scores of the helper's coded sentences, each anchored on its
+    published fair/good thresholds and weighted by the evidence the conversation holds
+    (`miti.therapeutic_accuracy`). No helper sentence at all: nothing therapeutic, 0."""
+    value = miti.therapeutic_accuracy(codes)
+    return 0.0 if value is None else value
 
 
 def coherence(mturns: list[MTurn], vectors: np.ndarray) -> float:
@@ -108,30 +112,37 @@ def coherence(mturns: list[MTurn], vectors: np.ndarray) -> float:
     centroid = centroid / (np.linalg.norm(centroid) or 1.0)
     helpers = [i for i, r in enumerate(roles) if r == "helper"]
     on_topic = np.mean(vectors[helpers] @ centroid)
-    # MiniLM cosine of an on-topic reply to its prompt is typically 0.3-0.6; 0.5 and up is full marks
-    return float(0.6 * np.interp(relevance, [0, 0.5], [0, 1]) + 0.4 * np.interp(on_topic, [0, 0.5], [0, 1]))
+    return calibrate("coherence", float(0.6 * relevance + 0.4 * on_topic))
 
 
-def emotional_authenticity(helper_texts: list[str], helper_probs: np.ndarray) -> float:
-    """EPITOME's three mechanisms (emotional reactions, interpretations, explorations), each
-    0 / 0.5 / 1 per response from cue phrases, raised by the matching predicted strategy
-    (reflection of feelings, restatement -> interpretation; question -> exploration). A
-    conversation scores the mean of max and mean over helper turns, then over mechanisms."""
-    if not helper_texts:
+def emotional_authenticity(empathy: np.ndarray, mturns: list[MTurn]) -> float:
+    """Expressed empathy, and empathy as the seeker received it where the conversation shows it.
+
+    Expressed: the EPITOME heads (empathy.py) per helper turn; per mechanism the mean of the
+    best and the mean turn (one empathic answer counts whole; greetings do not dilute it);
+    anchored (calibration.ANCHORS). Received: `seeker_uptake`, weighted by its evidence, so a
+    written answer with no seeker reply is judged on expressed empathy alone."""
+    if len(empathy) == 0:
         return 0.0
-    p = dict(zip(STRATEGIES, helper_probs.T, strict=True))
-    patterns = cues()["epitome"]
-    boosts = {
-        "emotional_reactions": p["affirmation"],
-        "interpretations": p["reflection"] + p["restatement"],
-        "explorations": p["question"],
-    }
-    scores = []
-    for mechanism, levels in patterns.items():
-        per_turn = np.array([epitome_level(text, levels) for text in helper_texts])
-        per_turn = np.maximum(per_turn, np.clip(boosts[mechanism], 0, 1))
-        scores.append(0.5 * per_turn.max() + 0.5 * per_turn.mean())
-    return float(np.mean(scores))
+    per_mechanism = 0.5 * empathy.max(axis=0) + 0.5 * empathy.mean(axis=0)
+    expressed = calibrate("emotional_authenticity", float(per_mechanism.mean()))
+    received, evidence = seeker_uptake(mturns)
+    return (expressed + evidence * received) / (1 + evidence)
+
+
+def seeker_uptake(mturns: list[MTurn]) -> tuple[float, float]:
+    """(received, evidence): the seeker's affect once helped, the text's trace of empathy as the
+    client perceives it (Barrett-Lennard 1962; Elliott et al. 2018: client-rated empathy
+    predicts outcome best). VADER compound of the last third of the seeker's turns after the
+    helper's first turn, -0.5 -> 0, 0 -> 0.5, 0.5 -> 1. Evidence: 0 with no such turn, 1 from
+    two."""
+    first_helper = next((i for i, t in enumerate(mturns) if t.role == "helper"), len(mturns))
+    after = [t.text for t in mturns[first_helper + 1 :] if t.role == "seeker"]
+    if not after:
+        return 0.5, 0.0
+    closing = after[-max(1, len(after) // 3) :]
+    affect = float(np.mean([_vader().polarity_scores(text)["compound"] for text in closing]))
+    return float(np.interp(affect, [-0.5, 0.0, 0.5], [0.0, 0.5, 1.0])), min(1.0, len(after) / 2)
 
 
 def compliance_violations(helper_texts: list[str]) -> list[str]:
@@ -150,17 +161,18 @@ def clinical_compliance(mturns: list[MTurn]) -> tuple[float, list[str]]:
     return max(0.0, 1 - 0.35 * len(violations)), violations
 
 
-def personality_consistency(helper_texts: list[str], helper_vectors: np.ndarray) -> float:
-    """Stable stance across helper turns: sentiment (VADER compound) spread and how close each
-    helper turn stays to the helper's mean turn (MiniLM). One helper turn: nothing to vary."""
-    if len(helper_texts) < 2:
-        return 1.0
-    compound = np.array([_vader().polarity_scores(t)["compound"] for t in helper_texts])
-    sentiment = 1 - min(1.0, float(np.std(compound)))
-    centroid = helper_vectors.mean(axis=0)
-    centroid = centroid / (np.linalg.norm(centroid) or 1.0)
-    style = float(np.interp(np.mean(helper_vectors @ centroid), [0.3, 0.7], [0, 1]))
-    return 0.5 * sentiment + 0.5 * style
+_SECOND_PERSON = re.compile(r"\b(?:you|your|yours|yourself|yourselves)\b", re.IGNORECASE)
+_FIRST_PERSON = re.compile(r"\b(?:i|me|my|mine|myself)\b", re.IGNORECASE)
+
+
+def personality_consistency(helper_texts: list[str]) -> float:
+    """The helper keeps the helper's role: the seeker, not the helper, stays the subject
+    (Rogers' client-centred stance; Hill & Knox 2002 on keeping self-disclosure brief). Share
+    of second-person among the helper's personal pronouns, smoothed by one of each (no pronoun
+    at all: 0.5, nothing shown either way), anchored (calibration.ANCHORS)."""
+    text = " ".join(helper_texts)
+    second, first = len(_SECOND_PERSON.findall(text)), len(_FIRST_PERSON.findall(text))
+    return calibrate("personality_consistency", (second + 1) / (second + first + 2))
 
 
 def english_confidence(text: str) -> float:
@@ -205,19 +217,17 @@ def language_quality(helper_texts: list[str]) -> float:
 # --- the batch function ---
 
 
-def score_conversation(mturns: list[MTurn], vectors: np.ndarray, probs: np.ndarray) -> dict:
-    """Every sub-metric, safety and flags of one conversation. `vectors` has one row per
-    measured turn; `probs` one row of strategy probabilities per helper turn."""
-    helper_index = [i for i, t in enumerate(mturns) if t.role == "helper"]
-    helper_texts = [mturns[i].text for i in helper_index]
-    helper_vectors = vectors[helper_index] if helper_index else np.zeros((0, vectors.shape[1]))
+def score_conversation(mturns: list[MTurn], evidence: Evidence) -> dict:
+    """Every sub-metric, safety and flags of one conversation."""
+    helper_texts = [t.text for t in mturns if t.role == "helper"]
+    vectors = evidence.vectors
     compliance, violations = clinical_compliance(mturns)
     row = {
-        "therapeutic_accuracy": therapeutic_accuracy(probs),
+        "therapeutic_accuracy": therapeutic_accuracy(evidence.codes),
         "coherence": coherence(mturns, vectors),
-        "emotional_authenticity": emotional_authenticity(helper_texts, probs),
+        "emotional_authenticity": emotional_authenticity(evidence.empathy, mturns),
         "clinical_compliance": compliance,
-        "personality_consistency": personality_consistency(helper_texts, helper_vectors),
+        "personality_consistency": personality_consistency(helper_texts),
         "language_quality": language_quality(helper_texts),
         "compliance_violations": ",".join(violations),
     }
@@ -236,15 +246,13 @@ def sinking_metric(row: pd.Series, weights: dict[str, float]) -> str:
     return max(METRICS, key=lambda m: weights[m] * (1 - row[m]))
 
 
-def score_batch(
-    item: tuple[pd.DataFrame, list[np.ndarray], list[np.ndarray]], weights: dict[str, float]
-) -> pd.DataFrame:
-    """Scores for one batch: (conversations, per-conversation turn vectors, per-conversation
-    helper strategy probabilities) -> the batch with score columns added."""
-    batch, vectors, probs = item
+def score_batch(item: tuple[pd.DataFrame, list[Evidence]], weights: dict[str, float]) -> pd.DataFrame:
+    """Scores for one batch: (conversations, each conversation's Evidence) -> the batch with
+    score columns added."""
+    batch, evidence = item
     rows = [
-        score_conversation(measurement_turns(turns), v, p)
-        for turns, v, p in zip(batch["turns"], vectors, probs, strict=True)
+        score_conversation(measurement_turns(turns), e)
+        for turns, e in zip(batch["turns"], evidence, strict=True)
     ]
     scores = pd.DataFrame(rows, index=batch.index)
     for metric in METRICS:

@@ -2,8 +2,8 @@
 and how far the scores agree with human judgement. Deciding what to keep is `select`'s job.
 
 Two passes over the table. Pass 1 measures every conversation's turns, embeds each distinct
-turn text once (through the persistent cache) and fits the strategy classifier: the work a
-NeMo Curator stage does in `setup`, once, not per batch. Pass 2 maps the pure `score_batch`
+turn text once (through the persistent cache) and loads the scorer models `train_scorers`
+wrote: the work a NeMo Curator stage does in `setup`, once, not per batch. Pass 2 maps the pure `score_batch`
 over batches with the configured executor and writes the scored table, validated.
 """
 
@@ -30,9 +30,11 @@ from pixelated.core.shards import Shard
 from pixelated.core.tableio import count_rows, read_batches
 from pixelated.core.validation import canonical_schema
 from pixelated.scoring import agreement, crisis_eval
+from pixelated.scoring.behaviour import code_units
+from pixelated.scoring.checks import empathy_transfer, miti_by_source
 from pixelated.scoring.config import QualityConfig
-from pixelated.scoring.metrics import METRICS, read_scores, score_batch
-from pixelated.scoring.models import StrategyClassifier
+from pixelated.scoring.metrics import METRICS, Evidence, read_scores, score_batch
+from pixelated.scoring.scorers import Scorers
 from pixelated.scoring.turns import MTurn, measurement_turns
 
 log = logging.getLogger("pixelated.score")
@@ -46,7 +48,7 @@ class ScorePaths:
     cache: Path
     labels: Path  # data/labels/: crisis test and development sets, referral replies, drop review
     labelled_from: Path  # the anonymized table, before dedup: holds every labelled turn's text
-    model: Path  # the fitted strategy classifier, which the service scores with
+    scorers: Path  # the trained scorer models (train_scorers), which the service scores with too
 
 
 class ScoreConfig(Config):
@@ -58,16 +60,18 @@ class ScoreConfig(Config):
 
 @dataclass
 class Measured:
-    """Pass 1 over the table: each conversation's measured turns and mean seeker feedback."""
+    """Pass 1 over the table: each conversation's measured turns, source and mean seeker feedback."""
 
     mturns: dict[str, list[MTurn]] = field(default_factory=dict)
+    source: dict[str, str] = field(default_factory=dict)
     feedback: dict[str, float] = field(default_factory=dict)
 
 
 def measure(batches: Iterable[pd.DataFrame]) -> Measured:
-    """Measured turns and mean seeker feedback of every conversation."""
+    """Measured turns, source and mean seeker feedback of every conversation."""
     measured = Measured()
     for batch in batches:
+        measured.source.update(zip(batch["conversation_id"], batch["source"], strict=True))
         for cid, turns in zip(batch["conversation_id"], batch["turns"], strict=True):
             measured.mturns[cid] = measurement_turns(turns)
         measured.feedback.update(
@@ -78,26 +82,52 @@ def measure(batches: Iterable[pd.DataFrame]) -> Measured:
 
 @dataclass(frozen=True)
 class TurnModel:
-    """What pass 2 needs from pass 1: every measured text's vector and the strategy model."""
+    """What pass 2 needs from pass 1: every measured text's vector and the trained scorers
+    (behaviour codes, EPITOME empathy heads)."""
 
     mturns: dict[str, list[MTurn]]
     vector_of: dict[str, np.ndarray]
-    classifier: StrategyClassifier
+    scorers: Scorers
 
-    def arrays(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, list[np.ndarray], list[np.ndarray]]:
-        """`score_batch`'s input: the batch, its turn vectors and helper strategy probabilities."""
-        vectors, probs = [], []
-        for cid in batch["conversation_id"]:
-            turns = self.mturns[cid]
-            matrix = (
-                np.stack([self.vector_of[t.text] for t in turns])
-                if turns
-                else np.zeros((0, DIMENSION), np.float32)
-            )
-            helper = [i for i, t in enumerate(turns) if t.role == "helper"]
-            vectors.append(matrix)
-            probs.append(self.classifier.probabilities(matrix[helper], [(cid, i) for i in helper]))
-        return batch, vectors, probs
+    def helper_codes(self, cid: str) -> np.ndarray:
+        """MITI code probabilities of the conversation's helper sentences (units x CODES)."""
+        turns = self.mturns[cid]
+        helper = [i for i, t in enumerate(turns) if t.role == "helper"]
+        seeker_texts = [
+            turns[j].text if j is not None else None for j in map(partial(_seeker_before, turns), helper)
+        ]
+        return code_units(self.scorers.codes, [turns[i].text for i in helper], seeker_texts)
+
+    def evidence(self, cid: str) -> Evidence:
+        """The vectors, behaviour codes and empathy levels `score_batch` reads for one conversation."""
+        turns = self.mturns[cid]
+        vectors = (
+            np.stack([self.vector_of[t.text] for t in turns])
+            if turns
+            else np.zeros((0, DIMENSION), np.float32)
+        )
+        empathy = self.scorers.empathy.expected_levels([t.text for t in turns if t.role == "helper"])
+        return Evidence(vectors, self.helper_codes(cid), empathy)
+
+    def strategy_turns(self) -> list[tuple[str, str]]:
+        """Every helper turn with an ESConv strategy: (text, canonical strategy)."""
+        return [
+            (turn.text, turn.strategy)
+            for turns in self.mturns.values()
+            for turn in turns
+            if turn.role == "helper" and turn.strategy
+        ]
+
+    def arrays(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, list[Evidence]]:
+        """`score_batch`'s input: the batch and each conversation's Evidence."""
+        return batch, [self.evidence(cid) for cid in batch["conversation_id"]]
+
+
+def _seeker_before(turns: list[MTurn], index: int) -> int | None:
+    """The seeker turn a helper turn answers: the nearest before it, else the first after."""
+    before = [j for j in range(index) if turns[j].role == "seeker"]
+    after = [j for j in range(index + 1, len(turns)) if turns[j].role == "seeker"]
+    return before[-1] if before else (after[0] if after else None)
 
 
 def embed(mturns: dict[str, list[MTurn]], cache: EmbeddingCache) -> dict[str, np.ndarray]:
@@ -107,27 +137,17 @@ def embed(mturns: dict[str, list[MTurn]], cache: EmbeddingCache) -> dict[str, np
 
 
 def score_with(
-    batch: pd.DataFrame, classifier: StrategyClassifier, cache: EmbeddingCache, weights: dict[str, float]
+    batch: pd.DataFrame, scorers: Scorers, cache: EmbeddingCache, weights: dict[str, float]
 ) -> pd.DataFrame:
-    """Score a batch outside the stage (`pixelated score`, the service) with the stage's saved
-    strategy model, not a refitted one: the stage's own measure, embed and `score_batch`."""
-    mturns = measure([batch]).mturns
-    return score_batch(TurnModel(mturns, embed(mturns, cache), classifier).arrays(batch), weights=weights)
+    """Score a batch outside the stage (`pixelated score`, the service) with the trained
+    scorers the stage reads: the stage's own measure, embed and `score_batch`."""
+    return score_batch(prepare(measure([batch]).mturns, cache, scorers).arrays(batch), weights=weights)
 
 
-def prepare(mturns: dict[str, list[MTurn]], cache: EmbeddingCache) -> TurnModel:
-    """Embed each distinct measured text once, then fit the classifier on labelled helper turns."""
-    vector_of = embed(mturns, cache)
-    keys, labelled = [], []
-    for cid, turns in mturns.items():
-        for i, turn in enumerate(turns):
-            if turn.role == "helper" and turn.strategy:
-                keys.append((cid, i))
-                labelled.append(turn.strategy)
-    classifier = StrategyClassifier().fit(
-        np.stack([vector_of[mturns[c][i].text] for c, i in keys]), labelled, keys
-    )
-    return TurnModel(mturns, vector_of, classifier)
+def prepare(mturns: dict[str, list[MTurn]], cache: EmbeddingCache, scorers: Scorers | Path) -> TurnModel:
+    """Embed each distinct measured text once (through the cache); load the trained scorers."""
+    loaded = scorers if isinstance(scorers, Scorers) else Scorers.load(scorers)
+    return TurnModel(mturns, embed(mturns, cache), loaded)
 
 
 def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
@@ -135,23 +155,26 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
     batches = read_batches(paths.input, cfg.executor.batch_size)
     measured = measure(progress(batches, "score measure", count_rows(paths.input), unit="conv"))
     cache = EmbeddingCache(paths.cache, backend=cfg.embed.backend)
-    model = prepare(measured.mturns, cache)
+    model = prepare(measured.mturns, cache, paths.scorers)
     cache.save(keep=model.vector_of)
-    model.classifier.save(paths.model)
     embedded = time.perf_counter()
     log.info(
-        "embedded %d turn texts and fitted the strategy model in %.0fs",
+        "embedded %d turn texts and loaded the scorer models in %.0fs",
         len(model.vector_of),
         embedded - started,
     )
     rows = write_scores(cfg, model, paths.input, paths.output)
     elapsed = time.perf_counter() - started
     log.info(
-        "scored %d conversations in %.0fs (%.1f/s; embedding and classifier %.0fs)",
+        "scored %d conversations in %.0fs (%.1f/s; embedding and models %.0fs)",
         rows, elapsed, rows / max(elapsed, 1e-9), embedded - started,
     )  # fmt: skip
     evaluated = crisis_eval.evaluate(paths.labels, paths.labelled_from, cfg.executor.batch_size)
-    report = quality_report(read_scores(paths.output), measured, evaluated, model.classifier, cfg.quality)
+    report = quality_report(read_scores(paths.output), measured, evaluated, cfg.quality)
+    report["empathy_transfer_esconv"] = empathy_transfer(model.scorers.empathy, model.strategy_turns())
+    report["miti_by_source"] = miti_by_source(
+        {c: model.helper_codes(c) for c in model.mturns}, measured.source
+    )
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
@@ -187,12 +210,11 @@ def quality_report(
     scores: pd.DataFrame,
     measured: Measured,
     evaluated: dict,
-    classifier: StrategyClassifier,
     quality: QualityConfig,
 ) -> dict:
     """reports/quality.json: distributions, agreement with human judgement, crisis flags with
     the detector's accuracy (frozen test set; development set apart) and the safety-drop review,
-    the referral check's accuracy, the strategy model's report and the lowest-scoring
+    the referral check's accuracy and the lowest-scoring
     conversations (`evaluated`: crisis_eval.report's blocks)."""
     feedback = scores["conversation_id"].map(measured.feedback).astype(float)
     return {
@@ -214,7 +236,6 @@ def quality_report(
             **evaluated["crisis"],
         },
         "referral": evaluated["referral"],
-        "strategy_classifier": classifier.report,
         "error_analysis": agreement.error_analysis(scores, quality.weights, quality.error_analysis_rows),
     }
 

@@ -66,7 +66,7 @@ class State:
 
     def load_scorer(self) -> None:
         try:
-            self.scorer = engine.Scorer(self.params, self.settings.scorer, self.settings.embeddings)
+            self.scorer = engine.Scorer(self.params, self.settings.scorers, self.settings.embeddings)
         except Exception as err:  # reported by /ready, never crashes the API
             log.exception("scorer not loaded")
             self.scorer_error = f"{type(err).__name__}: {err}"

@@ -37,7 +37,7 @@ from pixelated.ingest.readers.records import record_to_item
 from pixelated.privacy.anonymize import AnonymizeConfig, checked_batch
 from pixelated.privacy.engine import Detector, fingerprint
 from pixelated.scoring import score
-from pixelated.scoring.models import StrategyClassifier
+from pixelated.scoring.scorers import Scorers
 from pixelated.selection.gates import tier_of
 
 UPLOAD_SOURCE = "upload"
@@ -157,15 +157,15 @@ def stream_record(number: int, line: str) -> dict | Rejection:
 
 
 class Scorer:
-    """The anonymizer, MiniLM, the score stage's saved strategy model and turn-vector cache,
+    """The anonymizer, MiniLM, the trained scorers the score stage reads and its turn-vector cache,
     loaded once per worker process; each call runs the stages' own batch functions on the rows."""
 
-    def __init__(self, params: dict, model_path: Path, embeddings: tuple[Path, ...] = ()):
+    def __init__(self, params: dict, scorers: Path, embeddings: tuple[Path, ...] = ()):
         self.anonymize = build_config(AnonymizeConfig, params)
         self.quality = build_config(score.ScoreConfig, params).quality
         self.max_chars = self.anonymize.validate_.max_turn_chars
         self.stamp = fingerprint(self.anonymize.privacy.analyzer)
-        self.classifier = StrategyClassifier.load(model_path)
+        self.scorers = Scorers.load(scorers)
         # the score stage's turn-vector cache, read only: a text it embedded gets its vector
         self.vectors = EmbeddingCache(read_only=[p for p in embeddings if p.is_file()])
         load_model()
@@ -195,9 +195,9 @@ class Scorer:
         ]
 
     def _scores(self, batch: pd.DataFrame) -> pd.DataFrame:
-        """The score stage's pass 1 and 2 on one batch, with the saved classifier (not refitted);
+        """The score stage's pass 1 and 2 on one batch, with the stage's trained scorers;
         the tier is the selection gates' `tier_of`."""
-        scored = score.score_with(batch, self.classifier, self.vectors.fresh(), self.quality.weights)
+        scored = score.score_with(batch, self.scorers, self.vectors.fresh(), self.quality.weights)
         scored["quality_tier"] = tier_of(scored["quality"], self.quality.tiers)
         return scored
 

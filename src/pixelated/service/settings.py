@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-SCORER = "models/strategy_classifier.parquet"  # written by the score stage (dvc.yaml)
+SCORERS = "models/scorers"  # the trained scorers the score stage reads (train_scorers, dvc.yaml)
 EMBEDDINGS = "data/cache/turn_embeddings.parquet"  # the score stage's turn-vector cache
 
 
@@ -28,7 +28,7 @@ class Settings:
 
     home: Path  # service.db, uploads/, workspaces/
     repo: Path  # the pipeline repository whose tracked files seed each job's workspace
-    scorer: Path  # the strategy classifier the score stage saved (models/strategy_classifier.parquet)
+    scorers: Path  # the trained scorer folder the score stage reads (models/scorers)
     embeddings: tuple[Path, ...] = ()  # turn-vector caches read (never written) by /v1/score
     max_body_bytes: int = 20 * 1024 * 1024
     rate_per_minute: int = 600  # per API key, per API process
@@ -46,7 +46,7 @@ class Settings:
         return cls(
             home=home,
             repo=repo,
-            scorer=Path(_env("SCORER", str(repo / SCORER))).resolve(),
+            scorers=Path(_env("SCORERS", str(repo / SCORERS))).resolve(),
             embeddings=_paths(_env("EMBEDDINGS", str(repo / EMBEDDINGS))),
             max_body_bytes=int(_env("MAX_BODY_BYTES", str(20 * 1024 * 1024))),
             rate_per_minute=int(_env("RATE_PER_MINUTE", "600")),

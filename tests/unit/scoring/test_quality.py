@@ -10,9 +10,10 @@ from pixelated.core.schema import scored_schema
 from pixelated.core.validation import canonical_schema
 from pixelated.ingest.conversation import make_turn
 from pixelated.scoring import metrics as quality
+from pixelated.scoring.behaviour import CODES
 from pixelated.scoring.safety import safety
 from pixelated.scoring.score import ScoreConfig
-from pixelated.scoring.turns import STRATEGIES, MTurn, measurement_turns
+from pixelated.scoring.turns import MTurn, measurement_turns
 from tests.conftest import MAX_TURN_CHARS, canonical_row, frame
 from tests.paths import REPO
 
@@ -21,11 +22,11 @@ def turns(*pairs):
     return [MTurn(role, text.lower(), None, (i,)) for i, (role, text) in enumerate(pairs)]
 
 
-def probs(*names):
-    """One-hot strategy rows, one per helper turn."""
-    matrix = np.zeros((len(names), len(STRATEGIES)))
+def codes(*names):
+    """One-hot MITI code rows, one per coded helper sentence."""
+    matrix = np.zeros((len(names), len(CODES)))
     for row, name in enumerate(names):
-        matrix[row, STRATEGIES.index(name)] = 1.0
+        matrix[row, CODES.index(name)] = 1.0
     return matrix
 
 
@@ -60,11 +61,17 @@ BAD = turns(
 
 
 def test_therapeutic_accuracy_rewards_helping_skills():
-    skilled = quality.therapeutic_accuracy(probs("reflection", "question", "affirmation", "restatement"))
-    unskilled = quality.therapeutic_accuracy(probs("other", "other", "other"))
-    questions_only = quality.therapeutic_accuracy(probs("question", "question", "question"))
+    skilled = quality.therapeutic_accuracy(
+        codes("complex_reflection", "open_question", "affirm", "simple_reflection", "complex_reflection")
+    )
+    unskilled = quality.therapeutic_accuracy(codes("other", "other", "other"))
+    questions_only = quality.therapeutic_accuracy(
+        codes("closed_question", "closed_question", "closed_question")
+    )
+    pushy = quality.therapeutic_accuracy(codes("advise_without_permission", "confront", "other"))
     assert skilled > 0.8 > questions_only > unskilled
-    assert unskilled == pytest.approx(0.0)
+    assert skilled > 0.8 > 0.5 > pushy
+    assert quality.therapeutic_accuracy(codes()) == 0.0
 
 
 def test_coherence_high_for_on_topic_replies(embed):
@@ -72,12 +79,30 @@ def test_coherence_high_for_on_topic_replies(embed):
     assert good > 0.6 > 0.3 > bad
 
 
-def test_emotional_authenticity_sees_epitome_mechanisms():
-    helper = [t.text for t in GOOD if t.role == "helper"]
-    none = np.zeros((3, len(STRATEGIES)))
-    good = quality.emotional_authenticity(helper, none)
-    bad = quality.emotional_authenticity([t.text for t in BAD if t.role == "helper"], none)
-    assert good > 0.6 and bad < 0.1
+ONE_ANSWER = turns(("seeker", "I lost my job."), ("helper", "I'm so sorry, that sounds painful."))
+
+
+def test_emotional_authenticity_reads_epitome_levels():
+    two_turns = ONE_ANSWER + turns(("helper", "You lost so much at once."))
+    strong = quality.emotional_authenticity(np.array([[1.0, 1.0, 0.5], [0.5, 1.0, 0.0]]), two_turns)
+    weak = quality.emotional_authenticity(np.array([[0.0, 0.1, 0.0], [0.0, 0.0, 0.1]]), two_turns)
+    one_answer = quality.emotional_authenticity(np.array([[1.0, 1.0, 0.5]]), ONE_ANSWER)
+    assert strong > 0.8 > 0.3 > weak
+    assert one_answer >= strong  # one empathic written answer is not worth less than a chat
+    assert quality.emotional_authenticity(np.zeros((0, 3)), ONE_ANSWER) == 0.0
+
+
+def test_the_seeker_s_closing_affect_counts_where_the_conversation_shows_it():
+    helped = ONE_ANSWER + turns(("seeker", "Thank you so much, I feel a lot better now."))
+    unhelped = ONE_ANSWER + turns(("seeker", "This is useless, I feel worse."), ("helper", "ok."))
+    assert quality.seeker_uptake(ONE_ANSWER) == (0.5, 0.0)  # a written answer: nothing to read
+    received, evidence = quality.seeker_uptake(helped)
+    assert received > 0.8 and evidence == 0.5  # one seeker turn after help: half the evidence
+    assert quality.seeker_uptake(unhelped)[0] < 0.2
+    empathy = np.array([[0.5, 0.5, 0.5]])
+    with_reply = [quality.emotional_authenticity(empathy, mturns) for mturns in (helped, unhelped)]
+    alone = quality.emotional_authenticity(empathy, ONE_ANSWER)
+    assert with_reply[0] > alone > with_reply[1]
 
 
 @pytest.mark.parametrize(
@@ -102,27 +127,13 @@ def test_clinical_compliance_clean_and_missing_referral():
     assert violations == ["no_referral"] and score < 1
 
 
-def test_personality_consistency_penalizes_swings(embed):
-    steady = turns(
-        ("seeker", "I feel anxious."),
-        ("helper", "That sounds hard, I'm glad you told me."),
-        ("seeker", "It's every morning."),
-        ("helper", "Mornings sound really hard for you, I'm glad you're sharing this."),
+def test_personality_consistency_keeps_the_seeker_the_subject():
+    focused = quality.personality_consistency(
+        ["That sounds hard for you.", "You carried your worry, you kept going."]
     )
-    swing = turns(
-        ("seeker", "I feel anxious."),
-        ("helper", "I'm so happy and delighted to help, wonderful, amazing!"),
-        ("seeker", "It's every morning."),
-        ("helper", "Stop wasting my time, this is pathetic and awful, I hate this."),
-    )
-    helper_vectors = lambda mt: embed([t for t in mt if t.role == "helper"])  # noqa: E731
-    high = quality.personality_consistency(
-        [t.text for t in steady if t.role == "helper"], helper_vectors(steady)
-    )
-    low = quality.personality_consistency(
-        [t.text for t in swing if t.role == "helper"], helper_vectors(swing)
-    )
-    assert high > 0.7 > low
+    about_me = quality.personality_consistency(["I had that too. My boss was awful to me, I quit my job."])
+    assert focused > 0.8 > 0.5 > about_me
+    assert quality.personality_consistency(["Depression is common and treatable."]) == 0.5  # nothing shown
 
 
 def test_language_quality_high_for_clear_english_low_for_garbage():
@@ -182,10 +193,11 @@ def test_score_batch_output_passes_the_scored_schema(embed):
     ]
     batch = frame(rows)
     mturns = [measurement_turns(t) for t in batch["turns"]]
-    vectors = [embed(m) for m in mturns]
-    helper_probs = [probs(*["reflection"] * sum(t.role == "helper" for t in m)) for m in mturns]
+    levels = (np.full((3, 3), 0.8), np.zeros((3, 3)))
+    units = (codes("complex_reflection", "open_question", "affirm"), codes("other", "other", "confront"))
+    evidence = [quality.Evidence(embed(m), u, e) for m, u, e in zip(mturns, units, levels, strict=True)]
     weights = dict.fromkeys(quality.METRICS, 1.0)
-    scored = quality.score_batch((batch, vectors, helper_probs), weights)
+    scored = quality.score_batch((batch, evidence), weights)
     scored_schema(canonical_schema(MAX_TURN_CHARS)).validate(scored)
     assert scored.loc[0, "quality"] > scored.loc[1, "quality"] + 0.2
 
