@@ -11,8 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from scipy.stats import spearmanr
-from sklearn.metrics import roc_auc_score
+from scipy.stats import rankdata, spearmanr
 
 from pixelated.scoring.metrics import METRICS, sinking_metric
 
@@ -33,11 +32,23 @@ def bootstrap_ci(
     return [_r(np.percentile(values, 2.5)), _r(np.percentile(values, 97.5))]
 
 
-def auc_with_ci(y: np.ndarray, score: np.ndarray) -> dict:
-    def auc(rows: np.ndarray) -> float | None:
-        return roc_auc_score(y[rows], score[rows]) if len(set(y[rows])) == 2 else None
+def roc_auc(y: np.ndarray, score: np.ndarray) -> float | None:
+    """ROC AUC as the Mann-Whitney statistic over mid-ranks (ties count half), as sklearn's
+    roc_auc_score gives it, without its per-call input checks: a bootstrap calls it thousands
+    of times. None when `y` holds one class."""
+    positives = int(y.sum())
+    negatives = len(y) - positives
+    if not positives or not negatives:
+        return None
+    ranks = rankdata(score)
+    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
-    return {"auc": _r(roc_auc_score(y, score)), "ci95": bootstrap_ci(auc, len(y))}
+
+def auc_with_ci(y: np.ndarray, score: np.ndarray) -> dict:
+    return {
+        "auc": _r(roc_auc(y, score)),
+        "ci95": bootstrap_ci(lambda rows: roc_auc(y[rows], score[rows]), len(y)),
+    }
 
 
 def rejected_vs_accepted_auc(scores: pd.DataFrame, accepted: str, rejected: str) -> dict:

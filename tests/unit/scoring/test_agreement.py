@@ -1,0 +1,23 @@
+"""Agreement with human labels: the bootstrap's AUC is sklearn's, ties included."""
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from pixelated.scoring.agreement import auc_with_ci, roc_auc
+
+
+def test_roc_auc_matches_sklearn_with_ties_and_refuses_one_class():
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        y = np.r_[0, 1, rng.integers(0, 2, 40)]
+        score = np.round(rng.random(42), 1)  # rounded: many ties
+        assert np.isclose(roc_auc(y, score), roc_auc_score(y, score), rtol=0, atol=1e-12)
+    assert roc_auc(np.ones(5, int), np.arange(5.0)) is None
+
+
+def test_auc_with_ci_brackets_a_clear_separation():
+    y = np.r_[np.zeros(30, int), np.ones(30, int)]
+    score = np.r_[np.linspace(0, 0.6, 30), np.linspace(0.4, 1, 30)]
+    result = auc_with_ci(y, score)
+    low, high = result["ci95"]
+    assert low <= result["auc"] <= high and result["auc"] > 0.9
