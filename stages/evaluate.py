@@ -1,5 +1,6 @@
-"""evaluate: recall@k and MRR on the test split for the fine-tuned model, the un-tuned MiniLM,
-TF-IDF and the un-curated ablation; fairness by group; CV folds."""
+"""evaluate: recall@k and MRR on the test split for the fine-tuned model, the un-tuned MiniLM
+and TF-IDF; fairness by group; CV folds; the curation ablation (curated vs a random subset of
+the same size vs everything that passed dedup, several seeds, two test splits)."""
 
 from pixelated.core.config import load_config
 from pixelated.core.runner import stage_args

@@ -1,5 +1,5 @@
 """train: fine-tune MiniLM as a response selector on the train split, early-stopped on
-validation; the same recipe on the un-curated table is the ablation."""
+validation."""
 
 from pixelated.core.config import load_config
 from pixelated.core.runner import stage_args

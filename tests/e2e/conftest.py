@@ -34,7 +34,7 @@ SAMPLE_RUN = {
     "split": {"cv_folds": 2},
     "scorers": {"max_pairs": 60},
     "train": {"max_pairs": 16, "epochs": 1, "batch_size": 8, "max_seq_length": 32, "val_max_queries": 32},
-    "evaluate": {"max_queries": 32, "cv": {"max_pairs": 8, "max_queries": 8}},
+    "evaluate": {"max_queries": 32, "cv": {"max_pairs": 8, "max_queries": 8}, "ablation": {"seeds": [1, 2]}},
 }
 # small batches and shards, so the sample's tables have several parts of several batches each
 SAMPLE_EXECUTOR = {"batch_size": 20, "shard_rows": 40}

@@ -6,6 +6,7 @@ test_versioning's second data version; evaluate's outputs are checked on the sam
 import json
 import sys
 
+import pytest
 import yaml
 
 from tests.e2e.conftest import copy_run, run_ok, stages_run
@@ -22,8 +23,39 @@ def test_training_param_touches_only_train_and_evaluate(sample_run, tmp_path):
 def test_evaluation_reports_every_model_and_the_plots(sample_run):
     root, env = sample_run.root, sample_run.env
     evaluation = json.loads((root / "reports" / "eval.json").read_text())
-    models = {"finetuned", "pretrained", "tfidf", "ablation_uncurated"}
-    folds = yaml.safe_load((root / "params.yaml").read_text())["split"]["cv_folds"]
-    assert set(evaluation["test"]) >= models and evaluation["cv"]["folds"] == folds
+    models = {"finetuned", "pretrained", "tfidf"}
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    assert set(evaluation["test"]) >= models and evaluation["cv"]["folds"] == params["split"]["cv_folds"]
+    assert_curation_ablation(evaluation, params)
     plots = json.loads(run_ok(["dvc", "plots", "show", "--json"], root, env))["data"]
     assert plots["Recall@k on test"] and plots["Training curve"] and plots["reports/plots/train_curve.csv"]
+
+
+def assert_curation_ablation(evaluation: dict, params: dict) -> None:
+    """Every arm ran under every seed on both test splits, the curated one being the headline
+    test split; the random subset has the curated arm's size; the gain is the paired one."""
+    ablation, seeds = evaluation["ablation"], params["evaluate"]["ablation"]["seeds"]
+    assert ablation["budget"] == {
+        "pairs": params["train"]["max_pairs"],
+        "epochs": params["train"]["epochs"],
+        "seeds": seeds,
+        "early_stopping": False,
+    }
+    curated, uncurated = ablation["curated"], ablation["uncurated"]
+    assert curated["queries"] == evaluation["test"]["queries"]
+    assert uncurated["queries"] == curated["queries"] + ablation["added_test_queries"]
+    pools = ablation["pool_conversations_per_seed"]
+    assert pools["random_subset"] == pools["curated"] and pools["passed_dedup"][0] >= pools["curated"][0]
+    for split in (curated, uncurated):
+        for arm in ("curated", "random_subset", "passed_dedup"):
+            recall = split[arm]["recall_at_1"]
+            assert len(recall["per_seed"]) == len(seeds)
+            assert recall["ci95"][0] <= recall["mean"] <= recall["ci95"][1]
+        gain = split["curation_gain"]["vs_random_subset"]["recall_at_1"]["mean"]
+        assert gain == pytest.approx(
+            split["curated"]["recall_at_1"]["mean"] - split["random_subset"]["recall_at_1"]["mean"], abs=2e-4
+        )
+    assert (
+        evaluation["curation_gain_recall_at_1"]
+        == curated["curation_gain"]["vs_random_subset"]["recall_at_1"]["mean"]
+    )

@@ -15,7 +15,7 @@ from tests.e2e.conftest import STAGES, copy_run, run_ok, stages_run
 
 pytestmark = pytest.mark.slow
 
-MODEL_OUTS = ("models/response_selector", "models/response_selector_uncurated")
+MODEL_OUTS = ("models/response_selector",)
 
 
 def _out_hashes(root) -> dict[str, str]:

@@ -52,6 +52,13 @@ class CrossValidationConfig(Config):
     max_queries: int | None = Field(ge=1)
 
 
+class AblationConfig(Config):
+    """The curation ablation: every training pool is fitted once per seed."""
+
+    seeds: list[int] = Field(min_length=1)
+    bootstrap_rounds: int = Field(ge=100)
+
+
 class EvaluateConfig(Config):
     seed: int
     candidates: int = Field(ge=2)
@@ -61,3 +68,4 @@ class EvaluateConfig(Config):
     fairness_min_queries: int = Field(ge=1)
     tfidf: TfidfConfig
     cv: CrossValidationConfig
+    ablation: AblationConfig

@@ -1,5 +1,5 @@
 """evaluate: recall@k and MRR among seeded candidate sets on the test split for the fine-tuned
-model, the un-tuned MiniLM, TF-IDF and the un-curated ablation; fairness by group; CV folds.
+model, the un-tuned MiniLM and TF-IDF; fairness by group; CV folds; the curation ablation.
 
 Every model is ranked on the same seeded candidate sets, so their numbers compare directly.
 """
@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import pyarrow.parquet as pq
 from pixelated.core.config import Config, ExecutorConfig, MlflowConfig
 from pixelated.core.embed import load_sentence_model
 from pixelated.core.tableio import to_pandas
+from pixelated.modeling.ablation import load_ablation_data, run_ablation
 from pixelated.modeling.config import EvaluateConfig, TrainConfig
 from pixelated.modeling.finetune import fit, resolve_device
 from pixelated.modeling.retrieval import (
@@ -49,8 +49,8 @@ class EvaluateStageConfig(Config):
 @dataclass(frozen=True)
 class EvaluatePaths:
     splits: Path
+    passed_dedup: Path  # everything that passed dedup: the ablation's un-curated pool
     model: Path
-    ablation_model: Path
     metrics: Path
     recall_curve: Path  # CSV: k vs recall@k per model
     fairness: Path  # CSV: metrics per group and model
@@ -69,7 +69,6 @@ def run(cfg: EvaluateStageConfig, paths: EvaluatePaths) -> None:
     models = {
         "finetuned": load_sentence_model(paths.model, device=device),
         "pretrained": pretrained,
-        "ablation_uncurated": load_sentence_model(paths.ablation_model, device=device),
     }
     ranks, n_candidates = model_ranks(models, test, texts_of(train_pairs), evaluate, train.max_seq_length)
     write_validated_csv(recall_curve(ranks, evaluate.ks, n_candidates), paths.recall_curve, RecallCurveSchema)
@@ -77,14 +76,18 @@ def run(cfg: EvaluateStageConfig, paths: EvaluatePaths) -> None:
     write_validated_csv(fairness, paths.fairness, FairnessSchema)
 
     headline = {name: rank_metrics(r, HEADLINE_KS) for name, r in ranks.items()}
+    ablation_data = load_ablation_data(paths.splits, paths.passed_dedup, test, train, cfg.executor)
+    ablation = run_ablation(ablation_data, pretrained, train, evaluate)
     metrics = {
         "test": {"queries": len(test), "candidates": n_candidates, **headline},
         "finetuned_beats_pretrained_recall_at_1": headline["finetuned"]["recall_at_1"]
         > headline["pretrained"]["recall_at_1"],
-        "curation_gain_recall_at_1": headline["finetuned"]["recall_at_1"]
-        - headline["ablation_uncurated"]["recall_at_1"],
+        "curation_gain_recall_at_1": ablation["curated"]["curation_gain"]["vs_random_subset"]["recall_at_1"][
+            "mean"
+        ],
         "fairness_recall_at_1_gap": fairness_gaps(fairness),
         "cv": cross_validation(paths.splits, pretrained, cfg),
+        "ablation": ablation,
     }
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
@@ -95,7 +98,7 @@ def run(cfg: EvaluateStageConfig, paths: EvaluatePaths) -> None:
         cfg.mlflow,
         params={"evaluate": evaluate.model_dump(), "train": train.model_dump()},
         metrics=metrics,
-        inputs=[paths.splits, paths.model, paths.ablation_model],
+        inputs=[paths.splits, paths.passed_dedup, paths.model],
         artifacts=[paths.fairness, paths.recall_curve],
     )
 
@@ -159,8 +162,7 @@ def cross_validation(splits: Path, pretrained, cfg: EvaluateStageConfig) -> dict
         rest = sample_rows(
             all_pairs[all_pairs["conversation_id"].map(fold_of) != fold], cv.max_pairs, int(fold)
         )
-        with tempfile.TemporaryDirectory() as checkpoint:
-            tuned, _ = fit(rest, None, train, Path(checkpoint), epochs=cv.epochs)
+        tuned, _ = fit(rest, None, train, epochs=cv.epochs)
         models = {"finetuned": tuned, "pretrained": pretrained}
         ranks, _ = model_ranks(models, held, texts_of(rest), evaluate, train.max_seq_length)
         for name, model_ranks_ in ranks.items():

@@ -4,16 +4,15 @@ A short explicit loop around the library's pieces (MultipleNegativesRankingLoss 
 negatives, transformers' linear warmup/decay schedule, AdamW) rather than the library's
 Trainer: that needs `accelerate`, writes a checkpoint folder per save step and evaluates
 with its own metrics, while here early stopping must use the same candidate-set recall@1
-that `evaluate` reports. After each epoch the model is scored on validation; an improvement
-is checkpointed to disk, `patience` epochs without one stop training, and the best
-checkpoint is what is returned.
+that `evaluate` reports. After each epoch the model is scored on validation; the weights of
+an improvement are kept, `patience` epochs without one stop training, and the best weights
+are what is returned.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -51,17 +50,14 @@ def validation_scores(model, pairs: pd.DataFrame, cfg: TrainConfig) -> dict[str,
 
 
 def fit(
-    train_pairs: pd.DataFrame,
-    val_pairs: pd.DataFrame | None,
-    cfg: TrainConfig,
-    checkpoint: Path,
-    epochs: int | None = None,
+    train_pairs: pd.DataFrame, val_pairs: pd.DataFrame | None, cfg: TrainConfig, epochs: int | None = None
 ):
     """Fine-tune a fresh pretrained MiniLM on `train_pairs`; returns (model, history).
 
     `history` has one row per epoch (epoch 0 is the untuned model) with the mean training
-    loss and, when `val_pairs` is given, validation recall@1/5, MRR and loss. Without
-    validation every epoch runs and the last one is kept.
+    loss and, when `val_pairs` is given, validation recall@1/5, MRR and loss; the weights of
+    the best epoch are kept in memory and restored at the end. Without validation every epoch
+    runs and the last one is kept.
     """
     import torch
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
@@ -78,17 +74,17 @@ def fit(
     total = max(epochs * steps_per_epoch, 1)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total), total)
     rng = np.random.default_rng(cfg.seed)
+    validating = val_pairs is not None and len(val_pairs) > 0
 
     def validate(epoch: int, train_loss: float | None) -> dict:
         row = {"epoch": epoch, "train_loss": train_loss}
-        if val_pairs is not None and len(val_pairs):
+        if validating:
             row.update({f"val_{k}": v for k, v in validation_scores(model, val_pairs, cfg).items()})
         log.info("epoch %d: %s", epoch, {k: round(v, 4) for k, v in row.items() if v is not None})
         return row
 
     history = [validate(0, None)]
-    best, waited = history[0].get("val_recall_at_1", -1.0), 0
-    model.save(str(checkpoint))
+    best, best_state, waited = history[0].get("val_recall_at_1"), _weights(model) if validating else None, 0
     for epoch in range(1, epochs + 1):
         model.train()
         batches = _batches(rng.permutation(len(train_pairs)), cfg.batch_size)
@@ -96,20 +92,25 @@ def fit(
             _step(model, loss, optimizer, scheduler, train_pairs, batch, device)
             for batch in progress(batches, f"epoch {epoch}", total=sum(map(len, batches)), unit="pairs")
         ]
-        row = validate(epoch, float(np.mean(running)) if running else None)
-        history.append(row)
-        score = row.get("val_recall_at_1")
-        if score is None or score > best:
-            best, waited = (score if score is not None else best), 0
-            model.save(str(checkpoint))
-        else:
-            waited += 1
-            if waited >= cfg.patience:
-                log.info("early stop after epoch %d: no val recall@1 gain for %d epochs", epoch, waited)
-                break
-    best_model = load_sentence_model(checkpoint, device=device)
-    best_model.max_seq_length = cfg.max_seq_length
-    return best_model, history
+        history.append(validate(epoch, float(np.mean(running)) if running else None))
+        if not validating:
+            continue
+        if history[-1]["val_recall_at_1"] > best:
+            best, best_state, waited = history[-1]["val_recall_at_1"], _weights(model), 0
+            continue
+        waited += 1
+        if waited >= cfg.patience:
+            log.info("early stop after epoch %d: no val recall@1 gain for %d epochs", epoch, waited)
+            break
+    if validating:
+        model.load_state_dict(best_state)
+    model.eval()
+    return model, history
+
+
+def _weights(model) -> dict:
+    """A copy of the model's weights, to restore the best epoch without a disk round trip."""
+    return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}
 
 
 def _batches(order: np.ndarray, size: int) -> list[np.ndarray]:

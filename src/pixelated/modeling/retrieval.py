@@ -1,5 +1,5 @@
 """Response selection: (seeker context -> helper response) pairs, seeded candidate sets and
-rank metrics, shared by training (early stopping), evaluation, CV and the ablation.
+rank metrics, shared by training (early stopping), evaluation, CV and the curation ablation.
 
 A query is the context before a helper turn; its candidates are its own response plus
 responses drawn (seeded) from other conversations, so every model is ranked on the very
@@ -175,18 +175,12 @@ def group_metrics(
 HELD_OUT_KEYS = ("conversation_id", "thread_id", "content_hash")
 
 
-def exclude_held_out(
-    pairs: pd.DataFrame, held_out: pd.DataFrame, groups: pd.Series | None = None
-) -> tuple[pd.DataFrame, int]:
+def exclude_held_out(pairs: pd.DataFrame, held_out: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     """Drop pairs whose conversation, source thread or exact content is in `held_out` (the
-    validation and test conversations), or, given dedup `groups` (conversation_id -> group_id),
-    that share a duplicate group with them, so a model trained on other data is scored fairly on
-    the clean test split. Returns the kept pairs and how many conversations were dropped."""
+    validation and test conversations), so a model trained on other data is scored fairly on
+    the test splits. Returns the kept pairs and how many conversations were dropped."""
     leaked = pd.Series(False, index=pairs.index)
     for key in HELD_OUT_KEYS:
         leaked |= pairs[key].isin(set(held_out[key].dropna()))
-    if groups is not None:
-        held_groups = set(held_out["conversation_id"].map(groups).dropna())
-        leaked |= pairs["conversation_id"].map(groups).isin(held_groups)
     dropped = int(pairs.loc[leaked, "conversation_id"].nunique())
     return pairs[~leaked].reset_index(drop=True), dropped

@@ -139,6 +139,22 @@ def dedup_section(dedup: dict) -> str:
     )
 
 
+def ablation_table(ablation: dict) -> str:
+    """The curation ablation: each training pool's recall@1 and MRR with 95% intervals, per test split."""
+
+    def shown(figure: dict) -> str:
+        low, high = figure["ci95"]
+        return f"{figure['mean']:.3f} [{low:.3f}, {high:.3f}]"
+
+    rows = [
+        [split, arm, shown(results[arm]["recall_at_1"]), shown(results[arm]["mrr"])]
+        for split in ("curated", "uncurated")
+        if (results := ablation.get(split))
+        for arm in ("curated", "random_subset", "passed_dedup")
+    ]
+    return table(["test split", "trained on", "recall@1 [95% CI]", "MRR [95% CI]"], rows) if rows else ""
+
+
 def eval_section(evaluation: dict, plots: dict[str, list[dict]]) -> str:
     models = evaluation.get("test") or {}
     rows = [
@@ -149,8 +165,10 @@ def eval_section(evaluation: dict, plots: dict[str, list[dict]]) -> str:
     parts = [table(["model", "recall@1", "recall@5", "MRR"], rows)]
     gain = evaluation.get("curation_gain_recall_at_1")
     parts.append(
-        f"<p>Curation gain (recall@1, curated − un-curated): <strong>{escape(str(gain))}</strong></p>"
+        "<p>Curation gain (recall@1 on the curated test split, curated training data minus a random "
+        f"subset of the same size, mean over seeds): <strong>{escape(str(gain))}</strong></p>"
     )
+    parts.append(ablation_table(evaluation.get("ablation") or {}))
     for name, (x, title) in EVAL_PLOTS.items():
         if plots.get(name):
             parts.append(image(figures.curves(plots[name], x, title), title))

@@ -92,12 +92,12 @@ def log_stage_run(
     return run.info.run_id
 
 
-def log_history(history: list[dict], step: str = "epoch", prefix: str = "") -> None:
+def log_history(history: list[dict], step: str = "epoch") -> None:
     """Per-step metrics (one dict per epoch) into the active run, so MLflow draws the curves."""
     import mlflow
 
     for row in history:
-        values = {f"{prefix}{k}": v for k, v in numeric_metrics(row).items() if k != step}
+        values = {k: v for k, v in numeric_metrics(row).items() if k != step}
         mlflow.log_metrics(values, step=int(row[step]))
 
 

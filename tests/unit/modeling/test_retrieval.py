@@ -101,7 +101,7 @@ def test_fairness_table_skips_small_groups():
     assert rows["emotion_type", "sad"].mrr == pytest.approx((1 + 1 / 2 + 1 / 5) / 3)
 
 
-def test_ablation_drops_held_out_conversations_threads_and_contents():
+def test_held_out_conversations_threads_and_contents_are_excluded():
     pairs = pd.DataFrame(
         {
             "conversation_id": ["c1", "c1", "c2", "c3", "c4"],
@@ -113,18 +113,3 @@ def test_ablation_drops_held_out_conversations_threads_and_contents():
     kept, dropped = exclude_held_out(pairs, held_out)
     assert kept["conversation_id"].tolist() == ["c2"]
     assert dropped == 3
-
-
-def test_ablation_drops_conversations_sharing_a_dedup_group_with_held_out():
-    pairs = pd.DataFrame(
-        {
-            "conversation_id": ["c1", "c2", "c3"],
-            "thread_id": ["t1", "t2", "t3"],
-            "content_hash": ["h1", "h2", "h3"],
-        }
-    )
-    held_out = pd.DataFrame({"conversation_id": ["c9"], "thread_id": ["t9"], "content_hash": ["h9"]})
-    groups = pd.Series({"c1": "g1", "c2": "g9", "c3": "g3", "c9": "g9"})  # c2 near-duplicates c9
-    kept, dropped = exclude_held_out(pairs, held_out, groups)
-    assert kept["conversation_id"].tolist() == ["c1", "c3"]
-    assert dropped == 1

@@ -46,7 +46,17 @@ DEDUP = {
         ]
     },
 }
-EVALUATION = {"test": {"finetuned": {"recall_at_1": 0.5}}, "curation_gain_recall_at_1": 0.25}
+FIGURE = {"mean": 0.5, "ci95": [0.4, 0.6]}
+EVALUATION = {
+    "test": {"finetuned": {"recall_at_1": 0.5}},
+    "curation_gain_recall_at_1": 0.25,
+    "ablation": {
+        "curated": {
+            arm: {"recall_at_1": FIGURE, "mrr": FIGURE}
+            for arm in ("curated", "random_subset", "passed_dedup")
+        }
+    },
+}
 # reports/resources.json as stages leave it; the report's own entry is from its previous run
 DEDUP_COST = {
     "wall_s": 12.5,
@@ -219,6 +229,7 @@ def test_report_page_is_self_contained_and_escapes_data(reported):
         assert f'<section id="{section}"' in page
     assert 'src="http' not in page and "url(" not in page  # nothing fetched from anywhere
     assert "<td>x1</td>" in page  # a dedup example, by id
+    assert page.count("<td>0.500 [0.400, 0.600]</td>") == 6  # the curation ablation, per arm
     assert (reported.plots / "funnel.csv").read_text().splitlines()[:2] == [
         "stage,conversations",
         "ingest,12",
