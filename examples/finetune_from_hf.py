@@ -57,10 +57,11 @@ def main() -> None:
     val_pairs = sample_rows(pairs("validation", 1), cfg.val_max_queries, cfg.seed)
     print(f"{len(train_pairs)} training pairs, {len(val_pairs)} validation queries")
     output = args.output or args.repo / OUTPUT
-    _, history = fit(train_pairs, val_pairs, cfg, checkpoint=output)
+    model, history = fit(train_pairs, val_pairs, cfg)
+    model.save(str(output))
     for row in history:  # epoch 0 is the model before fine-tuning
         print({key: round(value, 4) if isinstance(value, float) else value for key, value in row.items()})
-    print(f"best checkpoint: {output}")
+    print(f"best epoch's model: {output}")
 
 
 if __name__ == "__main__":
