@@ -65,11 +65,11 @@ def _keys(path: Path) -> pd.DataFrame:
     return to_pandas(pq.read_table(path, columns=list(HELD_OUT_KEYS)))
 
 
-def added_test_ids(passed: pd.DataFrame, splits: Path, seed: int) -> tuple[set[str], int]:
+def added_test_ids(passed: pd.DataFrame, curated: dict[str, pd.DataFrame], seed: int) -> tuple[set[str], int]:
     """Ids of the not-selected conversations that join the curated test split to make the
     un-curated one: the curated test share of them, in a seeded hash order, minus those sharing a
-    thread or content with the curated train or validation split. Also: how many were left out."""
-    curated = {name: _keys(splits / f"{name}.parquet") for name in ("train", "validation", "test")}
+    thread or content with the curated train or validation split. Also: how many were left out.
+    `curated` maps each split to its conversations' keys."""
     share = len(curated["test"]) / max(sum(map(len, curated.values())), 1)
     selected = set().union(*(set(frame["conversation_id"]) for frame in curated.values()))
     others = passed[~passed["conversation_id"].isin(selected)]
@@ -83,23 +83,25 @@ def added_test_ids(passed: pd.DataFrame, splits: Path, seed: int) -> tuple[set[s
 
 
 def load_ablation_data(
-    splits: Path, passed_dedup: Path, curated_test: pd.DataFrame, train: TrainConfig, executor: ExecutorConfig
+    splits: Path,
+    passed_dedup: Path,
+    curated_pairs: pd.DataFrame,
+    curated_test: pd.DataFrame,
+    train: TrainConfig,
+    executor: ExecutorConfig,
 ) -> AblationData:
-    """The training pools and both test splits' query pairs (`curated_test`: the headline's)."""
+    """The training pools and both test splits' query pairs, given the train split's pairs and
+    the headline's test queries (both already loaded by `evaluate`)."""
+    curated = {name: _keys(splits / f"{name}.parquet") for name in ("train", "validation", "test")}
     passed = _keys(passed_dedup)
-    added, left_out = added_test_ids(passed, splits, train.seed)
+    added, left_out = added_test_ids(passed, curated, train.seed)
     queries = load_pairs(passed_dedup, train, 1, executor)
     test_pairs = pd.concat([curated_test, queries[queries["conversation_id"].isin(added)]], ignore_index=True)
     held_out = pd.concat(
-        [
-            _keys(splits / "validation.parquet"),
-            _keys(splits / "test.parquet"),
-            passed[passed["conversation_id"].isin(added)],
-        ]
+        [curated["validation"], curated["test"], passed[passed["conversation_id"].isin(added)]]
     )
     pool = load_pairs(passed_dedup, train, train.pairs_per_conversation, executor)
     passed_pairs, excluded = exclude_held_out(pool, held_out)
-    curated_pairs = load_pairs(splits / "train.parquet", train, train.pairs_per_conversation, executor)
     counts = {
         "added_test_conversations": len(added),
         "added_test_queries": len(test_pairs) - len(curated_test),

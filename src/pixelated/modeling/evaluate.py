@@ -76,15 +76,16 @@ def run(cfg: EvaluateStageConfig, paths: EvaluatePaths) -> None:
     write_validated_csv(fairness, paths.fairness, FairnessSchema)
 
     headline = {name: rank_metrics(r, HEADLINE_KS) for name, r in ranks.items()}
-    ablation_data = load_ablation_data(paths.splits, paths.passed_dedup, test, train, cfg.executor)
+    ablation_data = load_ablation_data(
+        paths.splits, paths.passed_dedup, train_pairs, test, train, cfg.executor
+    )
     ablation = run_ablation(ablation_data, pretrained, train, evaluate)
+    curated_test_gains = ablation["curated"]["curation_gain"]
     metrics = {
         "test": {"queries": len(test), "candidates": n_candidates, **headline},
         "finetuned_beats_pretrained_recall_at_1": headline["finetuned"]["recall_at_1"]
         > headline["pretrained"]["recall_at_1"],
-        "curation_gain_recall_at_1": ablation["curated"]["curation_gain"]["vs_random_subset"]["recall_at_1"][
-            "mean"
-        ],
+        "curation_gain_recall_at_1": curated_test_gains["vs_random_subset"]["recall_at_1"]["mean"],
         "fairness_recall_at_1_gap": fairness_gaps(fairness),
         "cv": cross_validation(paths.splits, pretrained, cfg),
         "ablation": ablation,

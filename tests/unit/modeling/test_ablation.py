@@ -31,11 +31,9 @@ def keys(prefix: str, n: int, threads: list[str] | None = None) -> pd.DataFrame:
 
 
 @pytest.fixture
-def splits(tmp_path):
+def splits():
     """Curated splits of 6 / 2 / 2 conversations: the test share is 0.2."""
-    for name, n in (("train", 6), ("validation", 2), ("test", 2)):
-        keys(name, n).to_parquet(tmp_path / f"{name}.parquet")
-    return tmp_path
+    return {name: keys(name, n) for name, n in (("train", 6), ("validation", 2), ("test", 2))}
 
 
 def test_the_uncurated_test_split_adds_the_test_share_of_the_rest_without_leaks(splits):
