@@ -65,17 +65,19 @@ def onnx_path() -> Path:
 
 @functools.cache
 def load_encoder(backend: str = "torch"):
-    """Something with SentenceTransformer's `encode`: the float model, or its int8 ONNX export
-    (exported on first use, from the offline model files)."""
+    """Something with SentenceTransformer's `encode`: the float model, or its transformer on
+    OpenVINO or as an int8 ONNX export (see `embed_backends`), built from the offline files."""
     if backend == "torch":
         return load_model()
-    from pixelated.core import embed_onnx
+    from pixelated.core import embed_backends
 
     model = load_model()
+    if backend == "openvino":
+        return embed_backends.OpenVinoEncoder(model)
     path = onnx_path()
     if not path.exists():
-        embed_onnx.export(model, path, quantize=True)
-    return embed_onnx.OnnxEncoder(path, model.tokenizer, model.max_seq_length)
+        embed_backends.export(model, path, quantize=True)
+    return embed_backends.OnnxEncoder(path, model.tokenizer, model.max_seq_length)
 
 
 def encode_sorted(model, texts: Sequence[str], batch_size: int = 64, desc: str = "embed") -> np.ndarray:
@@ -118,7 +120,7 @@ class EmbeddingCache:
     `path` is the cache this stage writes (loaded if it exists); `read_only` are other stages'
     caches consulted first and never written. `hits` and `misses` count lookups, for reports.
     A `backend` other than torch keys its vectors apart (the text hash of "<backend>\x1f<text>"),
-    so switching `embed.backend` never mixes the two models' vectors.
+    so switching `embed.backend` never mixes two backends' vectors.
     """
 
     def __init__(

@@ -35,6 +35,8 @@ def score_frame(
     kept = anonymized.kept.reset_index(drop=True)
     if kept.empty:
         return pd.DataFrame(columns=[*ID_FIELDS, *SCORE_COLUMNS]), anonymized.rejections
-    embeddings = EmbeddingCache(None, read_only=[cache] if cache and cache.exists() else [])
+    embeddings = EmbeddingCache(
+        None, read_only=[cache] if cache and cache.exists() else [], backend=score_cfg.embed.backend
+    )
     scored = score_with(kept, Scorers.load(scorers), embeddings, score_cfg.quality.weights)
     return scored[[*ID_FIELDS, *SCORE_COLUMNS]], anonymized.rejections

@@ -22,7 +22,7 @@ import yaml
 from pydantic import ValidationError
 
 from pixelated.core.config import ConfigError, ExecutorConfig, build_config, read_params
-from pixelated.core.embed import EmbeddingCache, load_model
+from pixelated.core.embed import EmbeddingCache, load_encoder
 from pixelated.core.hashing import sha256_file
 from pixelated.core.ledger import Rejection
 from pixelated.core.runner import TablePaths
@@ -162,13 +162,15 @@ class Scorer:
 
     def __init__(self, params: dict, scorers: Path, embeddings: tuple[Path, ...] = ()):
         self.anonymize = build_config(AnonymizeConfig, params)
-        self.quality = build_config(score.ScoreConfig, params).quality
+        scoring = build_config(score.ScoreConfig, params)
+        self.quality = scoring.quality
         self.max_chars = self.anonymize.validate_.max_turn_chars
         self.stamp = fingerprint(self.anonymize.privacy.analyzer)
         self.scorers = Scorers.load(scorers)
         # the score stage's turn-vector cache, read only: a text it embedded gets its vector
-        self.vectors = EmbeddingCache(read_only=[p for p in embeddings if p.is_file()])
-        load_model()
+        backend = scoring.embed.backend
+        self.vectors = EmbeddingCache(read_only=[p for p in embeddings if p.is_file()], backend=backend)
+        load_encoder(backend)
         Detector(self.anonymize.privacy.analyzer).detect(["Warm up the analyzer, Alice."])
 
     def score(self, rows: list[dict]) -> list[dict]:

@@ -38,21 +38,38 @@ def test_save_keeps_only_texts_in_use_and_is_byte_stable(tmp_path):
 
 def test_backends_key_their_vectors_apart():
     """Issue 14, item 7: switching embed.backend never serves one model's vector for the other."""
-    torch_cache, onnx_cache = EmbeddingCache(), EmbeddingCache(backend="onnx")
-    assert torch_cache.key("same text") != onnx_cache.key("same text")
-    assert torch_cache.key("same text") == EmbeddingCache().key("same text")  # torch keys unchanged
+    backends = ("torch", "onnx", "openvino")
+    keys = {backend: EmbeddingCache(backend=backend).key("same text") for backend in backends}
+    assert len(set(keys.values())) == 3
+    assert keys["torch"] == EmbeddingCache().key("same text")  # torch keys unchanged
+
+
+TEXTS = ["I feel so alone lately.", "My therapist helps a lot.", "Let's talk about football.", "ok"]
+
+
+def test_openvino_backend_agrees_with_the_float_model_and_is_deterministic():
+    """The default backend: bf16 (on this machine) or f32 OpenVINO, within the adoption bar
+    (cosine >= 0.99, bench/embed_bench.py) of float `model.encode`; the same vectors twice."""
+    from pixelated.core.embed import encode_sorted, load_encoder, load_model
+
+    encoder = load_encoder("openvino")
+    ours = encode_sorted(encoder, TEXTS, batch_size=2)
+    reference = load_model().encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
+    assert ours.dtype == np.float32 and ours.shape == (4, DIMENSION)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert ((ours * reference).sum(axis=1) > 0.999).all()
+    assert np.array_equal(ours, encode_sorted(encoder, TEXTS, batch_size=2))
 
 
 @pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
 def test_int8_onnx_export_agrees_with_the_float_model(tmp_path):
-    from pixelated.core import embed_onnx
+    from pixelated.core import embed_backends
     from pixelated.core.embed import encode_sorted, load_model
 
-    texts = ["I feel so alone lately.", "My therapist helps a lot.", "Let's talk about football.", "ok"]
     model = load_model()
-    path = embed_onnx.export(model, tmp_path / "minilm.onnx", quantize=True)
-    encoder = embed_onnx.OnnxEncoder(path, model.tokenizer, model.max_seq_length)
-    ours = encode_sorted(encoder, texts, batch_size=2)
-    reference = model.encode(texts, normalize_embeddings=True, convert_to_numpy=True)
+    path = embed_backends.export(model, tmp_path / "minilm.onnx", quantize=True)
+    encoder = embed_backends.OnnxEncoder(path, model.tokenizer, model.max_seq_length)
+    ours = encode_sorted(encoder, TEXTS, batch_size=2)
+    reference = model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
     assert ours.shape == (4, DIMENSION)
     assert ((ours * reference).sum(axis=1) > 0.97).all()
