@@ -116,7 +116,7 @@ def run(texts: list[str], batch_size: int, threshold: float, onnx_dir: Path) -> 
     before = timed(lambda: model.encode(texts, **encode))
     timings = {}
     for name, encoder in encoders(model, onnx_dir):
-        encoder.encode(texts[:8], batch_size)  # warm-up, as for raw encode
+        encoder.encode(texts[:8], batch_size=batch_size)  # warm-up, as for raw encode
         timings[name] = timed(lambda e=encoder: encode_sorted(e, texts, batch_size))
     after = timed(lambda: model.encode(texts, **encode))
     raw = ((before[0] + after[0]) / 2, before[1])
