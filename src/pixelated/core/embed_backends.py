@@ -121,12 +121,12 @@ class GraphEncoder:
 class OnnxEncoder(GraphEncoder):
     """An exported ONNX graph (see `export`) on ONNX Runtime's CPU provider."""
 
-    def __init__(self, path: Path, tokenizer, max_seq_length: int, threads: int | None = None):
+    def __init__(self, path: Path, tokenizer, max_seq_length: int):
         import onnxruntime as ort
 
         super().__init__(tokenizer, max_seq_length)
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or len(os.sched_getaffinity(0))
+        options.intra_op_num_threads = len(os.sched_getaffinity(0))
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.wanted = {i.name for i in self.session.get_inputs()}
 
@@ -140,9 +140,7 @@ class OpenVinoEncoder(GraphEncoder):
     (an .xml), the converted model is read from there, or saved there after converting: every
     later process skips the 3 s conversion."""
 
-    def __init__(
-        self, model, path: Path | None = None, threads: int | None = None, precision: str | None = None
-    ):
+    def __init__(self, model, path: Path | None = None, precision: str | None = None):
         import openvino as ov
 
         super().__init__(model.tokenizer, model.max_seq_length)
@@ -156,7 +154,7 @@ class OpenVinoEncoder(GraphEncoder):
             {
                 "INFERENCE_PRECISION_HINT": self.precision,
                 "PERFORMANCE_HINT": "LATENCY",
-                "INFERENCE_NUM_THREADS": threads or len(os.sched_getaffinity(0)),
+                "INFERENCE_NUM_THREADS": len(os.sched_getaffinity(0)),
             },
         )
         log.info("MiniLM on OpenVINO %s, %s", ov.__version__, self.precision)

@@ -71,7 +71,11 @@ def _mapper(fn, kind: str, workers: int, actor_options: dict):
         # `fn` goes to each worker once, not with every batch: dedup's is a partial holding the
         # whole cluster table. Workers die with the stage: a killed stage leaves none running.
         with ProcessPoolExecutor(max_workers=workers, initializer=_install, initargs=(fn,)) as pool:
-            yield lambda batches: _bounded(lambda b: pool.submit(_call, b).result, batches, 2 * workers)
+            try:
+                yield lambda batches: _bounded(lambda b: pool.submit(_call, b).result, batches, 2 * workers)
+            except BaseException:
+                _kill_workers(pool)
+                raise
     else:
         with _ray_actors(fn, workers, actor_options) as submit:
             yield lambda batches: _bounded(submit, batches, 2 * workers)
@@ -113,6 +117,15 @@ def _ray_actors(fn, workers: int, actor_options: dict):
 
 
 _WORKER_FN: list[Callable] = []  # the function this worker process maps, set by `_install`
+
+
+def _kill_workers(pool: ProcessPoolExecutor) -> None:
+    """End a failed map's workers before the pool's shutdown joins them. The stage fails
+    either way; the other workers would otherwise finish their batches first, and a pool
+    broken by a killed worker was once seen (in CI) to leave the stage waiting on the rest.
+    What Python 3.14's `ProcessPoolExecutor.kill_workers` does."""
+    for worker in list((pool._processes or {}).values()):
+        worker.kill()
 
 
 def _install(fn: Callable) -> None:

@@ -80,11 +80,25 @@ while True:
 # A stage (its signal handlers installed) whose pool workers print their pid, then work long.
 # One write per line: two workers' `print`s can interleave on the shared pipe.
 STAGE_WITH_POOL = """
-import os, time
+import faulthandler, os, signal, time
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 from pixelated.core.executor import map_batches
 from pixelated.core.process import exit_on_signals
 exit_on_signals()
 def work(batch):
+    os.write(1, f"{os.getpid()}\\n".encode())
+    time.sleep(60)
+list(map_batches(work, [[1], [2]], kind="process", workers=2))
+"""
+
+# A stage whose first batch fails while its second, on the other worker, works long.
+STAGE_WITH_A_FAILING_BATCH = """
+import os, time
+from pixelated.core.executor import map_batches
+def work(batch):
+    if batch == [1]:
+        time.sleep(1)  # the other batch is running by now
+        raise ValueError("bad batch")
     os.write(1, f"{os.getpid()}\\n".encode())
     time.sleep(60)
 list(map_batches(work, [[1], [2]], kind="process", workers=2))
@@ -130,6 +144,21 @@ def wait_gone(pid: int, seconds: float = 10.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def wait_or_dump(stage: subprocess.Popen, seconds: float) -> int:
+    """`stage.wait`, failing with where the stage's threads and workers stood if it does not
+    end in time (a CI run once saw a pool stage outlive a killed worker by 30 s)."""
+    try:
+        return stage.wait(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        workers = subprocess.run(
+            ["ps", "-o", "pid,stat,wchan:24,args", "--ppid", str(stage.pid)], capture_output=True, text=True
+        ).stdout
+        stage.send_signal(signal.SIGUSR1)  # faulthandler prints every thread's stack
+        time.sleep(1)
+        stage.kill()
+        pytest.fail(f"the stage ran on {seconds} s; its workers:\n{workers}\n{stage.communicate()[1]}")
 
 
 def test_second_copy_of_a_stage_is_refused_naming_the_holder(spawn, tmp_path, monkeypatch):
@@ -215,7 +244,16 @@ def test_pool_worker_ends_on_sigterm(spawn):
     stage, worker = spawn(STAGE_WITH_POOL)
     os.kill(int(worker), signal.SIGTERM)
     assert wait_gone(int(worker), 10), "the worker outlived SIGTERM"
-    assert stage.wait(timeout=30) != 0  # its pool broken, the stage fails rather than hang
+    assert wait_or_dump(stage, 30) != 0  # its pool broken, the stage fails rather than hang
+
+
+def test_a_failed_batch_ends_the_stage_without_waiting_for_the_others(spawn):
+    """A batch's error used to wait, before the stage failed, for every other running batch to
+    end (here a minute; a score shard, many)."""
+    stage, worker = spawn(STAGE_WITH_A_FAILING_BATCH)
+    assert wait_or_dump(stage, 15) != 0
+    assert "ValueError: bad batch" in stage.stderr.read()
+    assert wait_gone(int(worker)), "a worker outlived its failed stage"
 
 
 def test_sigterm_ends_a_stage_waiting_on_its_workers_at_once(spawn):
@@ -223,7 +261,7 @@ def test_sigterm_ends_a_stage_waiting_on_its_workers_at_once(spawn):
     (here a minute), or, when the signal came as the pool started, for ever."""
     stage, worker = spawn(STAGE_WITH_POOL)
     stage.send_signal(signal.SIGTERM)
-    assert stage.wait(timeout=15) != 0
+    assert wait_or_dump(stage, 15) != 0
     assert wait_gone(int(worker)), "a worker outlived its stopped stage"
 
 
