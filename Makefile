@@ -46,7 +46,7 @@ browser:
 # The browser package installs beside the Python packages: both mostly wait on downloads.
 test:
 	@$(MAKE) --no-print-directory -j2 install browser
-	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder -q --durations=15
+	$(BIN)/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder -q --durations=15
 
 # Retake the screenshots committed under docs/img/ (the browser tests write them when asked).
 screenshots: install browser
