@@ -93,7 +93,8 @@ list(map_batches(work, [[1], [2]], kind="process", workers=2))
 
 # A stage whose first batch fails while its second, on the other worker, works long.
 STAGE_WITH_A_FAILING_BATCH = """
-import os, time
+import faulthandler, os, signal, time
+faulthandler.register(signal.SIGUSR1, all_threads=True)
 from pixelated.core.executor import map_batches
 def work(batch):
     if batch == [1]:
