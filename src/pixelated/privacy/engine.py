@@ -14,7 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
@@ -83,14 +87,41 @@ def _country_names() -> frozenset[str]:
     return frozenset(names | {"usa", "us", "u.s.", "uk", "u.k.", "america", "england", "britain"})
 
 
+_NOT_NEEDED_BY_SPACY_ENGINE = ("transformers", "torch")
+
+
+@contextmanager
+def presidio_imports() -> Iterator[None]:
+    """Import Presidio (and spaCy under it) without torch and transformers, which the spaCy
+    engine never uses.
+
+    Installed, both are imported anyway: Presidio imports transformers' `pipeline` for its
+    optional Transformers engine, and spaCy's thinc imports torch. That is about 7 s of every
+    anonymize worker's start. Presidio and thinc take a package for absent while sys.modules
+    maps it to None: here only inside this block, and only a package the process has not
+    imported yet (thinc then runs without torch, as spaCy's CPU models do anyway).
+    PRESIDIO_DEVICE=cpu keeps spaCy on the CPU on any machine.
+    """
+    os.environ.setdefault("PRESIDIO_DEVICE", "cpu")
+    blocked = [name for name in _NOT_NEEDED_BY_SPACY_ENGINE if name not in sys.modules]
+    sys.modules.update(dict.fromkeys(blocked))
+    try:
+        yield
+    finally:
+        for name in blocked:
+            if sys.modules.get(name, ...) is None:
+                del sys.modules[name]
+
+
 @cache
 def _analyzer(model: str, entities: tuple[str, ...]):
     """One analyzer per process (loading spaCy takes seconds), holding only what is asked for."""
     offline_tldextract()
-    from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine, RecognizerRegistry
-    from presidio_analyzer.nlp_engine import NlpEngineProvider
+    with presidio_imports():
+        from presidio_analyzer import AnalyzerEngine, BatchAnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.nlp_engine import NlpEngineProvider
 
-    from pixelated.privacy.recognizers import custom_recognizers
+        from pixelated.privacy.recognizers import custom_recognizers
 
     nlp_engine = NlpEngineProvider(
         nlp_configuration={

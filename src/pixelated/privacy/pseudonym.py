@@ -14,7 +14,7 @@ from functools import cache
 from typing import get_args
 
 from pixelated.privacy.config import Surrogate
-from pixelated.privacy.engine import Span
+from pixelated.privacy.engine import Span, presidio_imports
 
 SURROGATES = get_args(Surrogate)
 
@@ -35,7 +35,8 @@ _FAKE = {
 
 @cache
 def _anonymizer():
-    from presidio_anonymizer import AnonymizerEngine
+    with presidio_imports():
+        from presidio_anonymizer import AnonymizerEngine
 
     return AnonymizerEngine()
 
@@ -84,7 +85,8 @@ class Pseudonymizer:
         """`text` with every span replaced by its stand-in (Presidio's anonymizer does the edit)."""
         if not spans:
             return text
-        from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+        with presidio_imports():
+            from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
         operators = {
             entity: OperatorConfig("custom", {"lambda": lambda value, e=entity: self.stand_in(e, value)})

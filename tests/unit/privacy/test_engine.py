@@ -43,7 +43,9 @@ def test_overlapping_spans_merge_so_nothing_leaks():
 
 
 def test_analyzer_starts_and_detects_with_the_network_blocked(tmp_path):
-    """A fresh interpreter with sockets disabled: no model hub, no public-suffix-list fetch."""
+    """A fresh interpreter with sockets disabled: no model hub, no public-suffix-list fetch.
+    Detecting and pseudonymizing import neither transformers nor torch (7 s of a worker's
+    start), and leave transformers importable."""
     script = tmp_path / "offline.py"
     script.write_text(
         "import socket\n"
@@ -53,15 +55,26 @@ def test_analyzer_starts_and_detects_with_the_network_blocked(tmp_path):
         "from pixelated.privacy.config import AnalyzerConfig\n"
         "from pixelated.privacy.engine import Detector\n"
         f"cfg = AnalyzerConfig.model_validate(read_params({str(PARAMS)!r})['privacy']['analyzer'])\n"
-        "spans = Detector(cfg).detect(['write to ana.lee@mail.co.uk or visit https://x.example.com'])[0]\n"
+        "text = 'write to ana.lee@mail.co.uk or visit https://x.example.com'\n"
+        "spans = Detector(cfg).detect([text])[0]\n"
         "print(sorted(s.entity for s in spans))\n"
+        "from pixelated.privacy.pseudonym import Pseudonymizer\n"
+        "print(Pseudonymizer('c1', 'placeholder').apply(text, spans))\n"
+        "import importlib.util, sys\n"
+        "print(sorted({'transformers', 'torch'} & set(sys.modules)))\n"
+        "print(importlib.util.find_spec('transformers') is not None)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "HF_HUB_OFFLINE": "1"}
     result = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, env=env, check=False
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip() == "['EMAIL_ADDRESS', 'URL']"
+    assert result.stdout.splitlines() == [
+        "['EMAIL_ADDRESS', 'URL']",
+        "write to <EMAIL_ADDRESS_1> or visit <URL_1>",
+        "[]",
+        "True",
+    ]
     assert "Traceback" not in result.stderr
 
 
