@@ -1,6 +1,6 @@
 # Quickstart:  make repro  (install + run the whole pipeline)   |   make test  (install + tests)
-# Tests run on 2 workers file by file, in collection order: one worker builds the sample pipeline
-# run the end-to-end tests share while the other runs tests that do not need it (tests/scheduling.py).
+# Tests run on 3 workers file by file, in queue order: one worker builds the sample pipeline
+# run the end-to-end tests share while the others run tests that do not need it (tests/scheduling.py).
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(abspath $(VENV))/bin
