@@ -41,6 +41,7 @@ from pixelated.core.config import build_config, read_params
 from pixelated.core.embed import EmbeddingCache, load_model
 from pixelated.core.shards import parts
 from pixelated.core.tableio import count_rows
+from pixelated.ingest.acquire import add_to_mirror, resolve_mirror
 from pixelated.privacy import anonymize
 from pixelated.privacy.engine import _PIPES_NOT_NEEDED
 from tests.e2e.conftest import STAGES, clone_env, commit_clone, copy_repo, run_ok
@@ -86,11 +87,20 @@ def run_pipeline(corpus_dir: Path, until: str, work: Path) -> tuple[Path, dict[s
     root = work / "repo"
     copy_repo(root)
     shutil.copy(corpus_dir / "sources.yaml", root / "conf" / "sources" / "shared.yaml")
+    add_label_sources(corpus_dir, read_params(root / "params.yaml"))
     env = {**clone_env(root), "PE_DATA_MIRROR": str(corpus_dir), "PE_RESOURCES": str(work / "resources.json")}
     commit_clone(root, env)
     run_ok(["dvc", "repro", until], root, env)
     entries = resources.read(work / "resources.json")
     return root, {stage: {k: entries[stage].get(k) for k in MEASURES} for stage in STAGES if stage in entries}
+
+
+def add_label_sources(corpus_dir: Path, params: dict) -> None:
+    """Link into the corpus folder, the clone's mirror, what its stages acquire besides the
+    conversations: train_scorers' pinned EPITOME labels, from the configured shared mirror."""
+    location = params["scorers"]["epitome"]["location"]
+    if not (corpus_dir / location).exists():
+        add_to_mirror(resolve_mirror(params["acquire"]["mirror"]) / location, corpus_dir)
 
 
 def reference_pair(sizes: list[float]) -> tuple[float, float]:

@@ -1,12 +1,24 @@
 """The scale benchmark's logic (bench/scale.py): which sizes are compared, the targets and their
-verdicts, and that a corpus is generated once per size and seed. No pipeline runs here."""
+verdicts, that a corpus is generated once per size and seed and carries the label sources the
+stages acquire. No pipeline runs here."""
 
 import json
 
 import pytest
 
-from bench.scale import GB, MAX_RSS_MB, by_stage, corpus, reference_pair, scaling, verdicts
+from bench.scale import (
+    GB,
+    MAX_RSS_MB,
+    add_label_sources,
+    by_stage,
+    corpus,
+    reference_pair,
+    scaling,
+    verdicts,
+)
+from pixelated.core.config import read_params
 from tests.conftest import source_config
+from tests.paths import REPO
 
 
 def entry(wall: float, rss: float) -> dict:
@@ -82,3 +94,19 @@ def test_corpus_is_generated_once_per_size_and_seed(tmp_path, canonical_row):
     (first / "manifest.json").unlink()  # an unfinished corpus (the manifest is written last)
     assert corpus(size, 1, tmp_path, shared) == first and len(reads) == 3
     assert (first / "fixture" / "corpus.jsonl").read_bytes() == written
+
+
+def test_corpus_mirror_gets_the_pinned_epitome_labels(tmp_path, monkeypatch):
+    """train_scorers acquires EPITOME from the mirror: a corpus-only mirror failed its run."""
+    params = read_params(REPO / "params.yaml")
+    location = params["scorers"]["epitome"]["location"]
+    shared = tmp_path / "shared"
+    (shared / location).mkdir(parents=True)
+    (shared / location / "labels.csv").write_text("post,response,level\n")
+    monkeypatch.setenv("PE_DATA_MIRROR", str(shared))
+    corpus_dir = tmp_path / "corpus"
+    corpus_dir.mkdir()
+    add_label_sources(corpus_dir, params)
+    add_label_sources(corpus_dir, params)  # a reused corpus already has them
+    copied = corpus_dir / location / "labels.csv"
+    assert copied.read_text() == "post,response,level\n" and not copied.is_symlink()
