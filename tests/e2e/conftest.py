@@ -40,8 +40,8 @@ SAMPLE_RUN = {
 # small batches and shards, so the sample's tables have several parts of several batches each
 SAMPLE_EXECUTOR = {"batch_size": 20, "shard_rows": 40}
 # The shared sample run maps its batches in each stage's own process: a pool of two for six
-# batches costs more than it saves (each worker loads anonymize's models again, about 10 s of
-# CPU a run). test_faults keeps the pool; the executor tests compare pools with a local run.
+# batches costs more than it saves (each worker loads anonymize's models again, about 4 s of
+# CPU each). test_faults keeps the pool; the executor tests compare pools with a local run.
 SAMPLE_RUN_EXECUTOR = {**SAMPLE_EXECUTOR, "workers": 1}
 CANARY_DIR = REPO / "tests" / "fixtures" / "canary"
 CANARY_ROWS = 1
