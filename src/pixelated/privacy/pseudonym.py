@@ -85,8 +85,8 @@ class Pseudonymizer:
         """`text` with every span replaced by its stand-in (Presidio's anonymizer does the edit)."""
         if not spans:
             return text
-        with presidio_imports():
-            from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+        anonymizer = _anonymizer()  # first: it imports Presidio's package (see presidio_imports)
+        from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
         operators = {
             entity: OperatorConfig("custom", {"lambda": lambda value, e=entity: self.stand_in(e, value)})
@@ -96,7 +96,7 @@ class Pseudonymizer:
         for span in spans:
             self.slot(span.entity, text[span.start : span.end])
         results = [RecognizerResult(s.entity, s.start, s.end, s.score) for s in spans]
-        return _anonymizer().anonymize(text=text, analyzer_results=results, operators=operators).text
+        return anonymizer.anonymize(text=text, analyzer_results=results, operators=operators).text
 
 
 @cache
