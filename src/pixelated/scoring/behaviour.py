@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 
-from pixelated.scoring.cues import cues
+from pixelated.scoring.cues import asserted, cues
 from pixelated.scoring.textclf import TextClassifier
 
 CODES = (
@@ -145,7 +145,7 @@ def refine(units: list[str], learned: np.ndarray, advice_requested: bool) -> np.
             "self_disclosure": q["self_disclosure"], "other": q["other"],
         }  # fmt: skip
         for code in ("emphasize_autonomy", "seek_collaboration", "confront"):
-            if miti[code].search(unit):  # a cue-coded behaviour takes the unit
+            if asserted(miti[code], unit):  # a cue-coded behaviour takes the unit
                 values = {name: 0.0 for name in values} | {code: 1.0}
         out[row] = [values.get(code, 0.0) for code in CODES]
     return out

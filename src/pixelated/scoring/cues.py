@@ -1,6 +1,10 @@
 """Cue phrases of lexicons/quality.yaml, compiled once: EPITOME levels, compliance
 violations, harmful advice and the MITI codes too rare in any labelled source to learn. Shared
-by the sub-metrics and the safety score (referrals have their own check, scoring/referral.py)."""
+by the sub-metrics and the safety score (referrals have their own check, scoring/referral.py).
+
+A cue for something the helper does (a compliance violation, a cue-coded MITI code) counts only
+where it is asserted: `asserted` sets aside a match negated or reported in its clause.
+"""
 
 from __future__ import annotations
 
@@ -27,9 +31,38 @@ def cues() -> dict:
             for name, levels in raw["epitome"].items()
         },
         "compliance": {name: compile_all(p) for name, p in raw["compliance"].items()},
+        "set_aside": compile_all(raw["set_aside"]),
         "harmful_advice": compile_all(raw["harmful_advice"]),
-        "miti": {name: compile_all(p) for name, p in raw["miti"].items()},
+        "miti": {
+            name: compile_all(p + (raw["compliance"]["judgement"] if name == "confront" else []))
+            for name, p in raw["miti"].items()
+        },
     }
+
+
+_CLAUSE_END = re.compile(r"[.!?;:,\n]|\bbut\b|\bhowever\b")
+_WINDOW = 6  # words before a match in which a set-aside cue cancels it (NegEx uses 5-6)
+
+
+def _quoted(text: str, position: int) -> bool:
+    """Inside quotation marks: someone's words, or words suggested for the seeker to say."""
+    before = text[:position]
+    return before.count('"') % 2 == 1 or before.rfind("\u201c") > before.rfind("\u201d")
+
+
+def asserted(pattern: re.Pattern, text: str) -> bool:
+    """True when `pattern` matches, outside quotation marks, somewhere no negation or reporting
+    cue precedes it in its clause (NegEx, Chapman et al. 2001): "it's not your fault" is no
+    blame, "you worry that you're crazy" no judgement, and a suggested "say 'i love you'" no
+    breach of boundaries."""
+    set_aside = cues()["set_aside"]
+    for match in pattern.finditer(text):
+        if _quoted(text, match.start()):
+            continue
+        clause = max((end.end() for end in _CLAUSE_END.finditer(text, 0, match.start())), default=0)
+        if not set_aside.search(" ".join(text[clause : match.start()].split()[-_WINDOW:])):
+            return True
+    return False
 
 
 def epitome_level(text: str, levels: dict[str, re.Pattern]) -> float:

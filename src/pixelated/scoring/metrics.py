@@ -25,7 +25,7 @@ from pixelated.core.schema import SCORE_FIELDS, SCORE_METRICS, SCORED_SCHEMA
 from pixelated.core.tableio import to_pandas
 from pixelated.scoring import miti
 from pixelated.scoring.calibration import calibrate
-from pixelated.scoring.cues import cues
+from pixelated.scoring.cues import asserted, cues
 from pixelated.scoring.safety import safety, unreferred_crisis
 from pixelated.scoring.turns import MTurn, measurement_turns
 
@@ -146,9 +146,9 @@ def seeker_uptake(mturns: list[MTurn]) -> tuple[float, float]:
 
 
 def compliance_violations(helper_texts: list[str]) -> list[str]:
-    """Kinds of helper behaviour ruled out by counselling codes of conduct found in the turns."""
+    """Kinds of helper behaviour ruled out by counselling codes of conduct, asserted in the turns."""
     joined = "\n".join(helper_texts)
-    return [name for name, pattern in cues()["compliance"].items() if pattern.search(joined)]
+    return [name for name, pattern in cues()["compliance"].items() if asserted(pattern, joined)]
 
 
 def clinical_compliance(mturns: list[MTurn]) -> tuple[float, list[str]]:

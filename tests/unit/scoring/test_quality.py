@@ -120,6 +120,25 @@ def test_clinical_compliance_catches_each_violation(text, violation):
     assert violation in violations and score <= 0.65
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "it's not your fault, you did everything you could.",  # negated blame is support
+        "it isn't your fault at all.",
+        "i'm sure everything will be okay, you are stronger than you think.",  # reassurance
+        "i take medication for this too, and it helped me.",  # self-disclosure, not dosing
+        "children who grow up in an unstable home often feel this way.",
+        "you will get over it in time.",
+        'you could tell her: "mom, i love you and i am worried."',  # words suggested to say
+        "i love your idea of writing it down.",
+        "how long have you known you have depression?",  # the seeker's own diagnosis
+        "you worry that you are crazy, but many people feel this.",
+    ],
+)
+def test_clinical_compliance_sets_aside_look_alikes(text):
+    assert quality.clinical_compliance(turns(("seeker", "i feel low"), ("helper", text))) == (1.0, [])
+
+
 def test_clinical_compliance_clean_and_missing_referral():
     assert quality.clinical_compliance(GOOD) == (1.0, [])
     unreferred = turns(("seeker", "I want to kill myself."), ("helper", "Let's talk about your hobbies."))

@@ -70,6 +70,13 @@ def test_cue_coded_behaviours_take_the_unit():
     assert named == ["emphasize_autonomy", "seek_collaboration", "confront"]
 
 
+def test_a_negated_cue_codes_nothing():
+    learned = np.tile(np.eye(len(LEARNED))[LEARNED.index("affirm")], (2, 1))
+    units = ["it's not your fault.", "it's your own fault."]
+    named = [CODES[i] for i in behaviour.refine(units, learned, False).argmax(axis=1)]
+    assert named == ["affirm", "confront"]
+
+
 def test_code_classifier_learns_clear_cases_and_round_trips(classifier, tmp_path):
     cases = ["it sounds like you feel you have let everyone down", "you should try exercise", "hello"]
     predicted = [LEARNED[i] for i in classifier.probabilities(cases).argmax(axis=1)]
