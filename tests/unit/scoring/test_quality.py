@@ -128,6 +128,9 @@ def test_clinical_compliance_catches_each_violation(text, violation):
         "i'm sure everything will be okay, you are stronger than you think.",  # reassurance
         "i take medication for this too, and it helped me.",  # self-disclosure, not dosing
         "children who grow up in an unstable home often feel this way.",
+        "they may also grow up feeling responsible.",
+        "i commend you for admitting your fault in it.",
+        "attacks that 0.5mg of xanax does not touch are worth raising with your prescriber.",
         "you will get over it in time.",
         'you could tell her: "mom, i love you and i am worried."',  # words suggested to say
         "i love your idea of writing it down.",
