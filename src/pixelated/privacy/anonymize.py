@@ -8,8 +8,9 @@ for dedup and leakage checks, not text, and keeping it means formatting variants
 dialogue still match after anonymization.
 
 Analysis is the slow part, so spans are cached per text (`cache.py`): each batch travels with
-the cached spans of its texts, workers analyse only the rest, and the run saves the cache
-pruned to the texts of this input.
+the cached spans of its texts, workers analyse only the rest. The cache is a folder with one
+part per input shard, holding exactly the texts of that shard, so the stage holds one shard's
+spans at a time, however large the input.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pixelated.core.config import Config, ExecutorConfig, ValidateConfig
 from pixelated.core.ledger import Rejection, row_rejection
 from pixelated.core.runner import BatchResult, Output, TablePaths, run_shards, table_shards
 from pixelated.core.schema import CONVERSATION_SCHEMA, METADATA_COLUMNS
-from pixelated.core.shards import Shard
+from pixelated.core.shards import Shard, part_path, prepare_folder, remove_beyond
 from pixelated.core.tableio import count_rows
 from pixelated.core.validation import canonical_schema, validate_batch
 from pixelated.privacy import cache as span_cache
@@ -111,48 +112,58 @@ class BatchStats:
 
 
 class SpanCacheRun:
-    """The span cache over one run: what was cached, the keys this input uses, the totals.
+    """The span cache over one run, a part per input shard, and the run's totals.
 
-    It is the runner's `ShardStats`: after each shard the cache is saved with what that shard
-    added, and the shard's counts go to its marker. A rerun that skips a shard finds its spans
-    in the cache and reads its texts only to keep their entries (`replay`)."""
+    It is the runner's `ShardStats`. When a shard starts, its part is loaded; after it, the
+    part is saved holding exactly that shard's texts, and the shard's counts go to its marker.
+    A shard an earlier run finished keeps its part as it is (`replay`). Memory holds one
+    shard's spans: the cache does not grow with the input, nor across data versions."""
 
-    def __init__(self, path: Path, fingerprint: str):
-        self.path = path
-        self.cached = span_cache.load(path)
+    def __init__(self, folder: Path, fingerprint: str):
+        prepare_folder(folder)  # a single-file cache of the earlier layout is dropped
+        self.folder = folder
         self.fingerprint = fingerprint
-        self.used: set[str] = set()
         self.totals = BatchStats()
+        self.shards = 0
+        self._index = -1
+        self._cached: dict[str, list[Span]] = {}
+        self._used: set[str] = set()
         self._shard = BatchStats()
 
-    def payloads(self, batches: Iterable[pd.DataFrame]) -> Iterator[Payload]:
-        """Each batch with the cached spans of its texts, so workers skip what is known."""
+    def payloads(self, index: int, batches: Iterable[pd.DataFrame]) -> Iterator[Payload]:
+        """Shard `index`'s batches, each with the cached spans of its texts, so workers skip
+        what is known."""
+        self._index, self._cached, self._used = index, span_cache.load(part_path(self.folder, index)), set()
         for batch in batches:
             keys = {span_key(self.fingerprint, t) for _, row in batch.iterrows() for t in free_texts(row)}
-            self.used.update(keys)
-            yield batch, {k: self.cached[k] for k in keys if k in self.cached}
+            self._used.update(keys)
+            yield batch, {k: self._cached[k] for k in keys if k in self._cached}
 
     def collect(self, result: BatchResult) -> None:
         """`run_shards`'s `on_result`: keep new spans for later batches, add up the counts."""
-        self.cached.update(result.stats.new_spans)
+        self._cached.update(result.stats.new_spans)
         self._shard.add(result.stats)
 
     def take(self) -> dict:
-        """After a shard: save the cache with the spans it added, and return its counts."""
-        span_cache.save(self.path, self.cached)
+        """After a shard: save its part, pruned to its texts, and return its counts."""
+        kept = {key: self._cached[key] for key in self._used if key in self._cached}
+        span_cache.save(part_path(self.folder, self._index), kept)
+        self._cached, self._used = {}, set()
         counts, self._shard = self._shard, BatchStats()
-        self.totals.add(counts)
-        return counts.as_dict()
+        return self._count(counts)
 
     def replay(self, counts: dict, shard: Shard) -> None:
-        """A shard an earlier run finished: its counts, and its texts' keys kept in the cache."""
-        self.totals.add(BatchStats.from_dict(counts))
-        for _ in shard.payloads:  # records the shard's keys as used
-            pass
+        """A shard an earlier run finished: its counts (its part was saved then)."""
+        self._count(BatchStats.from_dict(counts))
 
-    def save(self) -> None:
-        """Exactly the texts of this input, so the cache does not grow across data versions."""
-        span_cache.save(self.path, {key: self.cached[key] for key in self.used if key in self.cached})
+    def _count(self, counts: BatchStats) -> dict:
+        self.totals.add(counts)
+        self.shards += 1
+        return counts.as_dict()
+
+    def close(self) -> None:
+        """Drop the parts of shards this input no longer has."""
+        remove_beyond(self.folder, self.shards)
 
 
 def run(cfg: AnonymizeConfig, paths: AnonymizePaths) -> None:
@@ -162,7 +173,7 @@ def run(cfg: AnonymizeConfig, paths: AnonymizePaths) -> None:
     stamp = fingerprint(cfg.privacy.analyzer)
     spans = SpanCacheRun(paths.cache, stamp)
     shards = (
-        Shard(shard.index, spans.payloads(shard.payloads))
+        Shard(shard.index, spans.payloads(shard.index, shard.payloads))
         for shard in table_shards(paths.input, cfg.executor.batch_size)
     )
     run_shards(
@@ -178,8 +189,8 @@ def run(cfg: AnonymizeConfig, paths: AnonymizePaths) -> None:
         on_result=spans.collect,
         stats=spans,
     )
-    spans.save()
-    log.info("anonymize: %d of %d texts served from the span cache", spans.totals.cache_hits, len(spans.used))
+    spans.close()
+    log.info("anonymize: %d texts served from the span cache", spans.totals.cache_hits)
     metrics = spans.totals.metrics(consent_required=cfg.privacy.require_consent)
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")

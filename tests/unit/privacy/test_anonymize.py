@@ -197,7 +197,8 @@ def test_run_accounts_every_row_and_reruns_from_its_cache(canonical_row, frame, 
     assert metrics["consent_required"] is CONFIG.privacy.require_consent
     stamp = fingerprint(CONFIG.privacy.analyzer)
     texts = {t for _, row in batch.iterrows() for t in free_texts(row)}
-    assert set(span_cache.load(paths.cache)) == {span_cache.span_key(stamp, t) for t in texts}
+    cached = [span_cache.load(part) for part in shards.parts(paths.cache)]
+    assert len(cached) == 1 and set(cached[0]) == {span_cache.span_key(stamp, t) for t in texts}
 
     written = {path: table_bytes(path) for path in (paths.output, paths.cache, paths.metrics, paths.ledger)}
     anonymize.run(CONFIG, paths)
@@ -278,3 +279,27 @@ def test_a_run_that_crashed_resumes_to_a_clean_run_s_bytes(canonical_row, frame,
     assert seen == [last]
     for name in ("output", "quarantine", "cache", "metrics", "ledger"):
         assert table_bytes(getattr(paths, name)) == table_bytes(getattr(clean, name)), name
+
+
+def test_the_span_cache_holds_a_part_per_shard_with_exactly_its_texts(canonical_row, frame, tmp_path):
+    """Issue 14, item 5: the stage holds one shard's spans at a time, so each shard has its own
+    part; a smaller input's rerun drops the parts of shards it no longer has."""
+    source = tmp_path / "in.parquet"
+    schema = canonical_schema(MAX_TURN_CHARS)
+    batch = _batch(canonical_row, frame, [[sentence, "I hear you."] for _, sentence in PII[:3]])
+    for index in range(3):
+        with ValidatedWriter(shards.part_path(source, index), CONVERSATION_SCHEMA, schema) as writer:
+            writer.write(batch.iloc[[index]])
+    config = CONFIG.model_copy(update={"executor": ExecutorConfig(kind="local")})
+    paths = replace(_stage_paths(tmp_path / "run"), input=source)
+    paths.output.parent.mkdir()
+    paths.cache.write_bytes(b"a single-file cache of the earlier layout")
+    anonymize.run(config, paths)
+
+    stamp = fingerprint(CONFIG.privacy.analyzer)
+    for index, part in enumerate(shards.parts(paths.cache)):
+        texts = free_texts(batch.iloc[index])
+        assert set(span_cache.load(part)) == {span_cache.span_key(stamp, t) for t in texts}
+    shards.part_path(source, 2).unlink()
+    anonymize.run(config, paths)
+    assert [part.name for part in shards.parts(paths.cache)] == ["part-00000.parquet", "part-00001.parquet"]
