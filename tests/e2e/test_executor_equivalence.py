@@ -81,7 +81,8 @@ def local(shared_raw, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """The chain in the stage's process: its folder, and the md5 of every file it wrote."""
     root = tmp_path_factory.mktemp("local")
     md5s = run_chain(shared_raw, root, {"kind": "local"})
-    assert "data/selected.parquet/part-00001.parquet" in md5s and "data/spans.parquet" in md5s  # 2+ shards
+    for sharded in ("selected", "spans", "turn_embeddings"):  # 2+ shards, caches too
+        assert f"data/{sharded}.parquet/part-00001.parquet" in md5s
     return root, md5s
 
 
@@ -92,7 +93,8 @@ def assert_same_as_local(local, raw: Path, root: Path, executor: dict) -> None:
     local_root, expected = local
     for cache in EMBEDDING_CACHES:
         (root / cache).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(local_root / cache, root / cache)
+        copy = shutil.copytree if (local_root / cache).is_dir() else shutil.copy2
+        copy(local_root / cache, root / cache)
     assert run_chain(raw, root, executor) == expected
 
 

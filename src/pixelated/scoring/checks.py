@@ -25,24 +25,28 @@ EXPRESSED_BY = {
 }
 
 
-def empathy_transfer(model, labelled: list[tuple[str, str]]) -> dict:
-    """`labelled`: (helper text, canonical strategy) per ESConv helper turn. AUC per mechanism
-    for the learned heads and the cue phrases."""
-    if not labelled:
+def transfer_row(text: str, strategy: str, learned: np.ndarray) -> tuple[str, np.ndarray, np.ndarray]:
+    """One ESConv helper turn for `empathy_transfer`: its canonical strategy, the heads'
+    expected level per mechanism and the cue phrases' level per mechanism."""
+    cue = np.array([epitome_level(text, cues()["epitome"][mechanism]) for mechanism in MECHANISMS])
+    return strategy, learned, cue
+
+
+def empathy_transfer(turns: list[tuple[str, np.ndarray, np.ndarray]]) -> dict:
+    """AUC per mechanism of the learned heads and of the cue phrases over `transfer_row`s."""
+    if not turns:
         return {"turns": 0}
-    texts, strategies = zip(*labelled, strict=True)
-    learned = model.expected_levels(list(texts))
-    report = {"turns": len(texts)}
+    strategies = [strategy for strategy, _, _ in turns]
+    learned, cue = (np.stack([row[i] for row in turns]) for i in (1, 2))
+    report = {"turns": len(turns)}
     for m, mechanism in enumerate(MECHANISMS):
         y = np.isin(strategies, EXPRESSED_BY[mechanism]).astype(int)
         if len(set(y)) < 2:
             continue
-        levels = cues()["epitome"][mechanism]
-        cue = np.array([epitome_level(t, levels) for t in texts])
         report[mechanism] = {
             "positive_strategies": list(EXPRESSED_BY[mechanism]),
             "auc_learned": round(float(roc_auc_score(y, learned[:, m])), 4),
-            "auc_cue_phrases": round(float(roc_auc_score(y, cue)), 4),
+            "auc_cue_phrases": round(float(roc_auc_score(y, cue[:, m])), 4),
         }
     return report
 
@@ -55,14 +59,16 @@ THRESHOLDS = {
 }
 
 
-def miti_by_source(codes_of: dict[str, np.ndarray], source_of: dict[str, str]) -> dict:
-    """Per source: mean MITI summary scores over the conversations that can show each, and the
-    share of those reaching the published fair and good thresholds."""
-    rows = []
-    for cid, units in codes_of.items():
-        for name, (value, evidence) in miti.summary(units).items():
-            if evidence >= 1.0:  # enough coded units of the kinds the score needs
-                rows.append((source_of[cid], name, value))
+def miti_rows(units: np.ndarray, source: str) -> list[tuple[str, str, float]]:
+    """(source, summary score, value) of one conversation's coded units, for each MITI summary
+    score it holds enough coded units of the kinds the score needs to show."""
+    summary = miti.summary(units)
+    return [(source, name, value) for name, (value, evidence) in summary.items() if evidence >= 1.0]
+
+
+def miti_by_source(rows: list[tuple[str, str, float]]) -> dict:
+    """Per source: mean MITI summary scores over the conversations that can show each (`miti_rows`),
+    and the share of those reaching the published fair and good thresholds."""
     frame = pd.DataFrame(rows, columns=["source", "summary", "value"])
     report: dict[str, dict] = {}
     for (source, name), part in frame.groupby(["source", "summary"], sort=True):

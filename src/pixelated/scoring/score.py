@@ -1,10 +1,13 @@
 """score: measure every conversation (six sub-metrics, overall quality, safety, crisis flags)
 and how far the scores agree with human judgement. Deciding what to keep is `select`'s job.
 
-Two passes over the table. Pass 1 measures every conversation's turns, embeds each distinct
-turn text once (through the persistent cache) and loads the scorer models `train_scorers`
-wrote: the work a NeMo Curator stage does in `setup`, once, not per batch. Pass 2 maps the pure `score_batch`
-over batches with the configured executor and writes the scored table, validated.
+One pass, shard by shard. The scorer models `train_scorers` wrote are loaded once (the work a
+NeMo Curator stage does in `setup`). For each batch, the main process measures the turns and
+computes each conversation's Evidence: vectors of its distinct turn texts (through the
+persistent cache, a part per shard), behaviour codes and empathy levels. The pure
+`score_batch` maps over the batches with the configured executor and the scored table is
+written, validated. Memory holds one shard's vectors; across shards, the stage keeps only the
+per-conversation figures the report needs.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -21,17 +24,17 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from pixelated.core import resources
 from pixelated.core.config import Config, EmbedConfig, ExecutorConfig, ValidateConfig
 from pixelated.core.embed import DIMENSION, EmbeddingCache
-from pixelated.core.progress import progress
 from pixelated.core.runner import BatchResult, Output, run_shards, table_shards
 from pixelated.core.schema import SCORED_SCHEMA, scored_schema
-from pixelated.core.shards import Shard
-from pixelated.core.tableio import count_rows, read_batches
+from pixelated.core.shards import Shard, part_path, prepare_folder, remove_beyond
+from pixelated.core.tableio import count_rows
 from pixelated.core.validation import canonical_schema
 from pixelated.scoring import agreement, crisis_eval
 from pixelated.scoring.behaviour import code_units
-from pixelated.scoring.checks import empathy_transfer, miti_by_source
+from pixelated.scoring.checks import empathy_transfer, miti_by_source, miti_rows, transfer_row
 from pixelated.scoring.config import QualityConfig
 from pixelated.scoring.metrics import METRICS, Evidence, read_scores, score_batch
 from pixelated.scoring.scorers import Scorers
@@ -60,7 +63,7 @@ class ScoreConfig(Config):
 
 @dataclass
 class Measured:
-    """Pass 1 over the table: each conversation's measured turns, source and mean seeker feedback."""
+    """Each conversation's measured turns, source and mean seeker feedback."""
 
     mturns: dict[str, list[MTurn]] = field(default_factory=dict)
     source: dict[str, str] = field(default_factory=dict)
@@ -68,7 +71,7 @@ class Measured:
 
 
 def measure(batches: Iterable[pd.DataFrame]) -> Measured:
-    """Measured turns, source and mean seeker feedback of every conversation."""
+    """Measured turns, source and mean seeker feedback of every conversation in `batches`."""
     measured = Measured()
     for batch in batches:
         measured.source.update(zip(batch["conversation_id"], batch["source"], strict=True))
@@ -82,8 +85,8 @@ def measure(batches: Iterable[pd.DataFrame]) -> Measured:
 
 @dataclass(frozen=True)
 class TurnModel:
-    """What pass 2 needs from pass 1: every measured text's vector and the trained scorers
-    (behaviour codes, EPITOME empathy heads)."""
+    """What a batch's Evidence is made from: its measured texts' vectors and the trained
+    scorers (behaviour codes, EPITOME empathy heads)."""
 
     mturns: dict[str, list[MTurn]]
     vector_of: dict[str, np.ndarray]
@@ -108,15 +111,6 @@ class TurnModel:
         )
         empathy = self.scorers.empathy.expected_levels([t.text for t in turns if t.role == "helper"])
         return Evidence(vectors, self.helper_codes(cid), empathy)
-
-    def strategy_turns(self) -> list[tuple[str, str]]:
-        """Every helper turn with an ESConv strategy: (text, canonical strategy)."""
-        return [
-            (turn.text, turn.strategy)
-            for turns in self.mturns.values()
-            for turn in turns
-            if turn.role == "helper" and turn.strategy
-        ]
 
     def arrays(self, batch: pd.DataFrame) -> tuple[pd.DataFrame, list[Evidence]]:
         """`score_batch`'s input: the batch and each conversation's Evidence."""
@@ -150,54 +144,101 @@ def prepare(mturns: dict[str, list[MTurn]], cache: EmbeddingCache, scorers: Scor
     return TurnModel(mturns, embed(mturns, cache), loaded)
 
 
+class ShardedScoring:
+    """The pass over the input, shard by shard; the runner's `ShardStats`.
+
+    When a shard starts, its part of the turn-embedding cache is loaded; after it, the part is
+    saved holding exactly that shard's texts. A shard an earlier run finished is read again
+    for the report's figures (its vectors are all in its part) and left as it is."""
+
+    def __init__(self, cache: Path, backend: str, scorers: Scorers):
+        prepare_folder(cache)  # a single-file cache of the earlier layout is dropped
+        self.cache, self.backend, self.scorers = cache, backend, scorers
+        self.measured = Measured()  # source and seeker feedback only: no turns kept
+        self.miti_rows: list[tuple[str, str, float]] = []
+        self.transfer: list[tuple[str, np.ndarray, np.ndarray]] = []
+        self.shards = self.hits = self.embedded = 0
+        self._vectors: EmbeddingCache | None = None
+        self._texts: set[str] = set()
+
+    def payloads(self, index: int, batches: Iterable[pd.DataFrame]) -> Iterator[tuple]:
+        """Shard `index`'s batches, each with its conversations' Evidence (`score_batch`'s input)."""
+        self._vectors = EmbeddingCache(part_path(self.cache, index), backend=self.backend)
+        self._texts = set()
+        for batch in batches:
+            measured = measure([batch])
+            model = prepare(measured.mturns, self._vectors, self.scorers)
+            self._texts.update(model.vector_of)
+            item = model.arrays(batch)
+            self._record(measured, item[1])
+            yield item
+
+    def _record(self, measured: Measured, evidence: list[Evidence]) -> None:
+        """What the report reads of a batch: source, seeker feedback, MITI summary scores and
+        the empathy levels of ESConv's strategy-labelled helper turns."""
+        self.measured.source.update(measured.source)
+        self.measured.feedback.update(measured.feedback)
+        for (cid, turns), found in zip(measured.mturns.items(), evidence, strict=True):
+            self.miti_rows += miti_rows(found.codes, measured.source[cid])
+            helpers = [t for t in turns if t.role == "helper"]
+            self.transfer += [
+                transfer_row(t.text, t.strategy, levels)
+                for t, levels in zip(helpers, found.empathy, strict=True)
+                if t.strategy
+            ]
+
+    def take(self) -> dict:
+        """After a shard: save its cache part, pruned to its texts."""
+        self._vectors.save(keep=self._texts)
+        self.hits, self.embedded = self.hits + self._vectors.hits, self.embedded + self._vectors.misses
+        self._vectors, self._texts, self.shards = None, set(), self.shards + 1
+        return {}
+
+    def replay(self, counts: dict, shard: Shard) -> None:
+        """A shard an earlier run finished: read again for the report (its part is kept)."""
+        for _ in self.payloads(shard.index, shard.payloads):
+            pass
+        self.hits += self._vectors.hits
+        self._vectors, self._texts, self.shards = None, set(), self.shards + 1
+
+    def close(self) -> None:
+        """Drop the cache parts of shards this input no longer has; note the cache's counts."""
+        remove_beyond(self.cache, self.shards)
+        resources.note(embedding_cache_hits=self.hits, embedded=self.embedded)
+
+
 def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
     started = time.perf_counter()
-    batches = read_batches(paths.input, cfg.executor.batch_size)
-    measured = measure(progress(batches, "score measure", count_rows(paths.input), unit="conv"))
-    cache = EmbeddingCache(paths.cache, backend=cfg.embed.backend)
-    model = prepare(measured.mturns, cache, paths.scorers)
-    cache.save(keep=model.vector_of)
-    embedded = time.perf_counter()
-    log.info(
-        "embedded %d turn texts and loaded the scorer models in %.0fs",
-        len(model.vector_of),
-        embedded - started,
-    )
-    rows = write_scores(cfg, model, paths.input, paths.output)
-    elapsed = time.perf_counter() - started
-    log.info(
-        "scored %d conversations in %.0fs (%.1f/s; embedding and models %.0fs)",
-        rows, elapsed, rows / max(elapsed, 1e-9), embedded - started,
-    )  # fmt: skip
-    evaluated = crisis_eval.evaluate(paths.labels, paths.labelled_from, cfg.executor.batch_size)
-    report = quality_report(read_scores(paths.output), measured, evaluated, cfg.quality)
-    report["empathy_transfer_esconv"] = empathy_transfer(model.scorers.empathy, model.strategy_turns())
-    report["miti_by_source"] = miti_by_source(
-        {c: model.helper_codes(c) for c in model.mturns}, measured.source
-    )
-    paths.metrics.parent.mkdir(parents=True, exist_ok=True)
-    paths.metrics.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
-
-
-def write_scores(cfg: ScoreConfig, model: TurnModel, source: Path, output: Path) -> int:
-    """Pass 2: score the input shard by shard with the configured executor; each output part
-    is validated and written in order, and a rerun after a crash keeps the parts written."""
+    scoring = ShardedScoring(paths.cache, cfg.embed.backend, Scorers.load(paths.scorers))
     shards = (
-        Shard(shard.index, map(model.arrays, shard.payloads))
-        for shard in table_shards(source, cfg.executor.batch_size)
+        Shard(shard.index, scoring.payloads(shard.index, shard.payloads))
+        for shard in table_shards(paths.input, cfg.executor.batch_size)
     )
+    schema = scored_schema(canonical_schema(cfg.validate_.max_turn_chars))
     counts = run_shards(
         "score",
         partial(scored_batch, weights=cfg.quality.weights),
         shards,
-        outputs=Output(output, SCORED_SCHEMA, scored_schema(canonical_schema(cfg.validate_.max_turn_chars))),
+        outputs=Output(paths.output, SCORED_SCHEMA, schema),
         quarantine=None,
         ledger=None,
         config=cfg,
-        inputs=[source],  # the turn model is fitted on it all
-        total=count_rows(source),
+        inputs=[paths.input, paths.scorers],
+        total=count_rows(paths.input),
+        stats=scoring,
     )
-    return counts.rows_out
+    scoring.close()
+    elapsed = time.perf_counter() - started
+    log.info(
+        "scored %d conversations in %.0fs (%.1f/s; %d turn texts embedded, %d from the cache)",
+        counts.rows_out, elapsed, counts.rows_out / max(elapsed, 1e-9), scoring.embedded, scoring.hits,
+    )  # fmt: skip
+    evaluated = crisis_eval.evaluate(paths.labels, paths.labelled_from, cfg.executor.batch_size)
+    report = quality_report(read_scores(paths.output), scoring.measured, evaluated, cfg.quality)
+    report["empathy_transfer_esconv"] = empathy_transfer(scoring.transfer)
+    report["miti_by_source"] = miti_by_source(scoring.miti_rows)
+    paths.metrics.parent.mkdir(parents=True, exist_ok=True)
+    paths.metrics.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
 
 def scored_batch(item: tuple, weights: dict[str, float]) -> BatchResult:
