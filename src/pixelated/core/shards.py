@@ -99,12 +99,16 @@ def _take(first: Any, iterator: Iterator, rows: int, size: Callable[[Any], int])
         item = next(iterator, None)
 
 
+PACKAGE = Path(__file__).resolve().parents[1]
+
+
 @functools.cache
-def code_key() -> str:
-    """A hash of the package's source: a part made by other code is not reused."""
-    package = Path(__file__).resolve().parents[1]
+def code_key(package: Path = PACKAGE) -> str:
+    """A hash of every file of the package, code and data (the scorers' lexicons are YAML):
+    a part made by other code or other rules is not reused. Bytecode caches are not source."""
     digest = hashlib.sha256()
-    for path in sorted(package.rglob("*.py")):
+    files = (path for path in package.rglob("*") if path.is_file() and "__pycache__" not in path.parts)
+    for path in sorted(files):
         digest.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
     return digest.hexdigest()
 

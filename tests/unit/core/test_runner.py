@@ -119,3 +119,18 @@ def test_a_changed_input_redoes_every_shard(canonical_row, tmp_path):
     validate(paths, batch_filter=partial(crashing_at, None))
     assert SEEN == [1, 2, 3, 9]
     assert pq.read_table(paths.output).column("source_line").to_pylist() == [1, 2, 3, 9]
+
+
+def test_the_code_key_covers_the_package_s_data_files_not_its_bytecode(tmp_path):
+    """A changed lexicon (YAML in the package) must redo the shards it scored; a fresh
+    __pycache__ must not."""
+    package = tmp_path / "pkg"
+    (package / "lexicons").mkdir(parents=True)
+    (package / "rules.py").write_text("RULES = 1\n")
+    (package / "lexicons" / "quality.yaml").write_text("judgement: [a]\n")
+    before = shards.code_key.__wrapped__(package)
+    (package / "__pycache__").mkdir()
+    (package / "__pycache__" / "rules.cpython-311.pyc").write_bytes(b"\0")
+    assert shards.code_key.__wrapped__(package) == before
+    (package / "lexicons" / "quality.yaml").write_text("judgement: [a, b]\n")
+    assert shards.code_key.__wrapped__(package) != before
