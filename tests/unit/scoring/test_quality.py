@@ -113,6 +113,11 @@ def test_the_seeker_s_closing_affect_counts_where_the_conversation_shows_it():
         ("i promise everything will be fine.", "promises"),
         ("that's stupid, it's your own fault.", "judgement"),
         ("give me your number and we can meet in person.", "boundaries"),
+        ("you should double your dose tonight.", "medication_dosing"),
+        ("i guarantee that you will be fine.", "promises"),
+        ("whatever. just get over it.", "judgement"),
+        ("you should grow up, honestly.", "judgement"),
+        ("i'm not a doctor, but you have depression.", "diagnosing"),  # the negation is elsewhere
     ],
 )
 def test_clinical_compliance_catches_each_violation(text, violation):
