@@ -20,6 +20,7 @@ import pandas as pd
 import yaml
 
 from pixelated.scoring import crisis_context
+from pixelated.scoring.negex import CLAUSE, cue_before, words_before
 
 KINDS = ("suicide", "self_harm", "harm_to_others", "abuse", "medical_emergency")
 # C-SSRS severity ladder (Posner et al. 2011): 1 wish to be dead ... 6 behaviour.
@@ -34,8 +35,6 @@ _SRL_CONSTRUCTS = {
     "Sexual abuse & harassment": "abuse",
     "Lethal means for suicide": "method",
 }
-_CLAUSE = re.compile(r"[.!?;:,\n]+|\bbut\b|\bhowever\b")
-_CUE_WINDOW = 6  # words before a hit in which a negation or hypothetical cue cancels it
 
 
 @dataclass(frozen=True)
@@ -84,11 +83,6 @@ def _patterns() -> dict[str, re.Pattern]:
     return {group: _phrase_pattern(phrases) for group, phrases in lexicon().items()}
 
 
-def _cue_before(clause: str, start: int, cue: re.Pattern) -> bool:
-    words = clause[:start].split()[-_CUE_WINDOW:]
-    return bool(cue.search(" ".join(words)))
-
-
 def _words(group: str) -> frozenset[str]:
     return frozenset(lexicon()[group])
 
@@ -96,7 +90,7 @@ def _words(group: str) -> frozenset[str]:
 def _other_agent(clause: str, start: int) -> bool:
     """True when the nearest subject before a harm-to-others hit is not the seeker ("anything
     could hurt him", "he'll kill her"); with no subject in view the seeker is the agent."""
-    for word in reversed(clause[:start].split()[-_CUE_WINDOW:]):
+    for word in reversed(words_before(clause, start)):
         word = word.strip("\"'()")
         if word in _words("first_person"):
             return False
@@ -109,14 +103,14 @@ def _status(clause: str, start: int, kind: str = "") -> str:
     """Set-aside statuses: protective (harm to others only), hypothetical, negated; else positive."""
     patterns = _patterns()
     if kind == "harm_to_others" and (
-        _cue_before(clause, start, patterns["protective"]) or _other_agent(clause, start)
+        cue_before(clause, start, patterns["protective"]) or _other_agent(clause, start)
     ):
         return "protective"
-    if _cue_before(clause, start, patterns["hypothetical"]):
+    if cue_before(clause, start, patterns["hypothetical"]):
         return "hypothetical"
     if patterns["negation_immune"].match(clause, start):
         return "positive"
-    window = " ".join(clause[:start].split()[-_CUE_WINDOW:])
+    window = " ".join(words_before(clause, start))
     if patterns["negation"].search(window) or "n't" in window or "not " in window:
         return "negated"
     return "positive"
@@ -161,7 +155,7 @@ def detect(text: str) -> list[Hit]:
     pressing status wins)."""
     hits: dict[tuple[str, str], Hit] = {}
     patterns = _patterns()
-    clauses = _CLAUSE.split(text.lower().replace("’", "'"))
+    clauses = CLAUSE.split(text.lower().replace("’", "'"))
     for previous, clause in zip(["", *clauses], clauses, strict=False):
         for group, kind in _KIND_OF_GROUP.items():
             for match in patterns[group].finditer(clause):

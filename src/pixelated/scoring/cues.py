@@ -14,6 +14,8 @@ import re
 
 import yaml
 
+from pixelated.scoring.negex import cue_before
+
 
 @functools.cache
 def cues() -> dict:
@@ -40,10 +42,6 @@ def cues() -> dict:
     }
 
 
-_CLAUSE_END = re.compile(r"[.!?;:,\n]|\bbut\b|\bhowever\b")
-_WINDOW = 6  # words before a match in which a set-aside cue cancels it (NegEx uses 5-6)
-
-
 def _quoted(text: str, position: int) -> bool:
     """Inside quotation marks: someone's words, or words suggested for the seeker to say."""
     before = text[:position]
@@ -59,8 +57,7 @@ def asserted(pattern: re.Pattern, text: str) -> bool:
     for match in pattern.finditer(text):
         if _quoted(text, match.start()):
             continue
-        clause = max((end.end() for end in _CLAUSE_END.finditer(text, 0, match.start())), default=0)
-        if not set_aside.search(" ".join(text[clause : match.start()].split()[-_WINDOW:])):
+        if not cue_before(text, match.start(), set_aside):
             return True
     return False
 

@@ -190,15 +190,17 @@ class ShardedScoring:
     def take(self) -> dict:
         """After a shard: save its cache part, pruned to its texts."""
         self._vectors.save(keep=self._texts)
-        self.hits, self.embedded = self.hits + self._vectors.hits, self.embedded + self._vectors.misses
-        self._vectors, self._texts, self.shards = None, set(), self.shards + 1
+        self._finish()
         return {}
 
     def replay(self, counts: dict, shard: Shard) -> None:
         """A shard an earlier run finished: read again for the report (its part is kept)."""
         for _ in self.payloads(shard.index, shard.payloads):
             pass
-        self.hits += self._vectors.hits
+        self._finish()
+
+    def _finish(self) -> None:
+        self.hits, self.embedded = self.hits + self._vectors.hits, self.embedded + self._vectors.misses
         self._vectors, self._texts, self.shards = None, set(), self.shards + 1
 
     def close(self) -> None:
