@@ -110,7 +110,7 @@ def _status(clause: str, start: int, kind: str = "") -> str:
         return "hypothetical"
     if patterns["negation_immune"].match(clause, start):
         return "positive"
-    window = " ".join(words_before(clause, start))
+    window = patterns["pseudo_negation"].sub(" ", " ".join(words_before(clause, start)))
     if patterns["negation"].search(window) or "n't" in window or "not " in window:
         return "negated"
     return "positive"
@@ -181,8 +181,13 @@ def kinds_by_status(text: str) -> dict[str, set[str]]:
 
 
 def crisis_kinds(text: str) -> set[str]:
-    """The kinds of the seeker's own crisis in `text`, present or past (empty: none)."""
-    return {hit.kind for hit in detect(text) if hit.status in OWN}
+    """The kinds of the seeker's own crisis in `text`, present or past (empty: none). A past
+    medical emergency is over; a past suicidal crisis, self-harm or abuse stays a risk factor."""
+    return {
+        hit.kind
+        for hit in detect(text)
+        if hit.status == "positive" or (hit.status == "past" and hit.kind != "medical_emergency")
+    }
 
 
 def cssrs_level(text: str, statuses: tuple[str, ...] = OWN) -> int:

@@ -54,11 +54,9 @@ def is_idiom(clause: str, start: int, end: int) -> bool:
 
 def _passive(before: list[str], phrase: list[str]) -> bool:
     """A victim form: an -ed hit right after a passive auxiliary ("was abused", "got raped")."""
-    return (
-        bool(before)
-        and before[-1] in ("was", "were", "been", "got", "get", "being")
-        and phrase[-1].endswith("ed")
-    )
+    words = before + phrase[:-1]  # the auxiliary may be part of the phrase ("was molested")
+    auxiliaries = ("was", "were", "been", "got", "get", "being")
+    return bool(words) and words[-1] in auxiliaries and phrase[-1].endswith("ed")
 
 
 def _victim_named_after(phrase: list[str], after: list[str]) -> bool:
@@ -73,26 +71,34 @@ def _victim_named_after(phrase: list[str], after: list[str]) -> bool:
     for word in after[:3]:
         if word in ("and", "but", "so", "because", "then", "who", "that"):
             return False
-        if word in others:
+        if word in others and word not in ("his", "their"):  # "abusive with his words"
             return True
     return False
+
+
+def _names_abuser(before: list[str], phrase: list[str]) -> bool:
+    """True when the hit ends in the abuser's act or trait ("he is abusive", "she hits"), not a
+    victim form ("was abused") or a name for the situation ("abusive relationship"), where the
+    nearest person decides."""
+    return bool(lexicon()["abuser_form"].fullmatch(phrase[-1])) and not _passive(before, phrase)
 
 
 def someone_else(clause: str, start: int, end: int, kind: str) -> bool:
     """True when the crisis at clause[start:end] is another person's, not the seeker's.
 
     The nearest person named before the hit decides ("my friend committed suicide", "she was
-    abused"), except for abuse named by the abuser's act ("he was abusive"): there the victim
-    decides, someone named after it, or someone else's abuser ("her abusive father", "my
-    sister's husband is abusive")."""
+    abused", "my friend is in an abusive relationship"), except for abuse named by the abuser's
+    act or trait ("he was abusive"): there the victim decides, someone named after it, or
+    someone else's abuser ("her abusive father", "my sister's husband is abusive")."""
     lex = lexicon()
     seeker, others = lex["seeker_words"], lex["other_people"]
     phrase, before, after = _words(clause[start:end]), _words(clause[:start])[-_WINDOW:], _words(clause[end:])
     if any(w in seeker for w in phrase) or any(w in ("me", "myself", "us") for w in after[:3]):
         return False
-    if kind == "abuse" and lex["abuser_form"].search(clause[start:end]) and not _passive(before, phrase):
+    if kind == "abuse" and _names_abuser(before, phrase):
         possessed = bool(before) and before[-1] in ("his", "her", "their")
-        possessed |= any(w.endswith("'s") and w[:-2] in others for w in before)
+        # "my sister's husband", not "he's" (he is)
+        possessed |= any(w.endswith("'s") and w[:-2] in others and w not in others for w in before)
         return possessed or _victim_named_after(phrase, after)
     for distance, word in enumerate(reversed(before)):
         if word in seeker and (word not in ("me", "us") or distance == 0):

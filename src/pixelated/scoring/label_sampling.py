@@ -5,7 +5,7 @@ measures would only show the tool agreeing with itself. Each set is a keyword-ag
 per-source stratified random sample plus a targeted sample matched by a broad word list that
 is written here (and in docs/quality.md), not taken from the detector's lexicon.
 
-`python -m pixelated.scoring.label_sampling TABLE OUT_DIR` writes the candidates (with text,
+`python -m pixelated.scoring.label_sampling [--holdout] TABLE OUT_DIR` writes the candidates (with text,
 for reading) outside the repository; only ids and labels go into data/labels/.
 """
 
@@ -91,16 +91,22 @@ def draw(turns: pd.DataFrame, words: re.Pattern, n_targeted: dict[str, int], exc
     return pd.concat([random, targeted]).sort_values(["conversation_id", "turn_index"])
 
 
-def draw_more(turns: pd.DataFrame, words: re.Pattern, per_source: dict[str, int], exclude) -> pd.DataFrame:
+def draw_more(
+    turns: pd.DataFrame, words: re.Pattern, per_source: dict[str, int], exclude, seed: int = SEED
+) -> pd.DataFrame:
     """A further targeted draw among turns not drawn before (`exclude`: (conversation, turn))."""
     keys = list(zip(turns["conversation_id"], turns["turn_index"], strict=True))
     rest = turns[[key not in set(exclude) for key in keys]]
     matched = rest[rest["text"].str.lower().str.contains(words)]
-    return _stratified(matched, per_source, SEED).assign(case="targeted_risk")
+    return _stratified(matched, per_source, seed).assign(case="targeted_risk")
 
 
-def draw_by_metadata(table: pd.DataFrame, exclude) -> pd.DataFrame:
+def draw_by_metadata(
+    table: pd.DataFrame, exclude, seed: int = SEED, per_topic=None, chat_turns=None
+) -> pd.DataFrame:
     """Stage 3: seeker turns chosen by counsel-chat topic and ESConv problem type."""
+    per_topic = per_topic or TOPIC_DRAW
+    chat_turns = DEPRESSION_CHAT_TURNS if chat_turns is None else chat_turns
     seekers = role_turns(table, "seeker").merge(
         table[["conversation_id", "topic", "problem_type"]], on="conversation_id"
     )
@@ -108,15 +114,53 @@ def draw_by_metadata(table: pd.DataFrame, exclude) -> pd.DataFrame:
     seekers = seekers[[key not in set(exclude) for key in keys]]
     questions = seekers[seekers["source"] == "counsel_chat"].drop_duplicates("text")
     parts = [
-        part.sample(min(TOPIC_DRAW[topic], len(part)), random_state=SEED)
+        part.sample(min(per_topic[topic], len(part)), random_state=seed)
         for topic, part in questions.groupby("topic", sort=True)
-        if topic in TOPIC_DRAW
+        if topic in per_topic
     ]
     depression = seekers["problem_type"] == "ongoing depression"
     chats = seekers[seekers["source"].str.startswith("esconv") & depression]
     chats = chats[chats["text"].str.lower().str.contains(RISK_WORDS)]
-    parts.append(chats.sample(min(DEPRESSION_CHAT_TURNS, len(chats)), random_state=SEED))
+    parts.append(chats.sample(min(chat_turns, len(chats)), random_state=seed))
     return pd.concat(parts).assign(case="metadata").drop(columns=["topic", "problem_type"])
+
+
+# The second frozen set (data/labels/crisis_holdout.csv), drawn once the first had been spent on
+# tuning: a new seed, every turn of the earlier sets excluded, the same three kinds of draw.
+HOLDOUT_SEED = 14
+HOLDOUT_RANDOM = {
+    "counsel_chat": 10,
+    "mi_counselchat": 8,
+    "esconv_multiesc": 12,
+    "esconv_failed": 10,
+    "empathetic_intents": 12,
+    "hope_sample": 8,
+}
+HOLDOUT_RISK = {
+    "counsel_chat": 25,
+    "mi_counselchat": 10,
+    "esconv_multiesc": 25,
+    "esconv_failed": 15,
+    "empathetic_intents": 20,
+    "hope_sample": 5,
+}
+HOLDOUT_TOPICS = {"self-harm": 6, "depression": 8, "domestic-violence": 8, "trauma": 6, "anger-management": 4}
+
+
+def draw_holdout(table: pd.DataFrame, labelled: set[tuple[str, int]]) -> pd.DataFrame:
+    """Candidates of the second frozen set: random, RISK_WORDS-targeted and by-metadata seeker
+    turns, none already labelled, no text twice (counsel-chat and mi-counselchat share questions)."""
+    seekers = role_turns(table, "seeker")
+    keys = list(zip(seekers["conversation_id"], seekers["turn_index"], strict=True))
+    seen = [key in labelled for key in keys]
+    seekers = seekers[~seekers["text"].isin(set(seekers["text"][seen]))]
+    random = _stratified(seekers, HOLDOUT_RANDOM, HOLDOUT_SEED).assign(case="random")
+    drawn = labelled | set(zip(random["conversation_id"], random["turn_index"], strict=True))
+    risk = draw_more(seekers, RISK_WORDS, HOLDOUT_RISK, drawn, HOLDOUT_SEED)
+    drawn |= set(zip(risk["conversation_id"], risk["turn_index"], strict=True))
+    meta = draw_by_metadata(table, drawn, HOLDOUT_SEED, HOLDOUT_TOPICS, 12)
+    candidates = pd.concat([random, risk, meta]).drop_duplicates("text")
+    return candidates.sort_values(["conversation_id", "turn_index"])
 
 
 def main(table_path: str, out_dir: str) -> None:
@@ -138,5 +182,23 @@ def main(table_path: str, out_dir: str) -> None:
     helpers.to_csv(out / "referral_candidates.csv", index=False)
 
 
+def main_holdout(table_path: str, out_dir: str) -> None:
+    """Write the second frozen set's candidates (with text, for reading) to `out_dir`."""
+    columns = ["conversation_id", "source", "turns", "topic", "problem_type"]
+    labelled = set()
+    for name in ("crisis_turns.csv", "crisis_test.csv"):
+        frame = crisis_eval.read_labels(Path("data/labels") / name)
+        ids = zip(frame["conversation_id"], frame["turn_index"], strict=True)
+        labelled |= {(c, int(i)) for c, i in ids if c}
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    draw_holdout(pd.read_parquet(table_path, columns=columns), labelled).to_csv(
+        out / "crisis_holdout_candidates.csv", index=False
+    )
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    if sys.argv[1] == "--holdout":
+        main_holdout(*sys.argv[2:4])
+    else:
+        main(*sys.argv[1:3])

@@ -102,3 +102,44 @@ def test_development_set_is_large_enough_and_written_cases_are_detected():
     assert result["precision"]["value"] >= 0.9 and result["recall"]["value"] >= 0.9
     assert result["accuracy_by_case"]["negated"]["value"] == 1.0
     assert result["accuracy_by_case"]["hypothetical"]["value"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # a negation word that negates nothing (NegEx's pseudo-negation)
+        ("i can't stop thinking about suicide", "suicide"),
+        ("i don't know how to deal with the violent outbursts", "abuse"),
+        # C-SSRS item 1 and death as a preoccupation
+        ("some nights i wish i could go to sleep and never wake up", "suicide"),
+        ("i think about death all the time", "suicide"),
+        # the behaviour without its object, profanity inside the phrase
+        ("i have been cutting since march", "self_harm"),
+        ("i can't take it, i want to kill my fucking self", "suicide"),
+        # abuse named by the act done to the seeker or the abuser's trait
+        ("i was molested as a child", "abuse"),
+        ("he's really verbally and emotionally abusive", "abuse"),
+        ("my father is very abusive with his words and actions", "abuse"),
+        ("my dad hit me again last night", "abuse"),
+        # a medical emergency that is still going on
+        ("i threw up blood last weekend, and again yesterday", "medical_emergency"),
+    ],
+)
+def test_round_two_positives(text, kind):
+    assert kind in crisis.crisis_kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i started cutting my grass the other day",
+        "it really hit me how much i miss her",
+        "hit me up when you're free",
+        "my friend who is in an abusive relationship needs help",
+        "the rage is violent, not me",
+        "i passed out a few months ago after drinking too much",  # an emergency that is over
+        "my grandfather died of a heart attack",
+    ],
+)
+def test_round_two_look_alikes_are_not_the_seekers_crisis(text):
+    assert crisis.crisis_kinds(text) == set()
