@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -125,42 +126,92 @@ def draw_by_metadata(
     return pd.concat(parts).assign(case="metadata").drop(columns=["topic", "problem_type"])
 
 
+@dataclass(frozen=True)
+class HoldoutStage:
+    """One draw of the second frozen set: a random part, a part matching `words`, and
+    counsel-chat questions by topic plus ESConv depression-chat turns matching RISK_WORDS."""
+
+    seed: int
+    random: dict[str, int]
+    words: re.Pattern
+    targeted: dict[str, int]
+    topics: dict[str, int]
+    chat_turns: int
+
+
 # The second frozen set (data/labels/crisis_holdout.csv), drawn once the first had been spent on
-# tuning: a new seed, every turn of the earlier sets excluded, the same three kinds of draw.
-HOLDOUT_SEED = 14
-HOLDOUT_RANDOM = {
-    "counsel_chat": 10,
-    "mi_counselchat": 8,
-    "esconv_multiesc": 12,
-    "esconv_failed": 10,
-    "empathetic_intents": 12,
-    "hope_sample": 8,
-}
-HOLDOUT_RISK = {
-    "counsel_chat": 25,
-    "mi_counselchat": 10,
-    "esconv_multiesc": 25,
-    "esconv_failed": 15,
-    "empathetic_intents": 20,
-    "hope_sample": 5,
-}
-HOLDOUT_TOPICS = {"self-harm": 6, "depression": 8, "domestic-violence": 8, "trauma": 6, "anger-management": 4}
+# tuning: new seeds, every turn of the earlier sets excluded. Stage b was added after stage a
+# (labelled, detector not run) held only 11 crisis turns in 134: the broad CRISIS_WORDS, which
+# also match implicit talk (hopeless, burden, no point), and more of the crisis topics.
+HOLDOUT_STAGES = (
+    HoldoutStage(
+        seed=14,
+        random={
+            "counsel_chat": 10,
+            "mi_counselchat": 8,
+            "esconv_multiesc": 12,
+            "esconv_failed": 10,
+            "empathetic_intents": 12,
+            "hope_sample": 8,
+        },
+        words=RISK_WORDS,
+        targeted={
+            "counsel_chat": 25,
+            "mi_counselchat": 10,
+            "esconv_multiesc": 25,
+            "esconv_failed": 15,
+            "empathetic_intents": 20,
+            "hope_sample": 5,
+        },
+        topics={"self-harm": 6, "depression": 8, "domestic-violence": 8, "trauma": 6, "anger-management": 4},
+        chat_turns=12,
+    ),
+    HoldoutStage(
+        seed=15,
+        random={},
+        words=CRISIS_WORDS,
+        targeted={
+            "counsel_chat": 25,
+            "mi_counselchat": 15,
+            "esconv_multiesc": 25,
+            "esconv_failed": 15,
+            "empathetic_intents": 10,
+            "hope_sample": 5,
+        },
+        topics={
+            "self-harm": 10,
+            "depression": 12,
+            "domestic-violence": 10,
+            "trauma": 10,
+            "substance-abuse": 6,
+        },
+        chat_turns=12,
+    ),
+)
 
 
-def draw_holdout(table: pd.DataFrame, labelled: set[tuple[str, int]]) -> pd.DataFrame:
-    """Candidates of the second frozen set: random, RISK_WORDS-targeted and by-metadata seeker
-    turns, none already labelled, no text twice (counsel-chat and mi-counselchat share questions)."""
+def draw_holdout(table: pd.DataFrame, labelled: set[tuple[str, int]], stage: HoldoutStage) -> pd.DataFrame:
+    """Candidates of one stage of the second frozen set, none already labelled, no question
+    twice (counsel-chat and mi-counselchat share questions)."""
     seekers = role_turns(table, "seeker")
     keys = list(zip(seekers["conversation_id"], seekers["turn_index"], strict=True))
     seen = [key in labelled for key in keys]
+    seen_bodies = set(_body(seekers["text"][seen]))
     seekers = seekers[~seekers["text"].isin(set(seekers["text"][seen]))]
-    random = _stratified(seekers, HOLDOUT_RANDOM, HOLDOUT_SEED).assign(case="random")
+    random = _stratified(seekers, stage.random, stage.seed).assign(case="random")
     drawn = labelled | set(zip(random["conversation_id"], random["turn_index"], strict=True))
-    risk = draw_more(seekers, RISK_WORDS, HOLDOUT_RISK, drawn, HOLDOUT_SEED)
-    drawn |= set(zip(risk["conversation_id"], risk["turn_index"], strict=True))
-    meta = draw_by_metadata(table, drawn, HOLDOUT_SEED, HOLDOUT_TOPICS, 12)
-    candidates = pd.concat([random, risk, meta]).drop_duplicates("text")
-    return candidates.sort_values(["conversation_id", "turn_index"])
+    targeted = draw_more(seekers, stage.words, stage.targeted, drawn, stage.seed)
+    drawn |= set(zip(targeted["conversation_id"], targeted["turn_index"], strict=True))
+    meta = draw_by_metadata(table, drawn, stage.seed, stage.topics, stage.chat_turns)
+    candidates = pd.concat([random, targeted, meta]).sort_values(["conversation_id", "turn_index"])
+    body = _body(candidates["text"])
+    return candidates[~body.isin(seen_bodies) & ~body.duplicated()]
+
+
+def _body(texts: pd.Series) -> pd.Series:
+    """A question's body without its title: counsel-chat prefixes the title that
+    mi-counselchat's copy of the same question lacks."""
+    return texts.str.split("\n\n", n=1).str[-1].str.strip()
 
 
 def main(table_path: str, out_dir: str) -> None:
@@ -192,9 +243,11 @@ def main_holdout(table_path: str, out_dir: str) -> None:
         labelled |= {(c, int(i)) for c, i in ids if c}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    draw_holdout(pd.read_parquet(table_path, columns=columns), labelled).to_csv(
-        out / "crisis_holdout_candidates.csv", index=False
-    )
+    table = pd.read_parquet(table_path, columns=columns)
+    for number, stage in enumerate(HOLDOUT_STAGES, 1):
+        candidates = draw_holdout(table, labelled, stage)
+        candidates.to_csv(out / f"crisis_holdout_candidates_{number}.csv", index=False)
+        labelled |= set(zip(candidates["conversation_id"], candidates["turn_index"], strict=True))
 
 
 if __name__ == "__main__":
