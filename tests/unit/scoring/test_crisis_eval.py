@@ -1,4 +1,4 @@
-"""The frozen crisis test set cannot change silently; the evaluation's figures and intervals."""
+"""The frozen crisis test sets cannot change silently; the evaluation's figures and intervals."""
 
 import hashlib
 
@@ -9,23 +9,30 @@ from pixelated.scoring import crisis, crisis_eval
 from tests.paths import REPO
 
 LABELS = REPO / "data" / "labels"
-FROZEN_SHA256 = "437efba2be1ec5ff3cbc1274df5a6f1fe084dd9329d02d27f36ed200b109a8d6"
+FROZEN_SHA256 = {
+    "crisis_test.csv": "437efba2be1ec5ff3cbc1274df5a6f1fe084dd9329d02d27f36ed200b109a8d6",
+    "crisis_holdout.csv": "1e6768d306363bc5e2277b1ca64ce98403946a608751bfe23a3255e4f6371d46",
+}
 
 
-def test_frozen_test_set_is_unchanged():
-    digest = hashlib.sha256((LABELS / "crisis_test.csv").read_bytes()).hexdigest()
-    assert digest == FROZEN_SHA256, "crisis_test.csv is frozen: add a new set instead of editing it"
+@pytest.mark.parametrize("name", sorted(FROZEN_SHA256))
+def test_frozen_sets_are_unchanged(name):
+    digest = hashlib.sha256((LABELS / name).read_bytes()).hexdigest()
+    assert digest == FROZEN_SHA256[name], f"{name} is frozen: add a new set instead of editing it"
 
 
 def test_label_sets_are_large_enough_and_disjoint_from_development():
     sets = crisis_eval.load(LABELS)
-    assert len(sets.test) >= 150 and (sets.test["label"] != "none").sum() >= 30
-    assert set(sets.test["label"]) <= {"none", *crisis.KINDS}
+    assert len(sets.test) >= 150 and (sets.test["label"] != "none").sum() >= 15
+    for frame in (sets.test, sets.first_frozen):
+        assert set(frame["label"]) <= {"none", *crisis.KINDS}
     assert len(sets.referral) >= 150 and set(sets.referral["label"]) == {"refers", "no"}
     assert len(sets.drops) >= 40
-    dev = set(zip(sets.dev["conversation_id"], sets.dev["turn_index"].astype(str), strict=True))
-    test = set(zip(sets.test["conversation_id"], sets.test["turn_index"].astype(str), strict=True))
-    assert not dev & test
+    dev, first, test = (
+        set(zip(frame["conversation_id"], frame["turn_index"].astype(str), strict=True))
+        for frame in (sets.dev, sets.first_frozen, sets.test)
+    )
+    assert not (dev | first) & test
 
 
 def test_wilson_interval():
@@ -56,7 +63,9 @@ def test_detector_counts_and_missing_turns():
 def test_report_holds_every_block_with_written_referral_cases():
     sets = crisis_eval.load(LABELS)
     written = sets.referral[sets.referral["origin"] == "written"]
-    block = crisis_eval.report(crisis_eval.LabelSets(sets.test, sets.dev, written, sets.drops), {})
+    block = crisis_eval.report(
+        crisis_eval.LabelSets(sets.test, sets.dev, sets.first_frozen, written, sets.drops), {}
+    )
     assert block["referral"]["replies"] == len(written) and block["referral"]["accuracy"]["value"] >= 0.9
     assert block["crisis"]["detector"]["turns_not_in_this_run"] == len(sets.test)
     assert block["crisis"]["safety_drops_review"]["agreement"]["n"] >= 40
