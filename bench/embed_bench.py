@@ -96,10 +96,10 @@ def encoders(model, onnx_dir: Path):
     """(name, encoder) for each path measured besides raw encode; ONNX only where onnxruntime
     is installed (the `onnx` extra)."""
     yield "torch_sorted", model
-    bf16 = embed_backends.OpenVinoEncoder(model)
+    bf16 = embed_backends.OpenVinoEncoder.from_model(model)
     yield f"openvino_{bf16.precision}", bf16
     if bf16.precision != "f32":
-        yield "openvino_f32", embed_backends.OpenVinoEncoder(model, precision="f32")
+        yield "openvino_f32", embed_backends.OpenVinoEncoder.from_model(model, precision="f32")
     if importlib.util.find_spec("onnxruntime") is None:
         return
     for name, quantize in (("onnx_float32", False), ("onnx_int8", True)):

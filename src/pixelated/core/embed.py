@@ -68,15 +68,19 @@ def converted_path(backend: str) -> Path:
 def load_encoder(backend: str = "torch"):
     """Something with SentenceTransformer's `encode`: the float model, or its transformer on
     OpenVINO or as an int8 ONNX export (see `embed_backends`), converted from the offline files
-    once per machine (`converted_path`)."""
+    once per machine (`converted_path`). Once OpenVINO's conversion is kept, the float model is
+    not loaded: the tokenizer runs from its file, and neither transformers nor torch is imported."""
     if backend == "torch":
         return load_model()
     from pixelated.core import embed_backends
 
-    model = load_model()
     path = converted_path(backend)
+    if backend == "openvino" and path.exists():
+        tokenizer = embed_backends.OfflineTokenizer(model_path())
+        return embed_backends.OpenVinoEncoder(path, tokenizer, tokenizer.max_seq_length)
+    model = load_model()
     if backend == "openvino":
-        return embed_backends.OpenVinoEncoder(model, path)
+        return embed_backends.OpenVinoEncoder.from_model(model, path)
     if not path.exists():
         embed_backends.export(model, path, quantize=True)
     return embed_backends.OnnxEncoder(path, model.tokenizer, model.max_seq_length)

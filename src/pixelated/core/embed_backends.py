@@ -17,6 +17,7 @@ drives any backend.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -134,18 +135,44 @@ class OnnxEncoder(GraphEncoder):
         return self.session.run(None, {k: v for k, v in feed.items() if k in self.wanted})[0]
 
 
+class OfflineTokenizer:
+    """A model folder's tokenizer.json run by `tokenizers`, as SentenceTransformer runs it
+    (truncated at the model's max_seq_length, padded to the longest text of the batch): the same
+    ids as the transformers tokenizer, without importing transformers and torch (about 11 s per
+    process here). Called as GraphEncoder calls a transformers tokenizer; the truncation and
+    padding it is asked for are the ones set here."""
+
+    def __init__(self, folder: Path):
+        from tokenizers import Tokenizer
+
+        self.max_seq_length = json.loads((folder / "sentence_bert_config.json").read_text())["max_seq_length"]
+        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        pad = self.tokenizer.padding  # the file pads to a fixed length: keep its token, pad to the longest
+        self.tokenizer.enable_padding(
+            pad_id=pad["pad_id"], pad_token=pad["pad_token"], pad_type_id=pad["pad_type_id"]
+        )
+        self.tokenizer.enable_truncation(max_length=self.max_seq_length)
+
+    def __call__(self, texts: list[str], **_) -> dict[str, np.ndarray]:
+        encodings = self.tokenizer.encode_batch(texts)
+        return {
+            "input_ids": np.array([e.ids for e in encodings], np.int64),
+            "attention_mask": np.array([e.attention_mask for e in encodings], np.int64),
+            "token_type_ids": np.array([e.type_ids for e in encodings], np.int64),
+        }
+
+
 class OpenVinoEncoder(GraphEncoder):
     """The transformer as an OpenVINO model compiled for this CPU, on the cores this process may
-    use: bf16 where it has bf16 units unless `precision` ("f32") says otherwise. With `path`
-    (an .xml), the converted model is read from there, or saved there after converting: every
-    later process skips the 3 s conversion."""
+    use: bf16 where it has bf16 units unless `precision` ("f32") says otherwise. `graph` is an
+    OpenVINO model or the path of a saved one (`from_model` converts one)."""
 
-    def __init__(self, model, path: Path | None = None, precision: str | None = None):
+    def __init__(self, graph, tokenizer, max_seq_length: int, precision: str | None = None):
         import openvino as ov
 
-        super().__init__(model.tokenizer, model.max_seq_length)
+        super().__init__(tokenizer, max_seq_length)
         core = ov.Core()
-        graph = core.read_model(path) if path and path.exists() else convert_openvino(model, path)
+        graph = core.read_model(graph) if isinstance(graph, Path) else graph
         has_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
         self.precision = precision or ("bf16" if has_bf16 else "f32")
         self.compiled = core.compile_model(
@@ -158,6 +185,14 @@ class OpenVinoEncoder(GraphEncoder):
             },
         )
         log.info("MiniLM on OpenVINO %s, %s", ov.__version__, self.precision)
+
+    @classmethod
+    def from_model(cls, model, path: Path | None = None, precision: str | None = None) -> OpenVinoEncoder:
+        """`model` (a SentenceTransformer) on OpenVINO. With `path` (an .xml), the converted model
+        is read from there, or saved there after converting: every later process skips the 3 s
+        conversion, and `embed.load_encoder` then skips loading `model` at all."""
+        graph = path if path and path.exists() else convert_openvino(model, path)
+        return cls(graph, model.tokenizer, model.max_seq_length, precision)
 
     def hidden(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         return self.compiled(feed)[0]

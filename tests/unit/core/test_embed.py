@@ -1,6 +1,8 @@
 """The shared embedding cache: real MiniLM vectors, encoded once, reused across stages."""
 
 import importlib.util
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -68,13 +70,55 @@ def test_openvino_conversion_is_kept_and_read_back_unchanged(tmp_path):
     from pixelated.core.embed_backends import OpenVinoEncoder
 
     model, path = load_model(), tmp_path / "minilm-openvino" / "model.xml"
-    in_memory = encode_sorted(OpenVinoEncoder(model, path), TEXTS, batch_size=2)  # converts, saves
+    in_memory = encode_sorted(OpenVinoEncoder.from_model(model, path), TEXTS, batch_size=2)  # converts, saves
     assert path.is_file() and path.with_suffix(".bin").is_file()
     assert [p.name for p in tmp_path.iterdir()] == ["minilm-openvino"]  # no staging folder left
     written = path.stat().st_mtime_ns
-    read_back = encode_sorted(OpenVinoEncoder(model, path), TEXTS, batch_size=2)
+    read_back = encode_sorted(OpenVinoEncoder.from_model(model, path), TEXTS, batch_size=2)
     assert path.stat().st_mtime_ns == written  # read back, not converted and saved again
     assert np.array_equal(in_memory, read_back)
+
+
+def test_offline_tokenizer_gives_the_transformers_ids():
+    """Padding to the longest text, truncation at 256 tokens, accents, emoji, empty text."""
+    from pixelated.core.embed import load_model, model_path
+    from pixelated.core.embed_backends import OfflineTokenizer
+
+    texts = [*TEXTS, "", "Café naïve — I’m 😢 at 3am?!", "word " * 400, "  spaced\tout\n text  "]
+    model, offline = load_model(), OfflineTokenizer(model_path())
+    reference = model.tokenizer(
+        texts, padding=True, truncation=True, max_length=model.max_seq_length, return_tensors="np"
+    )
+    ours = offline(texts)
+    assert offline.max_seq_length == model.max_seq_length == 256
+    assert ours["input_ids"].shape[1] == 256
+    for name, ids in ours.items():
+        assert np.array_equal(ids, reference[name]), name
+
+
+def test_kept_openvino_conversion_runs_without_torch_and_gives_the_same_vectors(tmp_path):
+    """Once converted, a stage embeds without importing transformers or torch: a fresh process
+    gives the vectors of the model-loaded encoder, bit for bit."""
+    from pixelated.core.embed import encode_sorted, load_model
+    from pixelated.core.embed_backends import OpenVinoEncoder
+
+    expected = encode_sorted(
+        OpenVinoEncoder.from_model(load_model(), tmp_path / "ov" / "model.xml"), TEXTS, 2
+    )
+    np.save(tmp_path / "expected.npy", expected)
+    script = f"""
+import sys
+import numpy as np
+from pixelated.core import embed
+assert embed.converted_path("openvino").parent.name.startswith("minilm-openvino-")
+embed.converted_path = lambda backend: __import__("pathlib").Path({str(tmp_path / "ov" / "model.xml")!r})
+vectors = embed.encode_sorted(embed.load_encoder("openvino"), {TEXTS!r}, 2)
+assert np.array_equal(vectors, np.load({str(tmp_path / "expected.npy")!r}))
+loaded = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
+assert not loaded, loaded
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
