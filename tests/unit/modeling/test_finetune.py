@@ -57,7 +57,7 @@ def test_tiny_training_run_learns_and_returns_the_best_epoch(pairs):
     assert all(math.isfinite(row["train_loss"]) for row in history[1:])
     # memorising its own validation set: the in-batch loss falls
     assert min(row["val_loss"] for row in history[1:]) < history[0]["val_loss"]
-    best = max(history, key=lambda row: (row["val_recall_at_1"], -row["epoch"]))
+    best = max(history, key=lambda row: (row["val_recall_at_1"], row["val_mrr"], -row["epoch"]))
     returned = validation_scores(model, pairs, CFG)
     assert returned["mrr"] == pytest.approx(best["val_mrr"]) and returned["loss"] == pytest.approx(
         best["val_loss"]
@@ -67,6 +67,20 @@ def test_tiny_training_run_learns_and_returns_the_best_epoch(pairs):
     assert similarity.shape == (len(pairs), len(pairs))
     same = embedding_similarity(model, pairs.assign(response=pairs["context"]), 8)
     assert np.allclose(np.diag(same), 1, atol=1e-4)  # normalized embeddings
+
+
+def test_a_recall_tie_with_a_better_mrr_is_an_improvement(pairs, monkeypatch):
+    """With patience 1, a tie on recall@1 that improves MRR keeps training (the untuned
+    weights are not kept just because 300 queries tie on recall@1)."""
+    scores = iter([(0.5, 0.60), (0.5, 0.70), (0.5, 0.65)])
+    monkeypatch.setattr(
+        "pixelated.modeling.finetune.validation_scores",
+        lambda *_: (
+            dict(zip(("recall_at_1", "mrr"), next(scores), strict=True)) | {"recall_at_5": 1, "loss": 1}
+        ),
+    )
+    _, history = fit(pairs, pairs, CFG.model_copy(update={"epochs": 2, "patience": 1}))
+    assert [row["val_mrr"] for row in history] == [0.60, 0.70, 0.65]  # epoch 2 ran
 
 
 @pytest.mark.slow
