@@ -115,6 +115,11 @@ def _rank(row: dict) -> tuple | None:
     return (row["val_recall_at_1"], row["val_mrr"]) if "val_recall_at_1" in row else None
 
 
+def best_epoch(history: list[dict]) -> dict:
+    """The validated history row whose weights `fit` returns: the best, the earliest of equals."""
+    return max(history, key=lambda row: (*_rank(row), -row["epoch"]))
+
+
 def _weights(model) -> dict:
     """A copy of the model's weights, to restore the best epoch without a disk round trip."""
     return {name: tensor.detach().clone() for name, tensor in model.state_dict().items()}

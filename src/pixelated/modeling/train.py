@@ -13,7 +13,7 @@ import pandas as pd
 from pixelated.core.config import Config, ExecutorConfig, MlflowConfig
 from pixelated.core.hashing import dvc_md5
 from pixelated.modeling.config import TrainConfig
-from pixelated.modeling.finetune import fit
+from pixelated.modeling.finetune import best_epoch, fit
 from pixelated.modeling.retrieval import load_pairs, sample_rows
 from pixelated.reporting.tables import TrainingCurveSchema, write_validated_csv
 from pixelated.reporting.tracking import log_history, log_registered_sentence_model, stage_run
@@ -48,7 +48,7 @@ def train_one(
     pairs = sample_rows(pairs, cfg.max_pairs, cfg.seed)
     model, history = fit(pairs, val_pairs, cfg)
     model.save(str(output))
-    best = max(history, key=lambda row: (row["val_recall_at_1"], -row["epoch"]))
+    best = best_epoch(history)
     summary = {
         "model": name,
         "pairs": len(pairs),
