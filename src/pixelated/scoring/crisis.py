@@ -180,14 +180,15 @@ def kinds_by_status(text: str) -> dict[str, set[str]]:
     return found
 
 
+def is_own(hit: Hit) -> bool:
+    """The seeker's own crisis (OWN), except a past medical emergency: that is over, while a
+    past suicidal crisis, self-harm or abuse stays a risk factor."""
+    return hit.status in OWN and not (hit.status == "past" and hit.kind == "medical_emergency")
+
+
 def crisis_kinds(text: str) -> set[str]:
-    """The kinds of the seeker's own crisis in `text`, present or past (empty: none). A past
-    medical emergency is over; a past suicidal crisis, self-harm or abuse stays a risk factor."""
-    return {
-        hit.kind
-        for hit in detect(text)
-        if hit.status == "positive" or (hit.status == "past" and hit.kind != "medical_emergency")
-    }
+    """The kinds of the seeker's own crisis in `text`, present or past (empty: none)."""
+    return {hit.kind for hit in detect(text) if is_own(hit)}
 
 
 def cssrs_level(text: str, statuses: tuple[str, ...] = OWN) -> int:
