@@ -65,7 +65,8 @@ def test_openvino_backend_agrees_with_the_float_model_and_is_deterministic():
 
 def test_openvino_conversion_is_kept_and_read_back_unchanged(tmp_path):
     """Later processes read the saved conversion instead of converting (3 s each); its vectors
-    are the in-memory conversion's, bit for bit (weights are saved uncompressed)."""
+    are the in-memory conversion's, bit for bit (weights are saved uncompressed). A fresh
+    process that finds it embeds without importing transformers or torch, to the same bits."""
     from pixelated.core.embed import encode_sorted, load_model
     from pixelated.core.embed_backends import OpenVinoEncoder
 
@@ -77,6 +78,20 @@ def test_openvino_conversion_is_kept_and_read_back_unchanged(tmp_path):
     read_back = encode_sorted(OpenVinoEncoder.from_model(model, path), TEXTS, batch_size=2)
     assert path.stat().st_mtime_ns == written  # read back, not converted and saved again
     assert np.array_equal(in_memory, read_back)
+    np.save(tmp_path / "expected.npy", in_memory)
+    script = f"""
+import pathlib, sys
+import numpy as np
+from pixelated.core import embed
+assert embed.converted_path("openvino").parent.name.startswith("minilm-openvino-")
+embed.converted_path = lambda backend: pathlib.Path({str(path)!r})
+vectors = embed.encode_sorted(embed.load_encoder("openvino"), {TEXTS!r}, 2)
+assert np.array_equal(vectors, np.load({str(tmp_path / "expected.npy")!r}))
+loaded = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
+assert not loaded, loaded
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
 
 
 def test_offline_tokenizer_gives_the_transformers_ids():
@@ -94,31 +109,6 @@ def test_offline_tokenizer_gives_the_transformers_ids():
     assert ours["input_ids"].shape[1] == 256
     for name, ids in ours.items():
         assert np.array_equal(ids, reference[name]), name
-
-
-def test_kept_openvino_conversion_runs_without_torch_and_gives_the_same_vectors(tmp_path):
-    """Once converted, a stage embeds without importing transformers or torch: a fresh process
-    gives the vectors of the model-loaded encoder, bit for bit."""
-    from pixelated.core.embed import encode_sorted, load_model
-    from pixelated.core.embed_backends import OpenVinoEncoder
-
-    expected = encode_sorted(
-        OpenVinoEncoder.from_model(load_model(), tmp_path / "ov" / "model.xml"), TEXTS, 2
-    )
-    np.save(tmp_path / "expected.npy", expected)
-    script = f"""
-import sys
-import numpy as np
-from pixelated.core import embed
-assert embed.converted_path("openvino").parent.name.startswith("minilm-openvino-")
-embed.converted_path = lambda backend: __import__("pathlib").Path({str(tmp_path / "ov" / "model.xml")!r})
-vectors = embed.encode_sorted(embed.load_encoder("openvino"), {TEXTS!r}, 2)
-assert np.array_equal(vectors, np.load({str(tmp_path / "expected.npy")!r}))
-loaded = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
-assert not loaded, loaded
-"""
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stderr[-2000:]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("onnxruntime") is None, reason="onnxruntime not installed")
