@@ -3,7 +3,14 @@ told to exclude, and takes its targeted part only from turns matching the word l
 
 import pandas as pd
 
-from pixelated.scoring.label_sampling import CRISIS_WORDS, draw, role_turns
+from pixelated.scoring.label_sampling import (
+    CRISIS_WORDS,
+    RISK_WORDS,
+    HoldoutStage,
+    draw,
+    draw_holdout,
+    role_turns,
+)
 
 
 def _table(n: int = 120) -> pd.DataFrame:
@@ -40,3 +47,35 @@ def test_draw_repeats_excludes_and_targets_matching_turns():
     assert len(keys) == len(first)  # no turn drawn twice
     targeted = first[first["case"] == "targeted"]
     assert len(targeted) and targeted["text"].str.contains("hopeless").all()
+
+
+def test_holdout_draw_skips_labelled_turns_and_questions_asked_twice():
+    """A question labelled in one copy (mi-counselchat: body only) is not drawn again in the
+    other (counsel-chat: title, blank line, body), and no body is drawn twice."""
+    rows = []
+    for i in range(60):
+        body = f"I was hurt and cannot sleep, question {i % 30}"
+        source, text = ("counsel_chat", f"Title {i}\n\n{body}") if i < 30 else ("mi_counselchat", body)
+        rows.append(
+            {
+                "source": source,
+                "conversation_id": f"q{i:03}",
+                "turns": [{"role": "seeker", "text": text}],
+                "topic": "trauma" if source == "counsel_chat" else None,
+                "problem_type": None,
+            }
+        )
+    table = pd.DataFrame(rows)
+    labelled = {("q030", 0), ("q031", 0)}  # the mi-counselchat copies of questions 0 and 1
+    stage = HoldoutStage(
+        seed=1, random={"counsel_chat": 5, "mi_counselchat": 5}, words=RISK_WORDS,
+        targeted={"counsel_chat": 10, "mi_counselchat": 10}, topics={"trauma": 10}, chat_turns=0,
+    )  # fmt: skip
+    drawn = draw_holdout(table, labelled, stage)
+    assert drawn.equals(draw_holdout(table, labelled, stage))
+    bodies = drawn["text"].str.split("\n\n").str[-1]
+    assert not bodies.duplicated().any()
+    assert not {"I was hurt and cannot sleep, question 0", "I was hurt and cannot sleep, question 1"} & set(
+        bodies
+    )
+    assert not labelled & set(zip(drawn["conversation_id"], drawn["turn_index"], strict=True))
