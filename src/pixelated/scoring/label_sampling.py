@@ -237,7 +237,7 @@ def main_holdout(table_path: str, out_dir: str) -> None:
     """Write the second frozen set's candidates (with text, for reading) to `out_dir`."""
     columns = ["conversation_id", "source", "turns", "topic", "problem_type"]
     labelled = set()
-    for name in ("crisis_turns.csv", "crisis_test.csv"):
+    for name in (crisis_eval.FILES["dev"], crisis_eval.FILES["first_frozen"]):
         frame = crisis_eval.read_labels(Path("data/labels") / name)
         ids = zip(frame["conversation_id"], frame["turn_index"], strict=True)
         labelled |= {(c, int(i)) for c, i in ids if c}
