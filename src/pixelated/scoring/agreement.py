@@ -21,33 +21,56 @@ def _r(x: float) -> float | None:
 
 
 def bootstrap_ci(
-    statistic: Callable[[np.ndarray], float | None], n: int, rounds: int = 1000, seed: int = 13
+    statistic: Callable[[np.ndarray], np.ndarray], n: int, rounds: int = 1000, seed: int = 13
 ) -> list[float | None]:
-    """95% percentile bootstrap interval of `statistic(indices)` over `n` resampled rows."""
+    """95% percentile bootstrap interval of a statistic over `n` resampled rows.
+
+    `statistic` maps a (rounds, n) matrix of resampled row indices to one value per round (NaN
+    where undefined), so all rounds are computed in a few array operations. The rounds are
+    drawn one at a time, so the draws stay those of a per-round loop."""
     rng = np.random.default_rng(seed)
-    values = [statistic(rng.integers(0, n, n)) for _ in range(rounds)]
-    values = [v for v in values if v is not None and np.isfinite(v)]
-    if not values:
+    rows = np.stack([rng.integers(0, n, n) for _ in range(rounds)])
+    values = statistic(rows)
+    values = values[np.isfinite(values)]
+    if not len(values):
         return [None, None]
     return [_r(np.percentile(values, 2.5)), _r(np.percentile(values, 97.5))]
 
 
+def _auc_rows(y: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """ROC AUC of each row: the Mann-Whitney statistic over mid-ranks (ties count half); NaN
+    where a row holds one class."""
+    positives = y.sum(axis=1)
+    negatives = y.shape[1] - positives
+    ranks = rankdata(score, axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        auc = ((ranks * y).sum(axis=1) - positives * (positives + 1) / 2) / (positives * negatives)
+    return np.where((positives > 0) & (negatives > 0), auc, np.nan)
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman's rho of each row pair (Pearson's r of the mid-ranks, as scipy's spearmanr);
+    NaN where either row is constant."""
+    rx, ry = rankdata(x, axis=1), rankdata(y, axis=1)
+    rx -= rx.mean(axis=1, keepdims=True)
+    ry -= ry.mean(axis=1, keepdims=True)
+    spread = np.sqrt((rx * rx).sum(axis=1) * (ry * ry).sum(axis=1))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = np.clip((rx * ry).sum(axis=1) / spread, -1.0, 1.0)
+    return np.where(spread > 0, rho, np.nan)
+
+
 def roc_auc(y: np.ndarray, score: np.ndarray) -> float | None:
-    """ROC AUC as the Mann-Whitney statistic over mid-ranks (ties count half), as sklearn's
-    roc_auc_score gives it, without its per-call input checks: a bootstrap calls it thousands
-    of times. None when `y` holds one class."""
-    positives = int(y.sum())
-    negatives = len(y) - positives
-    if not positives or not negatives:
-        return None
-    ranks = rankdata(score)
-    return float((ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+    """ROC AUC as sklearn's roc_auc_score gives it, without its per-call input checks; None
+    when `y` holds one class."""
+    auc = _auc_rows(np.asarray(y)[None, :], np.asarray(score)[None, :])[0]
+    return None if np.isnan(auc) else float(auc)
 
 
 def auc_with_ci(y: np.ndarray, score: np.ndarray) -> dict:
     return {
         "auc": _r(roc_auc(y, score)),
-        "ci95": bootstrap_ci(lambda rows: roc_auc(y[rows], score[rows]), len(y)),
+        "ci95": bootstrap_ci(lambda rows: _auc_rows(y[rows], score[rows]), len(y)),
     }
 
 
@@ -72,11 +95,8 @@ def spearman(scores: pd.DataFrame, column: str, target: pd.Series) -> dict:
         return {"n": n, "rho": None}
     x, y = scores.loc[mask, column].to_numpy(float), target[mask].to_numpy(float)
     rho, p = spearmanr(x, y)
-
-    def rho_of(rows: np.ndarray) -> float | None:
-        return None if np.ptp(x[rows]) == 0 or np.ptp(y[rows]) == 0 else spearmanr(x[rows], y[rows])[0]
-
-    return {"n": n, "rho": _r(rho), "ci95": bootstrap_ci(rho_of, n), "p_value": _r(p)}
+    ci = bootstrap_ci(lambda rows: _spearman_rows(x[rows], y[rows]), n)
+    return {"n": n, "rho": _r(rho), "ci95": ci, "p_value": _r(p)}
 
 
 def seeker_feedback_mean(turns_column: pd.Series) -> pd.Series:

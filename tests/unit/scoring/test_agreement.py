@@ -1,9 +1,11 @@
-"""Agreement with human labels: the bootstrap's AUC is sklearn's, ties included."""
+"""Agreement with human labels: the bootstrap's AUC is sklearn's and its rho is scipy's, ties
+included."""
 
 import numpy as np
+from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from pixelated.scoring.agreement import auc_with_ci, roc_auc
+from pixelated.scoring.agreement import _spearman_rows, auc_with_ci, roc_auc
 
 
 def test_roc_auc_matches_sklearn_with_ties_and_refuses_one_class():
@@ -21,3 +23,13 @@ def test_auc_with_ci_brackets_a_clear_separation():
     result = auc_with_ci(y, score)
     low, high = result["ci95"]
     assert low <= result["auc"] <= high and result["auc"] > 0.9
+
+
+def test_rho_of_every_bootstrap_round_is_scipys_spearman():
+    rng = np.random.default_rng(1)
+    x, y = np.round(rng.random((200, 30)), 1), rng.integers(0, 5, (200, 30)).astype(float)
+    y[0] = 2.0  # a constant round: undefined
+    rho = _spearman_rows(x, y)
+    assert np.isnan(rho[0])
+    expected = [spearmanr(a, b)[0] for a, b in zip(x[1:], y[1:], strict=True)]
+    assert np.allclose(rho[1:], expected, rtol=0, atol=1e-12)
