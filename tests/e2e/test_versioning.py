@@ -148,11 +148,13 @@ def test_experiment_reruns_only_the_changed_stage_and_downstream(versions):
     assert ledgers["v2"]["rows_out"] < ledgers["v1"]["rows_out"]
 
 
-@pytest.mark.parametrize("remote", ["local", "s3"])
-def test_restore_each_version_from_remote(versions, remote):
+# Every version from the default remote; from S3 (the same restore code over another transport,
+# and the slowest remote to test against) the older one, as a rollback after v2's backup.
+@pytest.mark.parametrize(("remote", "tags"), [("local", ("v1", "v2")), ("s3", ("v1",))])
+def test_restore_each_version_from_remote(versions, remote, tags):
     root, env, snapshots, _ = versions
     assert _versioning(root, env, "verify", "--remote", remote).returncode == 0
-    for tag in ("v1", "v2"):
+    for tag in tags:
         _wipe(root)
         result = _versioning(root, env, "restore", tag, "--remote", remote)
         assert result.returncode == 0, result.stderr[-3000:]
