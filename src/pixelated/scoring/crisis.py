@@ -87,10 +87,11 @@ def _words(group: str) -> frozenset[str]:
     return frozenset(lexicon()[group])
 
 
-def _other_agent(clause: str, start: int) -> bool:
+def _other_agent(clause: str, start: int, previous: str) -> bool:
     """True when the nearest subject before a harm-to-others hit is not the seeker ("anything
-    could hurt him", "he'll kill her"); with no subject in view the seeker is the agent."""
-    for word in reversed(words_before(clause, start)):
+    could hurt him", "he'll kill her"), looking back into the clause before when this one names
+    none ("he choked her, hit her"); with no subject in view the seeker is the agent."""
+    for word in [*reversed(words_before(clause, start)), *reversed(previous.split())]:
         word = word.strip("\"'()")
         if word in _words("first_person"):
             return False
@@ -99,11 +100,11 @@ def _other_agent(clause: str, start: int) -> bool:
     return False
 
 
-def _status(clause: str, start: int, kind: str = "") -> str:
+def _status(clause: str, start: int, kind: str = "", previous: str = "") -> str:
     """Set-aside statuses: protective (harm to others only), hypothetical, negated; else positive."""
     patterns = _patterns()
     if kind == "harm_to_others" and (
-        cue_before(clause, start, patterns["protective"]) or _other_agent(clause, start)
+        cue_before(clause, start, patterns["protective"]) or _other_agent(clause, start, previous)
     ):
         return "protective"
     if cue_before(clause, start, patterns["hypothetical"]):
@@ -111,6 +112,8 @@ def _status(clause: str, start: int, kind: str = "") -> str:
     if patterns["negation_immune"].match(clause, start):
         return "positive"
     window = patterns["pseudo_negation"].sub(" ", " ".join(words_before(clause, start)))
+    if kind in ("suicide", "self_harm"):
+        window = patterns["inability"].sub(" ", window)
     if patterns["negation"].search(window) or "n't" in window or "not " in window:
         return "negated"
     return "positive"
@@ -118,7 +121,7 @@ def _status(clause: str, start: int, kind: str = "") -> str:
 
 def _placed(clause: str, previous: str, match: re.Match, kind: str) -> str:
     """The status of one hit: set aside, or placed as an idiom, someone else's, past or present."""
-    status = _status(clause, match.start(), kind)
+    status = _status(clause, match.start(), kind, previous)
     if status != "positive":
         return status
     start, end = match.span()

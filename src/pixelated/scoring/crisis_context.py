@@ -44,11 +44,16 @@ def _words(text: str) -> list[str]:
 
 
 def is_idiom(clause: str, start: int, end: int) -> bool:
-    """True when the hit at clause[start:end] lies inside a figure of speech."""
+    """True when the hit at clause[start:end] lies inside a figure of speech, or is a trait
+    ("was so violent") whose subject is a thing, not a person ("the storm was so violent")."""
     lex = lexicon()
     for match in lex["idiom"].finditer(clause):
         if match.start() < end and start < match.end():
             return not lex["idiom_unless"].search(clause[: match.start()])
+    phrase, before = _words(clause[start:end]), _words(clause[:start])
+    if phrase[0] in lex["copulas"] and phrase[-1] in ("violent", "abusive"):
+        subject = before[-1].removesuffix("'s") if before else ""
+        return subject not in lex["other_people"] | lex["seeker_words"]
     return False
 
 
@@ -76,11 +81,14 @@ def _victim_named_after(phrase: list[str], after: list[str]) -> bool:
     return False
 
 
-def _names_abuser(before: list[str], phrase: list[str]) -> bool:
+def _names_abuser(before: list[str], phrase: list[str], after: list[str]) -> bool:
     """True when the hit ends in the abuser's act or trait ("he is abusive", "she hits"), not a
-    victim form ("was abused") or a name for the situation ("abusive relationship"), where the
-    nearest person decides."""
-    return bool(lexicon()["abuser_form"].fullmatch(phrase[-1])) and not _passive(before, phrase)
+    victim form ("was abused") or a name for the situation ("abusive relationship", "an abusive
+    family"), where the nearest person decides."""
+    lex = lexicon()
+    if phrase[-1] in ("abusive", "violent") and after and after[0] in lex["abuse_settings"]:
+        return False
+    return bool(lex["abuser_form"].fullmatch(phrase[-1])) and not _passive(before, phrase)
 
 
 def someone_else(clause: str, start: int, end: int, kind: str) -> bool:
@@ -95,7 +103,7 @@ def someone_else(clause: str, start: int, end: int, kind: str) -> bool:
     phrase, before, after = _words(clause[start:end]), _words(clause[:start])[-_WINDOW:], _words(clause[end:])
     if any(w in seeker for w in phrase) or any(w in ("me", "myself", "us") for w in after[:3]):
         return False
-    if kind == "abuse" and _names_abuser(before, phrase):
+    if kind == "abuse" and _names_abuser(before, phrase, after):
         possessed = bool(before) and before[-1] in ("his", "her", "their")
         # "my sister's husband", not "he's" (he is)
         possessed |= any(w.endswith("'s") and w[:-2] in others and w not in others for w in before)

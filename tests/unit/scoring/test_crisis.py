@@ -143,3 +143,41 @@ def test_round_two_positives(text, kind):
 )
 def test_round_two_look_alikes_are_not_the_seekers_crisis(text):
     assert crisis.crisis_kinds(text) == set()
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        # acts done to the seeker, with an adverb before the act
+        ("i was sexually assaulted at a party last year", "abuse"),
+        ("my ex would emotionally abuse me for years", "abuse"),
+        ("my mother demeans me in front of everyone", "abuse"),
+        ("he throws things at me when he's drunk", "abuse"),
+        # the abuser's violence with a degree word, and a person as its subject
+        ("my stepfather was very violent when he drank", "abuse"),
+        # the seeker's own violence, and thoughts of killing people
+        ("when i'm angry i hit him and i hate myself for it", "harm_to_others"),
+        ("i keep having thoughts about killing people at work", "harm_to_others"),
+        # inability is no denial of the thought
+        ("i can't kill myself because of my kids", "suicide"),
+        ("i feel so hopeless and like dying", "suicide"),
+        ("this morning i threw up some blood", "medical_emergency"),
+    ],
+)
+def test_round_three_positives(text, kind):
+    assert kind in crisis.crisis_kinds(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "the storm was so violent it knocked out the power",  # a thing, not a person, is violent
+        "my landlord kicked me out last month",
+        "a truck hit him on the highway",  # someone else's accident, not the seeker's violence
+        "he grabbed her, hurt her and took her keys",  # the agent is in the clause before
+        "my friend was living with an abusive family",  # the home is someone else's
+        "i'm not suicidal, i would never kill myself",  # a denial stays a denial
+    ],
+)
+def test_round_three_look_alikes_are_not_the_seekers_crisis(text):
+    assert crisis.crisis_kinds(text) == set()
