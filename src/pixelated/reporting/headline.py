@@ -48,7 +48,7 @@ def headline(
         "kept_by_source": {name: counts.get("out", 0) for name, counts in sorted(by_source.items())},
         "agreement_auc": _get(quality, "agreement.rejected_vs_accepted.auc"),
         "crisis": {
-            # on the frozen test set only (data/labels/crisis_holdout.csv), never a tuned-on one
+            # on the frozen test set only (data/labels/crisis_frozen_3.csv), never a tuned-on one
             "precision": _get(quality, "crisis.detector.precision.value"),
             "recall": _get(quality, "crisis.detector.recall.value"),
         },

@@ -1,9 +1,10 @@
 """How well the crisis detector, the referral check and the safety gate do on hand-labelled
 sets, for reports/quality.json (issue 13).
 
-- crisis detector: precision and recall on the FROZEN test set (data/labels/crisis_holdout.csv,
+- crisis detector: precision and recall on the FROZEN test set (data/labels/crisis_frozen_3.csv,
   never used for tuning) and, labelled as such, on the development sets: crisis_turns.csv and
-  crisis_test.csv, the first frozen set, spent once it had been looked at three times;
+  the two earlier frozen sets, each spent once its misses had been read (crisis_test.csv, then
+  crisis_holdout.csv);
 - referral check: accuracy on data/labels/referral_replies.csv;
 - safety gate: share of a blind labelled sample of its drops a reviewer agrees with (the
   earlier gate's reviewed drops apart, as a development set).
@@ -29,9 +30,10 @@ from pixelated.core.text import normalize_for_measure
 from pixelated.scoring import crisis, referral
 
 FILES = {
-    "test": "crisis_holdout.csv",
+    "test": "crisis_frozen_3.csv",
     "dev": "crisis_turns.csv",
     "first_frozen": "crisis_test.csv",
+    "second_frozen": "crisis_holdout.csv",
     "referral": "referral_replies.csv",
     "drops": "safety_drops_review.csv",
 }
@@ -63,19 +65,20 @@ def read_labels(path: Path) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class LabelSets:
-    """The labelled sets, read once: frozen test, development (and the spent first frozen set),
-    referral, safety-drop review."""
+    """The labelled sets, read once: frozen test, development (and the spent earlier frozen
+    sets), referral, safety-drop review."""
 
     test: pd.DataFrame
     dev: pd.DataFrame
     first_frozen: pd.DataFrame
+    second_frozen: pd.DataFrame
     referral: pd.DataFrame
     drops: pd.DataFrame
 
     def wanted(self) -> set[tuple[str, int]]:
         """The (conversation, turn) keys whose text the evaluation needs from the run."""
         keys = set()
-        for frame in (self.test, self.dev, self.first_frozen, self.referral):
+        for frame in (self.test, self.dev, self.first_frozen, self.second_frozen, self.referral):
             ids = zip(frame["conversation_id"], frame["turn_index"], strict=True)
             keys |= {(c, int(i)) for c, i in ids if c}
         return keys
@@ -216,7 +219,10 @@ def report(sets: LabelSets, texts: Texts) -> dict:
     figures labelled as such, safety-drop review) and `referral`."""
     return {
         "crisis": {
-            "detector": {"set": "frozen test (data/labels/crisis_holdout.csv)", **detector(sets.test, texts)},
+            "detector": {
+                "set": "frozen test (data/labels/crisis_frozen_3.csv)",
+                **detector(sets.test, texts),
+            },
             "detector_dev": {
                 "set": "development, tuned on: optimistic (data/labels/crisis_turns.csv)",
                 **detector(sets.dev, texts),
@@ -225,6 +231,11 @@ def report(sets: LabelSets, texts: Texts) -> dict:
                 "set": "the first frozen set, looked at three times, then tuned on: optimistic "
                 "(data/labels/crisis_test.csv)",
                 **detector(sets.first_frozen, texts),
+            },
+            "detector_second_frozen": {
+                "set": "the second frozen set, blind once (P 0.846, R 0.647), its misses then read "
+                "and tuned on (round 3): optimistic (data/labels/crisis_holdout.csv)",
+                **detector(sets.second_frozen, texts),
             },
             "safety_drops_review": drops_review(sets.drops),
         },

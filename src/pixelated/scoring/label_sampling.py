@@ -5,8 +5,9 @@ measures would only show the tool agreeing with itself. Each set is a keyword-ag
 per-source stratified random sample plus a targeted sample matched by a broad word list that
 is written here (and in docs/quality.md), not taken from the detector's lexicon.
 
-`python -m pixelated.scoring.label_sampling [--holdout] TABLE OUT_DIR` writes the candidates (with text,
-for reading) outside the repository; only ids and labels go into data/labels/.
+`python -m pixelated.scoring.label_sampling [--holdout | --third] TABLE OUT_DIR` writes the
+candidates (with text, for reading) outside the repository; only ids and labels go into
+data/labels/.
 """
 
 from __future__ import annotations
@@ -190,9 +191,88 @@ HOLDOUT_STAGES = (
 )
 
 
+# The third frozen set (data/labels/crisis_frozen_3.csv), drawn once the second had been read
+# and the detector revised on it (round 3): every turn of the three earlier sets excluded,
+# weighted towards where the earlier sets found crisis turns (counsel-chat questions, by words
+# and by topic) so that the set holds enough of them for a usable interval on recall. Stages a
+# and b were fixed before any turn was read: a alone gave 123 candidates, since the earlier sets
+# had used up the crisis-word turns of FailedESConv and HOPE and most distinct counsel-chat
+# questions; b adds the narrower RISK_WORDS and more topics. Stage c was added after a and b
+# had been labelled (19 crisis turns in 199) and before the detector was run on any of them:
+# every counsel-chat question left that matches CRISIS_WORDS, and what is left of the crisis
+# topics.
+THIRD_STAGES = (
+    HoldoutStage(
+        seed=16,
+        random={
+            "counsel_chat": 15,
+            "mi_counselchat": 10,
+            "esconv_multiesc": 10,
+            "esconv_failed": 8,
+            "empathetic_intents": 10,
+            "hope_sample": 5,
+        },
+        words=CRISIS_WORDS,
+        targeted={
+            "counsel_chat": 40,
+            "mi_counselchat": 25,
+            "esconv_multiesc": 20,
+            "esconv_failed": 10,
+            "empathetic_intents": 10,
+            "hope_sample": 5,
+        },
+        topics={
+            "self-harm": 10,
+            "depression": 12,
+            "domestic-violence": 10,
+            "trauma": 10,
+            "anger-management": 6,
+            "substance-abuse": 4,
+        },
+        chat_turns=10,
+    ),
+    HoldoutStage(
+        seed=17,
+        random={"counsel_chat": 10, "mi_counselchat": 8, "esconv_multiesc": 10, "empathetic_intents": 8},
+        words=RISK_WORDS,
+        targeted={"counsel_chat": 30, "mi_counselchat": 20, "esconv_multiesc": 15, "empathetic_intents": 10},
+        topics={
+            "family-conflict": 6,
+            "relationship-dissolution": 5,
+            "grief-and-loss": 5,
+            "self-esteem": 5,
+            "eating-disorders": 4,
+            "marriage": 4,
+        },
+        chat_turns=8,
+    ),
+    HoldoutStage(
+        seed=18,
+        random={},
+        words=CRISIS_WORDS,
+        targeted={"counsel_chat": 100},
+        topics={
+            "depression": 10,
+            "trauma": 6,
+            "domestic-violence": 6,
+            "self-harm": 6,
+            "substance-abuse": 4,
+            "anger-management": 4,
+        },
+        chat_turns=0,
+    ),
+)
+# Each frozen set's stages, and the labelled sets (crisis_eval.FILES keys) its draw excludes:
+# every set labelled before it.
+FROZEN_DRAWS = {
+    "--holdout": (HOLDOUT_STAGES, ("dev", "first_frozen")),
+    "--third": (THIRD_STAGES, ("dev", "first_frozen", "second_frozen")),
+}
+
+
 def draw_holdout(table: pd.DataFrame, labelled: set[tuple[str, int]], stage: HoldoutStage) -> pd.DataFrame:
-    """Candidates of one stage of the second frozen set, none already labelled, no question
-    twice (counsel-chat and mi-counselchat share questions)."""
+    """Candidates of one stage of a frozen set, none already labelled, no question twice
+    (counsel-chat and mi-counselchat share questions)."""
     seekers = role_turns(table, "seeker")
     keys = list(zip(seekers["conversation_id"], seekers["turn_index"], strict=True))
     seen = [key in labelled for key in keys]
@@ -233,25 +313,27 @@ def main(table_path: str, out_dir: str) -> None:
     helpers.to_csv(out / "referral_candidates.csv", index=False)
 
 
-def main_holdout(table_path: str, out_dir: str) -> None:
-    """Write the second frozen set's candidates (with text, for reading) to `out_dir`."""
+def main_holdout(table_path: str, out_dir: str, which: str = "--holdout") -> None:
+    """Write the candidates of a frozen set (with text, for reading) to `out_dir`."""
+    stages, excluded = FROZEN_DRAWS[which]
     columns = ["conversation_id", "source", "turns", "topic", "problem_type"]
     labelled = set()
-    for name in (crisis_eval.FILES["dev"], crisis_eval.FILES["first_frozen"]):
-        frame = crisis_eval.read_labels(Path("data/labels") / name)
+    for name in excluded:
+        frame = crisis_eval.read_labels(Path("data/labels") / crisis_eval.FILES[name])
         ids = zip(frame["conversation_id"], frame["turn_index"], strict=True)
         labelled |= {(c, int(i)) for c, i in ids if c}
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = pd.read_parquet(table_path, columns=columns)
-    for number, stage in enumerate(HOLDOUT_STAGES, 1):
+    prefix = "crisis_holdout" if which == "--holdout" else "crisis_frozen_3"
+    for number, stage in enumerate(stages, 1):
         candidates = draw_holdout(table, labelled, stage)
-        candidates.to_csv(out / f"crisis_holdout_candidates_{number}.csv", index=False)
+        candidates.to_csv(out / f"{prefix}_candidates_{number}.csv", index=False)
         labelled |= set(zip(candidates["conversation_id"], candidates["turn_index"], strict=True))
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "--holdout":
-        main_holdout(*sys.argv[2:4])
+    if sys.argv[1] in FROZEN_DRAWS:
+        main_holdout(*sys.argv[2:4], sys.argv[1])
     else:
         main(*sys.argv[1:3])

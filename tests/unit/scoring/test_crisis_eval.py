@@ -12,6 +12,7 @@ LABELS = REPO / "data" / "labels"
 FROZEN_SHA256 = {
     "crisis_test.csv": "437efba2be1ec5ff3cbc1274df5a6f1fe084dd9329d02d27f36ed200b109a8d6",
     "crisis_holdout.csv": "1e6768d306363bc5e2277b1ca64ce98403946a608751bfe23a3255e4f6371d46",
+    "crisis_frozen_3.csv": "313c5620dcb8e6e0ef86166c2a7f2441e3b1ec93b628f207ce680712dfafc25e",
 }
 
 
@@ -23,16 +24,16 @@ def test_frozen_sets_are_unchanged(name):
 
 def test_label_sets_are_large_enough_and_disjoint_from_development():
     sets = crisis_eval.load(LABELS)
-    assert len(sets.test) >= 150 and (sets.test["label"] != "none").sum() >= 15
-    for frame in (sets.test, sets.first_frozen):
+    assert len(sets.test) >= 150 and (sets.test["label"] != "none").sum() >= 25
+    for frame in (sets.test, sets.first_frozen, sets.second_frozen):
         assert set(frame["label"]) <= {"none", *crisis.KINDS}
     assert len(sets.referral) >= 150 and set(sets.referral["label"]) == {"refers", "no"}
     assert len(sets.drops) >= 40
-    dev, first, test = (
+    dev, first, second, test = (
         set(zip(frame["conversation_id"], frame["turn_index"].astype(str), strict=True))
-        for frame in (sets.dev, sets.first_frozen, sets.test)
+        for frame in (sets.dev, sets.first_frozen, sets.second_frozen, sets.test)
     )
-    assert not (dev | first) & test
+    assert not (dev | first | second) & test
 
 
 def test_wilson_interval():
@@ -64,7 +65,10 @@ def test_report_holds_every_block_with_written_referral_cases():
     sets = crisis_eval.load(LABELS)
     written = sets.referral[sets.referral["origin"] == "written"]
     block = crisis_eval.report(
-        crisis_eval.LabelSets(sets.test, sets.dev, sets.first_frozen, written, sets.drops), {}
+        crisis_eval.LabelSets(
+            sets.test, sets.dev, sets.first_frozen, sets.second_frozen, written, sets.drops
+        ),
+        {},
     )
     assert block["referral"]["replies"] == len(written) and block["referral"]["accuracy"]["value"] >= 0.9
     assert block["crisis"]["detector"]["turns_not_in_this_run"] == len(sets.test)
