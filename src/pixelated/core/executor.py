@@ -14,6 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import TypeVar
 
+from pixelated import pinned_numerics
 from pixelated.core.process import raise_if_stopped, start_worker
 
 In = TypeVar("In")
@@ -96,12 +97,13 @@ class _Worker:
 def _ray_actors(fn, workers: int, actor_options: dict):
     """A pool of `workers` actors; yields a submit function that deals batches round-robin.
     Connects to the cluster at RAY_ADDRESS when set (`ray start --head`, KubeRay), else starts
-    Ray on this machine."""
+    Ray on this machine; its workers get this process's numeric settings (`pinned_numerics`)."""
     try:
         import ray
     except ImportError:
         raise RuntimeError("executor.kind=ray needs `pip install -e '.[ray]'`") from None
-    ray.init(ignore_reinit_error=True, log_to_driver=False)
+    env = {"env_vars": pinned_numerics()}
+    ray.init(ignore_reinit_error=True, log_to_driver=False, runtime_env=env)
     actors = [ray.remote(_Worker).options(**actor_options).remote(fn) for _ in range(workers)]
     turn = itertools.count()
 

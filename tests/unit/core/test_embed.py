@@ -40,9 +40,9 @@ def test_save_keeps_only_texts_in_use_and_is_byte_stable(tmp_path):
 
 def test_backends_key_their_vectors_apart():
     """Issue 14, item 7: switching embed.backend never serves one model's vector for the other."""
-    backends = ("torch", "onnx", "openvino")
+    backends = ("torch", "onnx", "openvino", "openvino_bf16")
     keys = {backend: EmbeddingCache(backend=backend).key("same text") for backend in backends}
-    assert len(set(keys.values())) == 3
+    assert len(set(keys.values())) == 4
     assert keys["torch"] == EmbeddingCache().key("same text")  # torch keys unchanged
 
 
@@ -50,11 +50,12 @@ TEXTS = ["I feel so alone lately.", "My therapist helps a lot.", "Let's talk abo
 
 
 def test_openvino_backend_agrees_with_the_float_model_and_is_deterministic():
-    """The default backend: bf16 (on this machine) or f32 OpenVINO, within the adoption bar
-    (cosine >= 0.99, bench/embed_bench.py) of float `model.encode`; the same vectors twice."""
+    """The default backend, float32 OpenVINO, within the adoption bar (cosine >= 0.99,
+    bench/embed_bench.py) of float `model.encode`; the same vectors twice."""
     from pixelated.core.embed import encode_sorted, load_encoder, load_model
 
     encoder = load_encoder("openvino")
+    assert encoder.precision == "f32"
     ours = encode_sorted(encoder, TEXTS, batch_size=2)
     reference = load_model().encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
     assert ours.dtype == np.float32 and ours.shape == (4, DIMENSION)
