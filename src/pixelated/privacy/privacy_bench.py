@@ -18,6 +18,7 @@ import logging
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -61,6 +62,7 @@ def fakers(seed: int):
     return us, uk
 
 
+_BIRTH_DATES = (date(1936, 1, 1), date(2013, 12, 31))  # seekers aged 13 to 90 in 2026
 _DATE_FORMATS = ("%m/%d/%Y", "%B %d, %Y", "%d %B %Y", "%Y-%m-%d", "%b %d, %Y", "%d/%m/%Y")
 _AGES = ("{} years old", "{} year old", "{}yo", "aged {}", "I'm {}", "I am {}", "{}-year-old")
 
@@ -116,7 +118,9 @@ def generators(us, uk, rng: random.Random) -> dict[str, tuple]:
             ("My zip code is {}.", "I live in {}, near the park.", "Postcode {} if you need it."),
         ),
         "DATE_OF_BIRTH": (
-            lambda: us.date_of_birth(minimum_age=13, maximum_age=90).strftime(rng.choice(_DATE_FORMATS)),
+            # a fixed range, not Faker's date_of_birth: that counts ages back from today, so the
+            # planted dates, and the report, would change with the day of the run
+            lambda: us.date_between_dates(*_BIRTH_DATES).strftime(rng.choice(_DATE_FORMATS)),
             ("I was born on {}.", "My birthday is {}.", "DOB {} if it matters."),
         ),
         "AGE": (
