@@ -62,7 +62,9 @@ def fakers(seed: int):
     return us, uk
 
 
-_BIRTH_DATES = (date(1936, 1, 1), date(2013, 12, 31))  # seekers aged 13 to 90 in 2026
+# Birth dates of seekers aged 13 to 90 in 2026, a fixed range: Faker's date_of_birth counts ages
+# back from today, so the planted dates, and the report, would change with the day of the run.
+_BIRTH_DATES = (date(1936, 1, 1), date(2013, 12, 31))
 _DATE_FORMATS = ("%m/%d/%Y", "%B %d, %Y", "%d %B %Y", "%Y-%m-%d", "%b %d, %Y", "%d/%m/%Y")
 _AGES = ("{} years old", "{} year old", "{}yo", "aged {}", "I'm {}", "I am {}", "{}-year-old")
 
@@ -118,8 +120,6 @@ def generators(us, uk, rng: random.Random) -> dict[str, tuple]:
             ("My zip code is {}.", "I live in {}, near the park.", "Postcode {} if you need it."),
         ),
         "DATE_OF_BIRTH": (
-            # a fixed range, not Faker's date_of_birth: that counts ages back from today, so the
-            # planted dates, and the report, would change with the day of the run
             lambda: us.date_between_dates(*_BIRTH_DATES).strftime(rng.choice(_DATE_FORMATS)),
             ("I was born on {}.", "My birthday is {}.", "DOB {} if it matters."),
         ),

@@ -26,6 +26,7 @@ _WINDOW = 8  # words before a hit searched for its subject and verb
 _VERB_WINDOW = 5
 _PUNCT = "\"'()!?*"
 _REGEX_GROUPS = ("recent_time", "distant_time", "idiom")
+_TRAITS = ("abusive", "violent")  # the abuser's traits, as adjectives
 
 
 @functools.cache
@@ -51,7 +52,7 @@ def is_idiom(clause: str, start: int, end: int) -> bool:
         if match.start() < end and start < match.end():
             return not lex["idiom_unless"].search(clause[: match.start()])
     phrase, before = _words(clause[start:end]), _words(clause[:start])
-    if phrase[0] in lex["copulas"] and phrase[-1] in ("violent", "abusive"):
+    if phrase[0] in lex["copulas"] and phrase[-1] in _TRAITS:
         subject = before[-1].removesuffix("'s") if before else ""
         return subject not in lex["other_people"] | lex["seeker_words"]
     return False
@@ -69,7 +70,7 @@ def _victim_named_after(phrase: list[str], after: list[str]) -> bool:
     before the clause moves on: the object of a verb ("hit her") or, after an adjective, of
     a preposition ("abusive to my sister"; in "an abusive husband" the husband is the abuser)."""
     others = lexicon()["other_people"]
-    if phrase[-1] in ("abusive", "violent"):
+    if phrase[-1] in _TRAITS:
         if not after or after[0] not in ("to", "towards", "toward", "with", "against"):
             return False
         after = after[1:]
@@ -86,7 +87,7 @@ def _names_abuser(before: list[str], phrase: list[str], after: list[str]) -> boo
     victim form ("was abused") or a name for the situation ("abusive relationship", "an abusive
     family"), where the nearest person decides."""
     lex = lexicon()
-    if phrase[-1] in ("abusive", "violent") and after and after[0] in lex["abuse_settings"]:
+    if phrase[-1] in _TRAITS and after and after[0] in lex["abuse_settings"]:
         return False
     return bool(lex["abuser_form"].fullmatch(phrase[-1])) and not _passive(before, phrase)
 
