@@ -262,11 +262,11 @@ THIRD_STAGES = (
         chat_turns=0,
     ),
 )
-# Each frozen set's stages, and the labelled sets (crisis_eval.FILES keys) its draw excludes:
-# every set labelled before it.
+# Each frozen set (its crisis_eval.FILES key), its stages, and the labelled sets its draw
+# excludes: every set labelled before it.
 FROZEN_DRAWS = {
-    "--holdout": (HOLDOUT_STAGES, ("dev", "first_frozen")),
-    "--third": (THIRD_STAGES, ("dev", "first_frozen", "second_frozen")),
+    "--holdout": ("second_frozen", HOLDOUT_STAGES, ("dev", "first_frozen")),
+    "--third": ("test", THIRD_STAGES, ("dev", "first_frozen", "second_frozen")),
 }
 
 
@@ -315,7 +315,7 @@ def main(table_path: str, out_dir: str) -> None:
 
 def main_holdout(table_path: str, out_dir: str, which: str = "--holdout") -> None:
     """Write the candidates of a frozen set (with text, for reading) to `out_dir`."""
-    stages, excluded = FROZEN_DRAWS[which]
+    frozen, stages, excluded = FROZEN_DRAWS[which]
     columns = ["conversation_id", "source", "turns", "topic", "problem_type"]
     labelled = set()
     for name in excluded:
@@ -325,7 +325,7 @@ def main_holdout(table_path: str, out_dir: str, which: str = "--holdout") -> Non
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     table = pd.read_parquet(table_path, columns=columns)
-    prefix = "crisis_holdout" if which == "--holdout" else "crisis_frozen_3"
+    prefix = Path(crisis_eval.FILES[frozen]).stem
     for number, stage in enumerate(stages, 1):
         candidates = draw_holdout(table, labelled, stage)
         candidates.to_csv(out / f"{prefix}_candidates_{number}.csv", index=False)
