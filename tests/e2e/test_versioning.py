@@ -2,9 +2,9 @@
 
 A copy of the session's sample run is v1; v2 is a `dvc exp run -S` of it with a stricter
 quality threshold and another split seed, kept as a user keeps an experiment: committed in the
-workspace. Each is tagged and backed up to a local directory remote (the repo's default) and
-to an S3 remote served by moto on 127.0.0.1. Each restore test wipes the DVC cache and every
-output first, so everything it gets back came from that remote.
+workspace. Each is tagged and backed up to a local directory remote (the repo's default); v1
+also to an S3 remote served by moto on 127.0.0.1. Each restore test wipes the DVC cache and
+every output first, so everything it gets back came from that remote.
 """
 
 import hashlib
@@ -102,14 +102,16 @@ def _wipe(root: Path) -> None:
         shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
 
 
-def _run_version(root, env, tag: str, run: list[str]) -> tuple[dict[str, str], set[str]]:
-    """Run the pipeline with `run`, commit and tag it, back it up to both remotes (default
-    last); the workspace's files and the stages `run` ran."""
+def _run_version(
+    root, env, tag: str, run: list[str], remotes: list[list[str]]
+) -> tuple[dict[str, str], set[str]]:
+    """Run the pipeline with `run`, commit and tag it, back it up to `remotes` (remote options,
+    the default last); the workspace's files and the stages `run` ran."""
     ran = stages_run(run_ok(run, root, env))
     run_ok(["git", "add", "-A"], root, env)
     run_ok(["git", "commit", "-qm", tag], root, env)
     run_ok(["git", "tag", tag], root, env)
-    for remote in (["--remote", "s3"], []):
+    for remote in remotes:
         result = _versioning(root, env, "backup", *remote)
         assert result.returncode == 0, result.stderr[-3000:]
     run_ok(["git", "commit", "-qam", f"backup {tag}"], root, env)
@@ -123,12 +125,12 @@ def versions(sample_run, tmp_path_factory, s3_endpoint):
     run_ok(["dvc", "remote", "add", "--local", "s3", "s3://pe-backup/store"], root, env)
     run_ok(["dvc", "remote", "modify", "--local", "s3", "endpointurl", s3_endpoint], root, env)
     run_ok(["dvc", "remote", "modify", "--local", "s3", "sse", "AES256"], root, env)
-    v1, _ = _run_version(root, env, "v1", ["dvc", "repro"])
+    v1, _ = _run_version(root, env, "v1", ["dvc", "repro"], [["--remote", "s3"], []])
     # v2 keeps fewer conversations and reshuffles the splits, so data and model both change: a
     # threshold the kept conversations straddle (about a quarter of them fall below it)
     kept = sorted(pq.read_table(root / "data" / "interim" / "selected.parquet").column("quality").to_pylist())
     overrides = ["-S", f"quality.min_score={kept[len(kept) // 4]}", "-S", "split.seed=7"]
-    v2, ran = _run_version(root, env, "v2", ["dvc", "exp", "run", *overrides])
+    v2, ran = _run_version(root, env, "v2", ["dvc", "exp", "run", *overrides], [[]])
     assert v1 != v2
     return root, env, {"v1": v1, "v2": v2}, ran
 
@@ -149,16 +151,17 @@ def test_experiment_reruns_only_the_changed_stage_and_downstream(versions):
 
 
 # Every version from the default remote; from S3 (the same restore code over another transport,
-# and the slowest remote to test against) the older one, as a rollback after v2's backup.
+# and the slowest remote to test against) v1, the version backed up there. After each restore
+# the remote holds every object of the restored dvc.lock.
 @pytest.mark.parametrize(("remote", "tags"), [("local", ("v1", "v2")), ("s3", ("v1",))])
 def test_restore_each_version_from_remote(versions, remote, tags):
     root, env, snapshots, _ = versions
-    assert _versioning(root, env, "verify", "--remote", remote).returncode == 0
     for tag in tags:
         _wipe(root)
         result = _versioning(root, env, "restore", tag, "--remote", remote)
         assert result.returncode == 0, result.stderr[-3000:]
         assert _snapshot(root) == snapshots[tag]
+        assert _versioning(root, env, "verify", "--remote", remote).returncode == 0
     assert "up to date" in run_ok(["dvc", "status", "dvc.yaml"], root, env)
 
 
