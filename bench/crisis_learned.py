@@ -11,7 +11,7 @@ stays blind for whatever detector comes next.
   first-person crisis statements in PROTOTYPES (written from the C-SSRS and abuse-screening
   wording, not from the labelled turns).
 - `finetune`: MiniLM fine-tuned with a classification head (mean pooling, class-weighted
-  loss, 6 epochs). On a GPU this takes minutes; on 2 CPU cores about an hour per seed.
+  loss, 6 epochs). On a GPU this takes minutes; on 2 CPU cores well over an hour per seed.
 - `lexicon`: the pipeline's detector (`crisis.crisis_kinds`). It was tuned on these very
   sets, so its figures here are optimistic; its blind figures are in reports/quality.json.
 
@@ -24,7 +24,8 @@ the method could reach at the issue's target (recall and precision >= 0.90) from
     python -m bench.crisis_learned --prepared /tmp/dev.json --model DIR --methods finetune
 
 The prepared file holds real turn text: keep it out of the repository. A run updates only the
-blocks of the methods it ran in bench/results/crisis_learned.json, each with where it ran.
+blocks of the methods it ran in bench/results/crisis_learned.json; the fine-tune's block names
+the device it ran on.
 """
 
 from __future__ import annotations
@@ -98,8 +99,8 @@ def prepare(table: Path, labels: Path) -> list[dict]:
     texts = crisis_eval.labelled_texts(read_batches(table, 2000), wanted)
     rows, seen = [], set()
     for frame in frames:
-        found, _ = crisis_eval._texts(frame, texts)
-        truth = crisis_eval._truth(frame).to_numpy()
+        found, _ = crisis_eval.label_texts(frame, texts)
+        truth = crisis_eval.is_crisis(frame).to_numpy()
         for text, crisis_turn, cid in zip(found, truth, frame["conversation_id"], strict=True):
             if text is None or text in seen:
                 continue

@@ -102,7 +102,7 @@ def labelled_texts(batches: Iterable[pd.DataFrame], wanted: Collection[tuple[str
     return found
 
 
-def _texts(labels: pd.DataFrame, texts: Texts) -> tuple[list[str | None], int]:
+def label_texts(labels: pd.DataFrame, texts: Texts) -> tuple[list[str | None], int]:
     """Each label's normalised text (written text, else the run's turn) and how many are missing."""
     found = []
     for row in labels.itertuples(index=False):
@@ -113,7 +113,7 @@ def _texts(labels: pd.DataFrame, texts: Texts) -> tuple[list[str | None], int]:
     return found, sum(t is None for t in found)
 
 
-def _truth(labels: pd.DataFrame) -> pd.Series:
+def is_crisis(labels: pd.DataFrame) -> pd.Series:
     """Crisis yes/no from either format: `label` (kind or none) or `crisis` (0/1)."""
     if "label" in labels:
         return labels["label"] != "none"
@@ -130,9 +130,9 @@ def detector(labels: pd.DataFrame, texts: Texts) -> dict:
     by how turns were drawn (`case` or `draw`) and, where kinds are labelled, recall by kind."""
     if labels.empty:
         return {"turns": 0}
-    found, missing = _texts(labels, texts)
+    found, missing = label_texts(labels, texts)
     keep = np.array([t is not None for t in found])
-    truth = _truth(labels).to_numpy(dtype=bool)[keep]
+    truth = is_crisis(labels).to_numpy(dtype=bool)[keep]
     predicted = np.array([bool(crisis.crisis_kinds(t)) for t in found if t is not None], dtype=bool)
     tp, fp, fn = (
         int((truth & predicted).sum()),
@@ -163,7 +163,7 @@ def referral_check(labels: pd.DataFrame, texts: Texts) -> dict:
     """Accuracy (with precision and recall of `refers`) of referral.refers on labelled replies."""
     if labels.empty:
         return {"replies": 0}
-    found, missing = _texts(labels, texts)
+    found, missing = label_texts(labels, texts)
     rows = [
         (label == "refers", referral.refers(text), origin)
         for label, text, origin in zip(labels["label"], found, labels["origin"], strict=True)
