@@ -111,8 +111,17 @@ def prepare(table: Path, labels: Path) -> list[dict]:
     return rows
 
 
-def folds(y: np.ndarray, groups: list[str], seed: int):
-    return StratifiedGroupKFold(FOLDS, shuffle=True, random_state=seed).split(y, y, groups)
+def out_of_fold(y: np.ndarray, groups: list[str], fit_and_score) -> list[np.ndarray]:
+    """Per seed, each turn's score from `fit_and_score(train, test, fold_seed)`, a model fitted
+    on the other folds (stratified, grouped by conversation)."""
+    scores = []
+    for seed in SEEDS:
+        score = np.zeros(len(y))
+        splits = StratifiedGroupKFold(FOLDS, shuffle=True, random_state=seed).split(y, y, groups)
+        for fold, (train, test) in enumerate(splits):
+            score[test] = fit_and_score(train, test, seed * FOLDS + fold)
+        scores.append(score)
+    return scores
 
 
 def precision_at_recall(y: np.ndarray, score: np.ndarray, recall: float) -> float:
@@ -158,15 +167,12 @@ def sentences(text: str) -> list[str]:
 
 def embedding_lr(rows: list[dict], model, y: np.ndarray) -> list[np.ndarray]:
     x = model.encode([r["text"] for r in rows], batch_size=64, normalize_embeddings=True)
-    groups = [r["group"] for r in rows]
-    scores = []
-    for seed in SEEDS:
-        score = np.zeros(len(y))
-        for train, test in folds(y, groups, seed):
-            fitted = LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000).fit(x[train], y[train])
-            score[test] = fitted.predict_proba(x[test])[:, 1]
-        scores.append(score)
-    return scores
+
+    def fit_and_score(train, test, _):
+        fitted = LogisticRegression(C=1.0, class_weight="balanced", max_iter=2000).fit(x[train], y[train])
+        return fitted.predict_proba(x[test])[:, 1]
+
+    return out_of_fold(y, [r["group"] for r in rows], fit_and_score)
 
 
 def prototype_similarity(rows: list[dict], model) -> np.ndarray:
@@ -230,17 +236,13 @@ def finetune(rows: list[dict], model_dir: Path, y: np.ndarray) -> list[np.ndarra
                 scheduler.step()
         return model.eval()
 
-    scores = []
-    for seed in SEEDS:
-        score = np.zeros(len(y))
-        for fold, (train, test) in enumerate(folds(y, groups, seed)):
-            model = fitted(train, seed * FOLDS + fold)
-            with torch.no_grad():
-                for i in range(0, len(test), 64):
-                    index = test[i : i + 64]
-                    score[index] = torch.softmax(model(index), -1)[:, 1].cpu().numpy()
-        scores.append(score)
-    return scores
+    def fit_and_score(train, test, seed):
+        model = fitted(train, seed)
+        with torch.no_grad():
+            batches = [model(test[i : i + 64]) for i in range(0, len(test), 64)]
+            return torch.softmax(torch.cat(batches), -1)[:, 1].cpu().numpy()
+
+    return out_of_fold(y, groups, fit_and_score)
 
 
 def run(rows: list[dict], methods: list[str], model_dir: Path) -> dict:
