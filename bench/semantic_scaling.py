@@ -1,11 +1,14 @@
-"""How semantic dedup's pair search grows with the number of conversations it compares.
+"""How semantic dedup's pair search grows with the number of representatives, and what the
+linear search (inverted lists) misses of the exact one.
 
-`semantic.semantic_pairs` compares every pair of representatives (blocked matrix products), so
-its time is quadratic in their number; bench/dedup_bench.py times the exact and MinHash path
-only. This times the pair search alone on random unit vectors (MiniLM's 384 dimensions, both
-sides, dedup's threshold) at doubling sizes, and extrapolates the last ratio to 1M and 10M.
+`semantic.all_pairs` compares every pair (blocked matrix products): exact, quadratic.
+`semantic.listed_pairs` compares only inside k-means lists: about linear. Both run on the same
+generated vectors: MiniLM's 384 dimensions per side, grouped around topics as real texts are,
+with planted duplicate pairs whose two sides sit at cosine 0.87-0.99. Recall is measured
+against `all_pairs` where it still runs (up to --exact-up-to) and against the planted pairs
+at every size. Growth exponents come from the last two sizes (1 linear, 2 quadratic).
 
-    python -m bench.semantic_scaling --sizes 10000 20000 40000
+    python -m bench.semantic_scaling --sizes 10000 20000 40000 100000 200000 400000 1000000
 writes bench/results/semantic_scaling.json (with the load average: the machine is shared).
 """
 
@@ -19,45 +22,84 @@ from pathlib import Path
 import numpy as np
 
 from bench import command_line
+from pixelated.core.config import read_params
 from pixelated.core.embed import DIMENSION
-from pixelated.dedup.semantic import semantic_pairs
+from pixelated.dedup.config import SemanticConfig
+from pixelated.dedup.semantic import all_pairs, listed_pairs
 
 REPO = Path(__file__).resolve().parents[1]
 EXTRAPOLATE_TO = (1_000_000, 10_000_000)
+TOPICS = 2000
+PLANTED_SHARE = 0.02
 
 
-def unit_vectors(n: int, rng: np.random.Generator) -> np.ndarray:
-    vectors = rng.standard_normal((n, DIMENSION)).astype(np.float32)
-    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
-
-
-def timed_search(n: int, threshold: float, seed: int) -> float:
+def planted_vectors(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, set[tuple[int, int]]]:
+    """Seeker and helper vectors around shared topics (background cosine about 0.3 within a
+    topic), and planted pairs: a copy of a vector, both sides perturbed to cosine 0.87-0.99."""
     rng = np.random.default_rng(seed)
-    seeker, helper = unit_vectors(n, rng), unit_vectors(n, rng)
+    originals = rng.choice(n, int(n * PLANTED_SHARE), replace=False)
+    copies = rng.choice(np.setdiff1d(np.arange(n), originals), len(originals), replace=False)
+    sides = []
+    for _ in ("seeker", "helper"):
+        topics = rng.standard_normal((TOPICS, DIMENSION)).astype(np.float32)
+        vectors = 0.8 * topics[rng.integers(0, TOPICS, n)] + rng.standard_normal((n, DIMENSION)).astype(
+            np.float32
+        )
+        noise = rng.uniform(0.2, 0.55, (len(copies), 1)).astype(np.float32)
+        vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        moved = vectors[originals] + noise * rng.standard_normal((len(copies), DIMENSION)).astype(
+            np.float32
+        ) / np.sqrt(DIMENSION)
+        vectors[copies] = moved / np.linalg.norm(moved, axis=1, keepdims=True)
+        sides.append(vectors)
+    planted = {(int(min(a, b)), int(max(a, b))) for a, b in zip(originals, copies, strict=True)}
+    return sides[0], sides[1], planted
+
+
+def timed(search, *args) -> tuple[set[tuple[int, int]], float]:
     start = time.perf_counter()
-    semantic_pairs(seeker, helper, threshold)
-    return time.perf_counter() - start
+    pairs = {(a, b) for a, b, _ in search(*args)}
+    return pairs, time.perf_counter() - start
+
+
+def measure(n: int, cfg: SemanticConfig, exact_up_to: int, seed: int) -> dict:
+    seeker, helper, planted = planted_vectors(n, seed)
+    listed, seconds = timed(listed_pairs, seeker, helper, cfg.threshold, cfg.list_size, cfg.probes)
+    row = {"listed_seconds": round(seconds, 2), "listed_pairs": len(listed)}
+    row["planted_recall"] = round(len(listed & planted) / len(planted), 4)
+    if n <= exact_up_to:
+        exact, seconds = timed(all_pairs, seeker, helper, cfg.threshold)
+        row |= {"exact_seconds": round(seconds, 2), "exact_pairs": len(exact)}
+        row["recall_vs_exact"] = round(len(listed & exact) / max(1, len(exact)), 4)
+        row["extra_pairs"] = len(listed - exact)  # must be 0: every listed pair is verified
+    return row
+
+
+def growth(rows: dict[int, dict], key: str) -> dict:
+    """Exponent k of time ~ n^k between the last two sizes, and the time extrapolated with it."""
+    sizes = [n for n in rows if key in rows[n]]
+    small, large = sizes[-2], sizes[-1]
+    k = float(np.log(rows[large][key] / rows[small][key]) / np.log(large / small))
+    hours = {str(n): round(rows[large][key] * (n / large) ** k / 3600, 2) for n in EXTRAPOLATE_TO}
+    return {"growth_exponent": round(k, 2), "from_sizes": [small, large], "extrapolated_hours": hours}
 
 
 def main() -> None:
     parser = command_line(__doc__)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 20_000, 40_000])
-    parser.add_argument("--threshold", type=float, default=0.85, help="dedup.semantic.threshold")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 20_000, 40_000, 100_000, 200_000])
+    parser.add_argument("--exact-up-to", type=int, default=40_000, help="largest size all_pairs runs at")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "semantic_scaling.json")
     args = parser.parse_args()
+    cfg = SemanticConfig(**read_params(REPO / "params.yaml")["dedup"]["semantic"])
     load_before = os.getloadavg()[0]
-    seconds = {n: timed_search(n, args.threshold, args.seed) for n in args.sizes}
-    largest = args.sizes[-1]
-    # time ~ n^k between the last two sizes; k = 2 is quadratic, k = 1 linear
-    exponent = float(np.log(seconds[largest] / seconds[args.sizes[-2]]) / np.log(largest / args.sizes[-2]))
+    rows = {n: measure(n, cfg, args.exact_up_to, args.seed) for n in sorted(args.sizes)}
     result = {
         "what": __doc__.split("\n\n")[0],
-        "seconds": {str(n): round(s, 2) for n, s in seconds.items()},
-        "growth_exponent": round(exponent, 2),
-        "extrapolated_hours": {
-            str(n): round(seconds[largest] * (n / largest) ** exponent / 3600, 1) for n in EXTRAPOLATE_TO
-        },
+        "config": {"threshold": cfg.threshold, "list_size": cfg.list_size, "probes": cfg.probes},
+        "sizes": {str(n): row for n, row in rows.items()},
+        "exact": growth(rows, "exact_seconds"),
+        "listed": growth(rows, "listed_seconds"),
         "cpus": os.cpu_count(),
         "load_average_1min": {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)},
     }

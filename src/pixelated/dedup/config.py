@@ -30,12 +30,17 @@ class NearConfig(Config):
 
 
 class SemanticConfig(Config):
-    """MiniLM cosine on both sides of a conversation; texts are cut to `max_chars`."""
+    """MiniLM cosine on both sides of a conversation; texts are cut to `max_chars`. Up to
+    `exact_max` representatives every pair is compared; above, each joins its `probes` nearest
+    k-means lists of about `list_size` and is compared inside them (`semantic.listed_pairs`)."""
 
     enabled: bool
     threshold: float = Field(gt=0, le=1)
     max_chars: int = Field(ge=1)
     batch_size: int = Field(ge=1)
+    exact_max: int = Field(ge=0)
+    list_size: int = Field(ge=1)
+    probes: int = Field(ge=1)
 
 
 class TemplatedConfig(Config):

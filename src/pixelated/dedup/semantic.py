@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import faiss
 import numpy as np
 import pandas as pd
 
@@ -9,15 +10,27 @@ from pixelated.core.embed import EmbeddingCache
 from pixelated.core.unionfind import UnionFind
 from pixelated.dedup.config import SemanticConfig
 
+# k-means for the inverted lists trains on a bounded sample, so its cost stays linear in n
+TRAIN_POINTS_PER_LIST = 64
+MAX_TRAIN_POINTS = 65_536
+BLOCK_CELLS = 1 << 24  # entries of one similarity block: 64 MB of float32
+Pair = tuple[int, int, float]
 
-def semantic_pairs(
-    seeker: np.ndarray, helper: np.ndarray, threshold: float, chunk: int = 2048
-) -> list[tuple[int, int, float]]:
-    """Pairs (a < b) whose seeker sides AND helper sides both have cosine >= threshold.
+
+def semantic_pairs(seeker: np.ndarray, helper: np.ndarray, cfg: SemanticConfig) -> list[Pair]:
+    """Pairs (a < b, ascending) whose seeker sides AND helper sides both have cosine >= threshold.
 
     Requiring both sides is what keeps counsel-chat's different answers to one question
-    apart: their seeker turns match, their helper turns do not.
+    apart: their seeker turns match, their helper turns do not. Up to `exact_max` vectors
+    every pair is compared; above, inverted lists keep the search linear in n.
     """
+    if len(helper) <= cfg.exact_max:
+        return all_pairs(seeker, helper, cfg.threshold)
+    return listed_pairs(seeker, helper, cfg.threshold, cfg.list_size, cfg.probes)
+
+
+def all_pairs(seeker: np.ndarray, helper: np.ndarray, threshold: float, chunk: int = 2048) -> list[Pair]:
+    """Every pair compared, in blocked matrix products: exact, and quadratic in n."""
     found = []
     n = len(helper)
     for start in range(0, n, chunk):
@@ -35,6 +48,82 @@ def semantic_pairs(
     return found
 
 
+def listed_pairs(
+    seeker: np.ndarray, helper: np.ndarray, threshold: float, list_size: int, probes: int, seed: int = 0
+) -> list[Pair]:
+    """The pairs of `all_pairs` that share an inverted list: about n x probes x list_size
+    comparisons, linear in n. A pair is found when one member's nearest list is among the other's
+    `probes` nearest; bench/semantic_scaling.py measures the recall against `all_pairs`.
+
+    The lists cut the joined vector (seeker, helper) / sqrt(2): its cosine is the mean of
+    the two sides', so a pair with both sides >= threshold always passes the first filter.
+    """
+    joint = np.hstack([seeker, helper]) * np.float32(np.sqrt(0.5))
+    lists = nearest_lists(joint, max(1, len(joint) // list_size), probes, seed)
+    home = lists[:, 0]
+    by_home = np.argsort(home, kind="stable")
+    home_bounds = np.searchsorted(home[by_home], np.arange(lists.max() + 2))
+    by_probe = np.argsort(lists.ravel(), kind="stable")
+    probe_bounds = np.searchsorted(lists.ravel()[by_probe], np.arange(lists.max() + 2))
+    members_of = by_probe // lists.shape[1]  # row of each (row, probe) entry, in list order
+    candidates = [np.empty((0, 2), np.int64)]
+    for cell in range(len(home_bounds) - 1):
+        homes = by_home[home_bounds[cell] : home_bounds[cell + 1]]
+        visitors = members_of[probe_bounds[cell] : probe_bounds[cell + 1]]
+        candidates += _close_in_list(joint, homes, visitors, threshold)
+    pairs = np.unique(np.concatenate(candidates), axis=0)
+    a, b = pairs[:, 0], pairs[:, 1]
+    both = np.minimum(
+        np.einsum("ij,ij->i", seeker[a], seeker[b]), np.einsum("ij,ij->i", helper[a], helper[b])
+    )
+    keep = both >= threshold
+    return [(int(i), int(j), float(score)) for i, j, score in zip(a[keep], b[keep], both[keep], strict=True)]
+
+
+def _close_in_list(joint, homes, visitors, threshold) -> list[np.ndarray]:
+    """(lower, higher) row pairs of a list's home members and its visitors whose joined cosine
+    passes the threshold, less a rounding margin; in blocks of at most BLOCK_CELLS entries."""
+    found = []
+    step = max(1, BLOCK_CELLS // max(1, len(visitors)))
+    for start in range(0, len(homes), step):
+        rows = homes[start : start + step]
+        hit_row, hit_col = np.nonzero(joint[rows] @ joint[visitors].T >= threshold - 1e-5)
+        a, b = rows[hit_row], visitors[hit_col]
+        distinct = a != b
+        found.append(np.stack([np.minimum(a, b)[distinct], np.maximum(a, b)[distinct]], axis=1))
+    return found
+
+
+def nearest_lists(vectors: np.ndarray, count: int, probes: int, seed: int) -> np.ndarray:
+    """Per vector, its `probes` nearest of `count` spherical k-means centroids, nearest first.
+
+    k-means trains on a seeded sample of bounded size; an HNSW graph over the centroids finds
+    each vector's lists in about log(count) steps, so no step compares n with count.
+    """
+    rng = np.random.default_rng(seed)
+    sample_size = min(len(vectors), TRAIN_POINTS_PER_LIST * count, MAX_TRAIN_POINTS)
+    sample = vectors[np.sort(rng.choice(len(vectors), sample_size, replace=False))]
+    kmeans = faiss.Kmeans(
+        vectors.shape[1],
+        count,
+        niter=10,
+        seed=seed,
+        spherical=True,
+        min_points_per_centroid=1,
+        max_points_per_centroid=sample_size,
+    )
+    kmeans.train(sample)
+    graph = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+    threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)  # parallel insertion would make the graph depend on timing
+    try:
+        graph.add(kmeans.centroids)
+    finally:
+        faiss.omp_set_num_threads(threads)
+    graph.hnsw.efSearch = max(64, 2 * probes)
+    return graph.search(np.ascontiguousarray(vectors), min(probes, count))[1]
+
+
 def semantic_links(
     features: pd.DataFrame,
     near_roots: np.ndarray,
@@ -46,7 +135,7 @@ def semantic_links(
     near-duplicate components `near_roots`, and the stats for the report."""
     seeker = cache.encode(list(features["seeker_text"].iloc[reps]), desc="dedup embed seeker sides")
     helper = cache.encode(list(features["helper_text"].iloc[reps]), desc="dedup embed helper sides")
-    found = semantic_pairs(seeker, helper, cfg.threshold)
+    found = semantic_pairs(seeker, helper, cfg)
     links, skipped = _without_shared_threads(features["thread_id"].to_numpy(), near_roots, reps, found)
     return links, {"compared": len(reps), "pairs": len(links), "same_thread_skipped": skipped}
 

@@ -179,8 +179,9 @@ def test_report_counts_by_method_and_templated_replies():
     assert [t["conversations"] for t in report["templated"]["top"]] == [2, 2]
 
 
-def test_semantic_paraphrase_removed_but_different_answers_kept(tmp_path):
-    cfg = stage_config(semantic={"enabled": True}).dedup
+@pytest.mark.parametrize("exact_max", [20_000, 0], ids=["all_pairs", "listed"])
+def test_semantic_paraphrase_removed_but_different_answers_kept(tmp_path, exact_max):
+    cfg = stage_config(semantic={"enabled": True, "exact_max": exact_max}).dedup
     data = named(
         (
             "p1",
