@@ -59,15 +59,16 @@ def listed_pairs(
     the two sides', so a pair with both sides >= threshold always passes the first filter.
     """
     joint = np.hstack([seeker, helper]) * np.float32(np.sqrt(0.5))
-    lists = nearest_lists(joint, max(1, len(joint) // list_size), probes, seed)
+    count = max(1, len(joint) // list_size)
+    lists = nearest_lists(joint, count, probes, seed)
     home = lists[:, 0]
     by_home = np.argsort(home, kind="stable")
-    home_bounds = np.searchsorted(home[by_home], np.arange(lists.max() + 2))
+    home_bounds = np.searchsorted(home[by_home], np.arange(count + 1))
     by_probe = np.argsort(lists.ravel(), kind="stable")
-    probe_bounds = np.searchsorted(lists.ravel()[by_probe], np.arange(lists.max() + 2))
+    probe_bounds = np.searchsorted(lists.ravel()[by_probe], np.arange(count + 1))
     members_of = by_probe // lists.shape[1]  # row of each (row, probe) entry, in list order
     candidates = [np.empty((0, 2), np.int64)]
-    for cell in range(len(home_bounds) - 1):
+    for cell in range(count):
         homes = by_home[home_bounds[cell] : home_bounds[cell + 1]]
         visitors = members_of[probe_bounds[cell] : probe_bounds[cell + 1]]
         candidates += _close_in_list(joint, homes, visitors, threshold)
@@ -137,7 +138,13 @@ def semantic_links(
     helper = cache.encode(list(features["helper_text"].iloc[reps]), desc="dedup embed helper sides")
     found = semantic_pairs(seeker, helper, cfg)
     links, skipped = _without_shared_threads(features["thread_id"].to_numpy(), near_roots, reps, found)
-    return links, {"compared": len(reps), "pairs": len(links), "same_thread_skipped": skipped}
+    search = "all_pairs" if len(reps) <= cfg.exact_max else "inverted_lists"
+    return links, {
+        "compared": len(reps),
+        "search": search,
+        "pairs": len(links),
+        "same_thread_skipped": skipped,
+    }
 
 
 def _without_shared_threads(threads, near_roots, reps, found) -> tuple[list[tuple[int, int]], int]:

@@ -202,6 +202,7 @@ def test_semantic_paraphrase_removed_but_different_answers_kept(tmp_path, exact_
     cache = EmbeddingCache(tmp_path / "cache.parquet")
     result, features = cluster(data, cfg, cache)
     rows = by_name(result, data)
+    assert result.stats["semantic"]["search"] == ("all_pairs" if exact_max else "inverted_lists")
     assert rows["p2"]["method"] == "semantic" and rows["p2"]["kept_id"] == stable_id("p1")
     assert rows["p3"]["kept"]  # same question, different answer: not a duplicate
     assert rows["p3"]["group_id"] == rows["p1"]["group_id"]  # but the split keeps them together
