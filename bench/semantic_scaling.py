@@ -7,8 +7,12 @@ generated vectors: MiniLM's 384 dimensions per side, grouped around topics as re
 with planted duplicate pairs whose two sides sit at cosine 0.87-0.99. Recall is measured
 against `all_pairs` where it still runs (up to --exact-up-to) and against the planted pairs
 at every size. Growth exponents come from the last two sizes (1 linear, 2 quadratic).
+With --shared-data ROOT (a checkout where `dvc repro dedup` ran), the pipeline's own dedup of
+ROOT's anonymized table runs both ways, the lists made small (--shared-list-size) so that
+there are many: are the clusters the same?
 
-    python -m bench.semantic_scaling --sizes 10000 20000 40000 100000 200000 400000 1000000
+    python -m bench.semantic_scaling --sizes 10000 20000 40000 100000 200000 400000 1000000 \
+        --shared-data .
 writes bench/results/semantic_scaling.json (with the load average: the machine is shared).
 """
 
@@ -22,9 +26,12 @@ from pathlib import Path
 import numpy as np
 
 from bench import command_line
-from pixelated.core.config import read_params
-from pixelated.core.embed import DIMENSION
+from pixelated.core.config import build_config, read_params
+from pixelated.core.embed import DIMENSION, EmbeddingCache
+from pixelated.dedup.cascade import find_duplicates
 from pixelated.dedup.config import SemanticConfig
+from pixelated.dedup.dedup import DedupStageConfig
+from pixelated.dedup.features import features_fn, table_features
 from pixelated.dedup.semantic import all_pairs, listed_pairs
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,6 +82,32 @@ def measure(n: int, cfg: SemanticConfig, exact_up_to: int, seed: int) -> dict:
     return row
 
 
+def on_shared_data(root: Path, list_size: int) -> dict:
+    """ROOT's dedup, semantic pairs from all pairs and from lists of `list_size`, with ROOT's
+    params and embedding cache (read only): the cluster tables compared row by row."""
+    stage = build_config(DedupStageConfig, read_params(root / "params.yaml"))
+    table = root / "data" / "interim" / "anonymized.parquet"
+    features = table_features(table, features_fn(stage.dedup), stage.executor)
+    cache = EmbeddingCache(
+        read_only=[root / "data" / "cache" / "embeddings.parquet"],
+        batch_size=stage.dedup.semantic.batch_size,
+        backend=stage.embed.backend,
+    )
+    runs = {}
+    for search, exact_max in (("all_pairs", len(features)), ("inverted_lists", 0)):
+        semantic = stage.dedup.semantic.model_copy(update={"exact_max": exact_max, "list_size": list_size})
+        runs[search] = find_duplicates(features, stage.dedup.model_copy(update={"semantic": semantic}), cache)
+    exact, listed = runs["all_pairs"].clusters, runs["inverted_lists"].clusters
+    return {
+        "conversations": len(features),
+        "list_size": list_size,
+        "semantic": {search: run.stats["semantic"] for search, run in runs.items()},
+        "same_clusters": bool(exact.equals(listed)),
+        "conversations_clustered_differently": int((exact != listed).any(axis=1).sum()),
+        "texts_embedded": cache.misses,  # 0: every vector came from the pipeline's cache
+    }
+
+
 def growth(rows: dict[int, dict], key: str) -> dict:
     """Exponent k of time ~ n^k between the last two sizes, and the time extrapolated with it."""
     sizes = [n for n in rows if key in rows[n]]
@@ -89,6 +122,8 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 20_000, 40_000, 100_000, 200_000])
     parser.add_argument("--exact-up-to", type=int, default=40_000, help="largest size all_pairs runs at")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--shared-data", type=Path, help="a checkout where `dvc repro dedup` ran")
+    parser.add_argument("--shared-list-size", type=int, default=100)
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "semantic_scaling.json")
     args = parser.parse_args()
     cfg = SemanticConfig(**read_params(REPO / "params.yaml")["dedup"]["semantic"])
@@ -100,6 +135,7 @@ def main() -> None:
         "sizes": {str(n): row for n, row in rows.items()},
         "exact": growth(rows, "exact_seconds"),
         "listed": growth(rows, "listed_seconds"),
+        "shared_data": on_shared_data(args.shared_data, args.shared_list_size) if args.shared_data else None,
         "cpus": os.cpu_count(),
         "load_average_1min": {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)},
     }
