@@ -4,7 +4,7 @@ linear search (inverted lists) misses of the exact one.
 `semantic.all_pairs` compares every pair (blocked matrix products): exact, quadratic.
 `semantic.listed_pairs` compares only inside k-means lists: about linear. Both run on the same
 generated vectors: MiniLM's 384 dimensions per side, grouped around topics as real texts are,
-with planted duplicate pairs whose two sides sit at cosine 0.87-0.99. Recall is measured
+with planted duplicate pairs whose two sides sit at cosine 0.85-0.98. Recall is measured
 against `all_pairs` where it still runs (up to --exact-up-to) and against the planted pairs
 at every size. Growth exponents come from the last two sizes (1 linear, 2 quadratic).
 With --shared-data ROOT (a checkout where `dvc repro dedup` ran), the pipeline's own dedup of
@@ -41,8 +41,8 @@ PLANTED_SHARE = 0.02
 
 
 def planted_vectors(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, set[tuple[int, int]]]:
-    """Seeker and helper vectors around shared topics (background cosine about 0.3 within a
-    topic), and planted pairs: a copy of a vector, both sides perturbed to cosine 0.87-0.99."""
+    """Seeker and helper vectors around shared topics (background cosine about 0.4 within a
+    topic), and planted pairs: a copy of a vector, both sides perturbed to cosine 0.85-0.98."""
     rng = np.random.default_rng(seed)
     originals = rng.choice(n, int(n * PLANTED_SHARE), replace=False)
     copies = rng.choice(np.setdiff1d(np.arange(n), originals), len(originals), replace=False)
