@@ -14,6 +14,7 @@ from pixelated.dedup.config import SemanticConfig
 TRAIN_POINTS_PER_LIST = 64
 MAX_TRAIN_POINTS = 65_536
 BLOCK_CELLS = 1 << 24  # entries of one similarity block: 64 MB of float32
+SEARCH_BLOCK = 65_536  # rows whose joined vectors are built at once to find their lists
 Pair = tuple[int, int, float]
 
 
@@ -58,9 +59,8 @@ def listed_pairs(
     The lists cut the joined vector (seeker, helper) / sqrt(2): its cosine is the mean of
     the two sides', so a pair with both sides >= threshold always passes the first filter.
     """
-    joint = np.hstack([seeker, helper]) * np.float32(np.sqrt(0.5))
-    count = max(1, len(joint) // list_size)
-    lists = nearest_lists(joint, count, probes, seed)
+    count = max(1, len(helper) // list_size)
+    lists = nearest_lists(seeker, helper, count, probes, seed)
     home = lists[:, 0]
     by_home = np.argsort(home, kind="stable")
     home_bounds = np.searchsorted(home[by_home], np.arange(count + 1))
@@ -71,7 +71,7 @@ def listed_pairs(
     for cell in range(count):
         homes = by_home[home_bounds[cell] : home_bounds[cell + 1]]
         visitors = members_of[probe_bounds[cell] : probe_bounds[cell + 1]]
-        candidates += _close_in_list(joint, homes, visitors, threshold)
+        candidates += _close_in_list(seeker, helper, homes, visitors, threshold)
     pairs = np.unique(np.concatenate(candidates), axis=0)
     a, b = pairs[:, 0], pairs[:, 1]
     both = np.minimum(
@@ -81,31 +81,40 @@ def listed_pairs(
     return [(int(i), int(j), float(score)) for i, j, score in zip(a[keep], b[keep], both[keep], strict=True)]
 
 
-def _close_in_list(joint, homes, visitors, threshold) -> list[np.ndarray]:
+def joined(seeker: np.ndarray, helper: np.ndarray, rows) -> np.ndarray:
+    """The unit vector (seeker, helper) / sqrt(2) of `rows`, built per block rather than held
+    for all n: its inner products are the mean of the two sides' cosines."""
+    return np.hstack([seeker[rows], helper[rows]]) * np.float32(np.sqrt(0.5))
+
+
+def _close_in_list(seeker, helper, homes, visitors, threshold) -> list[np.ndarray]:
     """(lower, higher) row pairs of a list's home members and its visitors whose joined cosine
     passes the threshold, less a rounding margin; in blocks of at most BLOCK_CELLS entries."""
     found = []
     step = max(1, BLOCK_CELLS // max(1, len(visitors)))
+    visiting = joined(seeker, helper, visitors)
     for start in range(0, len(homes), step):
         rows = homes[start : start + step]
-        hit_row, hit_col = np.nonzero(joint[rows] @ joint[visitors].T >= threshold - 1e-5)
+        hit_row, hit_col = np.nonzero(joined(seeker, helper, rows) @ visiting.T >= threshold - 1e-5)
         a, b = rows[hit_row], visitors[hit_col]
         distinct = a != b
         found.append(np.stack([np.minimum(a, b)[distinct], np.maximum(a, b)[distinct]], axis=1))
     return found
 
 
-def nearest_lists(vectors: np.ndarray, count: int, probes: int, seed: int) -> np.ndarray:
-    """Per vector, its `probes` nearest of `count` spherical k-means centroids, nearest first.
+def nearest_lists(seeker: np.ndarray, helper: np.ndarray, count: int, probes: int, seed: int) -> np.ndarray:
+    """Per row, its `probes` nearest of `count` spherical k-means centroids of the joined
+    vectors, nearest first.
 
     k-means trains on a seeded sample of bounded size; an HNSW graph over the centroids finds
-    each vector's lists in about log(count) steps, so no step compares n with count.
+    each row's lists in about log(count) steps, so no step compares n with count.
     """
+    n = len(helper)
     rng = np.random.default_rng(seed)
-    sample_size = min(len(vectors), TRAIN_POINTS_PER_LIST * count, MAX_TRAIN_POINTS)
-    sample = vectors[np.sort(rng.choice(len(vectors), sample_size, replace=False))]
+    sample_size = min(n, TRAIN_POINTS_PER_LIST * count, MAX_TRAIN_POINTS)
+    sample = joined(seeker, helper, np.sort(rng.choice(n, sample_size, replace=False)))
     kmeans = faiss.Kmeans(
-        vectors.shape[1],
+        sample.shape[1],
         count,
         niter=10,
         seed=seed,
@@ -114,7 +123,7 @@ def nearest_lists(vectors: np.ndarray, count: int, probes: int, seed: int) -> np
         max_points_per_centroid=sample_size,
     )
     kmeans.train(sample)
-    graph = faiss.IndexHNSWFlat(vectors.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
+    graph = faiss.IndexHNSWFlat(sample.shape[1], 32, faiss.METRIC_INNER_PRODUCT)
     threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(1)  # parallel insertion would make the graph depend on timing
     try:
@@ -122,7 +131,11 @@ def nearest_lists(vectors: np.ndarray, count: int, probes: int, seed: int) -> np
     finally:
         faiss.omp_set_num_threads(threads)
     graph.hnsw.efSearch = max(64, 2 * probes)
-    return graph.search(np.ascontiguousarray(vectors), min(probes, count))[1]
+    k = min(probes, count)
+    blocks = (
+        joined(seeker, helper, slice(start, start + SEARCH_BLOCK)) for start in range(0, n, SEARCH_BLOCK)
+    )
+    return np.concatenate([graph.search(block, k)[1] for block in blocks])
 
 
 def semantic_links(
