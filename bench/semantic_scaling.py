@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 
 import numpy as np
 
 from bench import command_line
+from bench.embed_bench import timed
 from pixelated.core.config import build_config, read_params
 from pixelated.core.embed import DIMENSION, EmbeddingCache
 from pixelated.dedup.cascade import find_duplicates
@@ -63,19 +63,19 @@ def planted_vectors(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, set[tupl
     return sides[0], sides[1], planted
 
 
-def timed(search, *args) -> tuple[set[tuple[int, int]], float]:
-    start = time.perf_counter()
-    pairs = {(a, b) for a, b, _ in search(*args)}
-    return pairs, time.perf_counter() - start
+def _pair_set(found: list) -> set[tuple[int, int]]:
+    return {(a, b) for a, b, _ in found}
 
 
 def measure(n: int, cfg: SemanticConfig, exact_up_to: int, seed: int) -> dict:
     seeker, helper, planted = planted_vectors(n, seed)
-    listed, seconds = timed(listed_pairs, seeker, helper, cfg.threshold, cfg.list_size, cfg.probes)
+    seconds, found = timed(lambda: listed_pairs(seeker, helper, cfg.threshold, cfg.list_size, cfg.probes))
+    listed = _pair_set(found)
     row = {"listed_seconds": round(seconds, 2), "listed_pairs": len(listed)}
     row["planted_recall"] = round(len(listed & planted) / len(planted), 4)
     if n <= exact_up_to:
-        exact, seconds = timed(all_pairs, seeker, helper, cfg.threshold)
+        seconds, found = timed(lambda: all_pairs(seeker, helper, cfg.threshold))
+        exact = _pair_set(found)
         row |= {"exact_seconds": round(seconds, 2), "exact_pairs": len(exact)}
         row["recall_vs_exact"] = round(len(listed & exact) / max(1, len(exact)), 4)
         row["extra_pairs"] = len(listed - exact)  # must be 0: every listed pair is verified

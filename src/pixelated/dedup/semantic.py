@@ -25,9 +25,14 @@ def semantic_pairs(seeker: np.ndarray, helper: np.ndarray, cfg: SemanticConfig) 
     apart: their seeker turns match, their helper turns do not. Up to `exact_max` vectors
     every pair is compared; above, inverted lists keep the search linear in n.
     """
-    if len(helper) <= cfg.exact_max:
+    if search_for(len(helper), cfg) == "all_pairs":
         return all_pairs(seeker, helper, cfg.threshold)
     return listed_pairs(seeker, helper, cfg.threshold, cfg.list_size, cfg.probes)
+
+
+def search_for(n: int, cfg: SemanticConfig) -> str:
+    """Which search `semantic_pairs` runs on `n` representatives, as the report names it."""
+    return "all_pairs" if n <= cfg.exact_max else "inverted_lists"
 
 
 def all_pairs(seeker: np.ndarray, helper: np.ndarray, threshold: float, chunk: int = 2048) -> list[Pair]:
@@ -151,10 +156,9 @@ def semantic_links(
     helper = cache.encode(list(features["helper_text"].iloc[reps]), desc="dedup embed helper sides")
     found = semantic_pairs(seeker, helper, cfg)
     links, skipped = _without_shared_threads(features["thread_id"].to_numpy(), near_roots, reps, found)
-    search = "all_pairs" if len(reps) <= cfg.exact_max else "inverted_lists"
     return links, {
         "compared": len(reps),
-        "search": search,
+        "search": search_for(len(reps), cfg),
         "pairs": len(links),
         "same_thread_skipped": skipped,
     }
