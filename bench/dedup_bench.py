@@ -46,6 +46,7 @@ from pixelated.dedup.config import DedupConfig
 from pixelated.dedup.dedup import DedupStageConfig
 from pixelated.dedup.features import features_fn
 from pixelated.dedup.minhash import shingles
+from pixelated.dedup.store import spill
 
 COLUMNS = [
     "conversation_id",
@@ -79,7 +80,7 @@ def base_set(real: pd.DataFrame, cfg: DedupConfig, per_source: int, seed: int) -
         parts.append(chosen)
     base = pd.concat(parts, ignore_index=True)
     lexical = without_semantic(cfg)
-    kept = find_duplicates(features_fn(lexical)(base), lexical).clusters["kept"].to_numpy()
+    kept = find_duplicates(spill([features_fn(lexical)(base)]), lexical).clusters["kept"].to_numpy()
     return base[kept].reset_index(drop=True)
 
 
@@ -153,8 +154,8 @@ def ours(corpus: pd.DataFrame, cfg: DedupConfig, batch_size: int) -> tuple[float
     fn = features_fn(run_cfg)
     start = time.perf_counter()
     batches = (corpus.iloc[i : i + batch_size] for i in range(0, len(corpus), batch_size))
-    features = pd.concat([fn(batch) for batch in batches], ignore_index=True)
-    clusters = find_duplicates(features, run_cfg).clusters
+    with spill(fn(batch) for batch in batches) as features:
+        clusters = find_duplicates(features, run_cfg).clusters
     return time.perf_counter() - start, clusters
 
 
@@ -192,7 +193,7 @@ def quality_by_method(corpus: pd.DataFrame, truth: set, hard: set, cfg: DedupCon
     for method in ("exact", "near", "semantic", "combined"):
         run_cfg = method_config(cfg, method)
         start = time.perf_counter()
-        clusters = find_duplicates(features_fn(run_cfg)(corpus), run_cfg, cache).clusters
+        clusters = find_duplicates(spill([features_fn(run_cfg)(corpus)]), run_cfg, cache).clusters
         quality[method] = {**scores(predicted_pairs(clusters), truth, hard), "seconds": 0.0}
         quality[method]["seconds"] = round(time.perf_counter() - start, 2)
     return quality
@@ -202,7 +203,7 @@ def near_by_shingling(corpus: pd.DataFrame, truth: set, hard: set, cfg: DedupCon
     shingling = {}
     for kind, size in (("word", 1), ("word", 2), ("word", 3), ("word", 5), ("char", 5), ("char", 24)):
         run_cfg = method_config(cfg, "near", shingle=kind, ngram=size)
-        clusters = find_duplicates(features_fn(run_cfg)(corpus), run_cfg).clusters
+        clusters = find_duplicates(spill([features_fn(run_cfg)(corpus)]), run_cfg).clusters
         result = scores(predicted_pairs(clusters), truth, hard)
         shingling[f"{kind}_{size}"] = {k: result[k] for k in ("precision", "recall", "f1")}
     return shingling

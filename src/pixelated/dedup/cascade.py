@@ -19,6 +19,7 @@ from pixelated.core.unionfind import components
 from pixelated.dedup.config import DedupConfig, KeepPolicy, NearConfig
 from pixelated.dedup.minhash import LshParams, near_pairs
 from pixelated.dedup.semantic import semantic_links
+from pixelated.dedup.store import Features
 
 Pairs = list[tuple[int, int]]
 
@@ -29,27 +30,26 @@ class DedupResult:
     stats: dict = field(default_factory=dict)
 
 
-def exact_duplicate_pairs(features: pd.DataFrame) -> Pairs:
+def exact_duplicate_pairs(keys: pd.DataFrame) -> Pairs:
     """(first conversation with the same exact key, conversation) for every later copy."""
-    codes = pd.factorize(features["exact_key"])[0]
+    codes = pd.factorize(keys["exact_key"])[0]
     head = np.unique(codes, return_index=True)[1][codes]
     return [(int(h), int(i)) for i, h in enumerate(head) if h != i]
 
 
 def near_duplicate_pairs(
-    features: pd.DataFrame, near: NearConfig, subset: np.ndarray | None = None, links_only: bool = False
+    features: Features, near: NearConfig, subset: np.ndarray | None = None, links_only: bool = False
 ) -> tuple[Pairs, dict]:
-    """Verified near-duplicate pairs (row positions in `features`) among `subset` (default all);
-    with `links_only`, just enough of them for the clusters (see `minhash.component_links`),
-    and the stats' `verified_pairs` counts those."""
+    """Verified near-duplicate pairs (row positions in `features`) among the ascending rows
+    `subset` (default all); with `links_only`, just enough of them for the clusters (see
+    `minhash.component_links`), and the stats' `verified_pairs` counts those."""
     reps = np.arange(len(features)) if subset is None else subset
-    hashes = features["hashes"].to_numpy()
     params = LshParams.for_threshold(near.candidate_threshold, near.num_perm, near.bands, near.rows)
     if len(reps) == 0:
         return [], {"bands": params.bands, "rows": params.rows, "verified_pairs": 0}
     found = near_pairs(
-        [hashes[i] for i in reps],
-        np.stack(features["signature"].to_numpy()[reps]),
+        features.hash_sets.subset(reps),
+        features.signatures(reps),
         near.threshold,
         near.candidate_threshold,
         params.num_perm,
@@ -66,13 +66,11 @@ def _first_of(roots: np.ndarray) -> np.ndarray:
     return np.unique(roots, return_index=True)[1]
 
 
-def find_duplicates(
-    features: pd.DataFrame, cfg: DedupConfig, cache: EmbeddingCache | None = None
-) -> DedupResult:
+def find_duplicates(features: Features, cfg: DedupConfig, cache: EmbeddingCache | None = None) -> DedupResult:
     """Cluster conversations (features in input order) and decide which one each cluster keeps."""
-    n = len(features)
+    n, keys = len(features), features.keys
     stats: dict = {}
-    exact_links = exact_duplicate_pairs(features) if cfg.exact else []
+    exact_links = exact_duplicate_pairs(keys) if cfg.exact else []
     exact_roots = components(n, exact_links)
 
     near_links = list(exact_links)
@@ -93,15 +91,15 @@ def find_duplicates(
         all_links += found
     roots = components(n, all_links)
 
-    kept_index = keepers(features, roots, cfg.keep)
+    kept_index = keepers(keys, roots, cfg.keep)
     method = _methods(roots, exact_roots, near_roots, kept_index)
-    ids = features["conversation_id"].to_numpy()
+    ids = keys["conversation_id"].to_numpy()
     frame = pd.DataFrame({"conversation_id": ids, "root": roots})
     clusters = pd.DataFrame(
         {
             "conversation_id": ids,
             "cluster_id": frame.groupby("root")["conversation_id"].transform("min").to_numpy(),
-            "group_id": group_ids(features, all_links, cfg.group_by_seeker),
+            "group_id": group_ids(keys, all_links, cfg.group_by_seeker),
             "kept": kept_index == np.arange(n),
             "method": method,
             "kept_id": ids[kept_index],
@@ -111,13 +109,13 @@ def find_duplicates(
     return DedupResult(clusters.astype(dict.fromkeys(text_columns, "string")), stats)
 
 
-def keepers(features: pd.DataFrame, roots: np.ndarray, policy: KeepPolicy) -> np.ndarray:
+def keepers(keys: pd.DataFrame, roots: np.ndarray, policy: KeepPolicy) -> np.ndarray:
     """Per conversation, the position of the member its cluster keeps: the best-ranked one."""
     order = np.arange(len(roots))
     rank = {
         "earliest": (order,),
-        "longest": (order, -features["length"].to_numpy()),
-        "highest_rated": (order, -features["length"].to_numpy(), -features["rating"].to_numpy()),
+        "longest": (order, -keys["length"].to_numpy()),
+        "highest_rated": (order, -keys["length"].to_numpy(), -keys["rating"].to_numpy()),
     }[policy]
     best = np.lexsort((*rank, roots))  # sorted by root, then policy keys (last key = primary)
     first = np.ones(len(best), bool)
@@ -142,13 +140,13 @@ def _methods(roots, exact_roots, near_roots, kept_index) -> np.ndarray:
     return np.where((size == 1), "unique", method)
 
 
-def group_ids(features: pd.DataFrame, links: Pairs, group_by_seeker: bool) -> np.ndarray:
+def group_ids(keys: pd.DataFrame, links: Pairs, group_by_seeker: bool) -> np.ndarray:
     """The split's unit: duplicate links joined with shared source threads (and seeker turns)."""
-    n = len(features)
+    n = len(keys)
     edges = [np.asarray(links, dtype=np.int64).reshape(-1, 2)]
     for column in ["thread_id"] + (["seeker_key"] if group_by_seeker else []):
-        codes = pd.factorize(features[column])[0]  # a missing key is -1: joins nothing
+        codes = pd.factorize(keys[column])[0]  # a missing key is -1: joins nothing
         _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
         edges.append(np.stack([first[inverse], np.arange(n)], axis=1)[codes >= 0])
     group_root = components(n, np.concatenate(edges))
-    return pd.Series(features["conversation_id"].to_numpy()).groupby(group_root).transform("min").to_numpy()
+    return pd.Series(keys["conversation_id"].to_numpy()).groupby(group_root).transform("min").to_numpy()

@@ -25,6 +25,7 @@ from pixelated.dedup.cascade import find_duplicates
 from pixelated.dedup.config import DedupConfig
 from pixelated.dedup.features import features_fn, table_features
 from pixelated.dedup.report import summarize
+from pixelated.dedup.store import Features
 
 
 class DedupStageConfig(Config):
@@ -46,7 +47,12 @@ class DedupPaths:
 
 
 def run(cfg: DedupStageConfig, paths: DedupPaths) -> None:
-    features = table_features(paths.input, features_fn(cfg.dedup), cfg.executor)
+    with table_features(paths.input, features_fn(cfg.dedup), cfg.executor) as features:
+        _deduplicate(cfg, paths, features)
+
+
+def _deduplicate(cfg: DedupStageConfig, paths: DedupPaths, features: Features) -> None:
+    """Cluster, write the cluster table, keep or quarantine every conversation, report."""
     # the cache is a persistent DVC out: loaded, extended, and pruned to the texts in use
     cache = EmbeddingCache(paths.cache, batch_size=cfg.dedup.semantic.batch_size, backend=cfg.embed.backend)
     result = find_duplicates(features, cfg.dedup, cache)
@@ -66,7 +72,7 @@ def run(cfg: DedupStageConfig, paths: DedupPaths) -> None:
     _write_json(paths.report, summarize(result, features, cfg.dedup))
     semantic = cfg.dedup.semantic.enabled
     # its hits and misses go to reports/resources.json: a re-run with unchanged input embeds 0
-    cache.save(keep=[*features["seeker_text"], *features["helper_text"]] if semantic else None)
+    cache.save(keep=features.all_side_texts() if semantic else None)
 
 
 def keep_or_quarantine(decision: pd.DataFrame, batch: pd.DataFrame) -> BatchResult:

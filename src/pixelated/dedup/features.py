@@ -24,6 +24,7 @@ from pixelated.core.schema import TURN_TYPE
 from pixelated.core.tableio import count_rows, read_batches
 from pixelated.dedup.config import DedupConfig, NearConfig
 from pixelated.dedup.minhash import shingles, signatures, token_hashes, token_hashes_list
+from pixelated.dedup.store import Features, spill
 
 
 def exact_texts(texts: pa.Array) -> pa.Array:
@@ -71,11 +72,10 @@ def features_fn(cfg: DedupConfig):
 
 def table_features(
     path: Path, fn: Callable[[pd.DataFrame], pd.DataFrame], executor: ExecutorConfig
-) -> pd.DataFrame:
-    """`fn` (a `features_fn`) over the conversations at `path`, in input order."""
+) -> Features:
+    """`fn` (a `features_fn`) over the conversations at `path`, in input order, spilled to disk."""
     batches = read_batches(path, executor.batch_size)
-    features = map_with(fn, batches, executor)
-    return pd.concat(progress(features, "dedup features", count_rows(path), unit="conv"), ignore_index=True)
+    return spill(progress(map_with(fn, batches, executor), "dedup features", count_rows(path), unit="conv"))
 
 
 def _hash_sets(exact_array: pa.Array, exact: list[str], doc_of_turn, bounds, near: NearConfig) -> list:

@@ -10,8 +10,11 @@ instead of one Python object per document. Band bucketing is a GROUP BY over a p
 from __future__ import annotations
 
 import re
+import tempfile
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import duckdb
 import numpy as np
@@ -28,6 +31,7 @@ _WORD = re.compile(r"\w+")
 _TOKEN_CHUNK = 1 << 11  # tokens per (tokens x num_perm) array: 1 MB at num_perm=128, held in L2
 # cache (16 MB chunks, spilling to L3 and memory, made signatures twice as slow)
 _MAX_HASH = np.uint32(0xFFFFFFFF)
+SQL_MEMORY = "256MB"
 _PAIR_CHUNK = 1 << 10  # candidate pairs verified per sort: ~2 MB of keys, held in L2 cache
 
 
@@ -52,6 +56,39 @@ def token_hashes_list(tokens: list[str]) -> np.ndarray:
 def token_hashes(tokens: set[str]) -> np.ndarray:
     """Sorted unique 32-bit hashes of the shingles: the set used for signatures and Jaccard."""
     return np.unique(token_hashes_list(list(tokens)))
+
+
+class HashSets:
+    """Sorted shingle hash sets of varying length, as flat values with starts and sizes, held
+    in memory or in a file of uint32; `gather` copies out only the sets it is asked for."""
+
+    def __init__(self, starts: np.ndarray, sizes: np.ndarray, values: np.ndarray | Path):
+        self.starts, self.sizes, self._values = starts, sizes, values
+
+    @classmethod
+    def of(cls, sets: Sequence[np.ndarray]) -> HashSets:
+        sizes = np.fromiter((len(s) for s in sets), np.int64, len(sets))
+        values = np.concatenate([np.zeros(0, np.uint32), *sets]).astype(np.uint32)
+        return cls(np.cumsum(sizes) - sizes, sizes, values)
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def subset(self, rows: np.ndarray) -> HashSets:
+        """The sets of `rows`, renumbered 0..len(rows)-1; nothing is copied but their bounds."""
+        return HashSets(self.starts[rows], self.sizes[rows], self._values)
+
+    def gather(self, docs: np.ndarray) -> np.ndarray:
+        """The sets of `docs`, concatenated in order."""
+        lengths = self.sizes[docs]
+        total = int(lengths.sum())
+        if total == 0:
+            return np.zeros(0, np.uint32)
+        offsets = np.repeat(self.starts[docs] - (np.cumsum(lengths) - lengths), lengths)
+        values = self._values
+        if isinstance(values, Path):  # mapped for this read only: its pages go with the map
+            values = np.memmap(values, np.uint32, "r")
+        return np.array(values[offsets + np.arange(total)])
 
 
 @cache
@@ -143,30 +180,38 @@ def candidate_pairs(bands: pa.Table, threads: int = 2) -> np.ndarray:
     )
 
 
-def stray_pairs(members: pa.Table, checks: int, threads: int = 2) -> np.ndarray:
-    """(k, 2) sorted pairs of a `stray` bucket member (band, band_hash, doc, root, stray: outside
-    its bucket head's component) and one of the bucket's first `checks` members (by doc) in
-    another component. Pairing strays with every member cost strays x bucket size, which grew
-    with the data as clusters grew (a 1M-conversation bench spent half its time there); this
-    is at most strays x `checks`."""
-    return _pairs(
-        members,
-        f"""
-        WITH ranked AS (
-            SELECT *, row_number() OVER (PARTITION BY band, band_hash ORDER BY doc) AS rank FROM bands
-        )
-        SELECT DISTINCT least(s.doc, x.doc) AS a, greatest(s.doc, x.doc) AS b
-        FROM (SELECT * FROM bands WHERE stray) s JOIN ranked x USING (band, band_hash)
-        WHERE s.root <> x.root AND x.rank <= {int(checks)} ORDER BY a, b
-        """,
-        threads,
-    )
+def stray_pairs(start: np.ndarray, doc: np.ndarray, roots: np.ndarray, checks: int) -> np.ndarray:
+    """(k, 2) sorted pairs of a stray (a bucket member outside its head's component) and one of
+    the bucket's first `checks` members (by doc) in another component; `doc` lists the bucket
+    members sorted by bucket then doc, and `start` marks each bucket's first row.
+
+    Pairing strays with every member cost strays x bucket size, which grew with the data as
+    clusters grew (a 1M-conversation bench spent half its time there); this is at most strays
+    x `checks` index pairs, in numpy: the SQL window it replaces held every member in memory."""
+    bucket_start = np.flatnonzero(start)
+    bucket = np.cumsum(start) - 1
+    bucket_size = np.diff(np.append(bucket_start, len(doc)))
+    head = doc[bucket_start][bucket]
+    rows = np.flatnonzero(roots[doc] != roots[head])
+    take = np.minimum(bucket_size[bucket[rows]], checks)
+    first = np.repeat(bucket_start[bucket[rows]] - (np.cumsum(take) - take), take) + np.arange(take.sum())
+    a, b = doc[np.repeat(rows, take)], doc[first]
+    other = roots[a] != roots[b]
+    n = len(roots)
+    keys = np.unique(np.minimum(a, b)[other] * n + np.maximum(a, b)[other])
+    return np.stack(np.divmod(keys, n), axis=1).reshape(-1, 2)
+
+
+def connect(threads: int) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB whose sorts, joins and windows spill to the temporary folder past
+    SQL_MEMORY: its default limit, most of the machine's memory, let them grow with the data."""
+    config = {"threads": int(threads), "memory_limit": SQL_MEMORY, "temp_directory": tempfile.gettempdir()}
+    return duckdb.connect(config=config)
 
 
 def _pairs(bands: pa.Table, query: str, threads: int) -> np.ndarray:
     """The (a, b) rows `query` selects from the table `bands`, as a (k, 2) int64 array."""
-    con = duckdb.connect()
-    con.execute(f"SET threads={int(threads)}")
+    con = connect(threads)
     con.register("bands", bands)
     pairs = con.execute(query).fetchnumpy()
     con.close()
@@ -174,7 +219,7 @@ def _pairs(bands: pa.Table, query: str, threads: int) -> np.ndarray:
 
 
 def verified_pairs(
-    candidates: np.ndarray, hash_sets: list[np.ndarray], threshold: float
+    candidates: np.ndarray, hash_sets: HashSets, threshold: float
 ) -> list[tuple[int, int, float]]:
     """Candidate pairs whose true Jaccard of shingle sets reaches `threshold`, with the score.
 
@@ -183,12 +228,12 @@ def verified_pairs(
     shingles (a hash join over every document's shingles cost the whole corpus per call)."""
     if not len(candidates):
         return []
-    sizes = np.fromiter((len(h) for h in hash_sets), np.int64, len(hash_sets))
+    sizes = hash_sets.sizes
     shared = np.zeros(len(candidates), np.int64)
     for start in range(0, len(candidates), _PAIR_CHUNK):
         part = candidates[start : start + _PAIR_CHUNK]
         pair = np.repeat(np.arange(len(part), dtype=np.uint64), sizes[part].sum(axis=1))
-        tokens = np.concatenate([hash_sets[d] for d in part.ravel()]).astype(np.uint64)
+        tokens = hash_sets.gather(part.ravel()).astype(np.uint64)
         keys = np.sort((pair << np.uint64(32)) | tokens)
         twice = (keys[1:][keys[1:] == keys[:-1]] >> np.uint64(32)).astype(np.int64)
         shared[start : start + len(part)] = np.bincount(twice, minlength=len(part))
@@ -200,8 +245,8 @@ def verified_pairs(
 
 
 def near_pairs(
-    hash_sets: list[np.ndarray],
-    sigs: np.ndarray,
+    hash_sets: HashSets,
+    signature_chunks: Iterable[np.ndarray],
     threshold: float,
     candidate_threshold: float,
     num_perm: int,
@@ -214,19 +259,23 @@ def near_pairs(
     bands/rows tuned for the lower `candidate_threshold`, since LSH is a soft threshold.
 
     With `stray_checks`, returns enough verified pairs for the clusters, in time linear in the
-    documents (`component_links`); without, every verified candidate pair."""
+    documents (`component_links`); without, every verified candidate pair. The signatures
+    come in chunks of rows, in document order: only their band hashes are held."""
     params = LshParams.for_threshold(candidate_threshold, num_perm, bands, rows)
-    table = band_table(sigs, params)
+    tables, first = [band_table(np.zeros((0, num_perm), np.uint32), params)], 0  # none: no docs
+    for chunk in signature_chunks:
+        tables.append(band_table(chunk, params, first))
+        first += len(chunk)
+    table = pa.concat_tables(tables)
     if stray_checks is not None:
         members = bucket_members(table, threads)
-        return component_links(members, hash_sets, threshold, stray_checks, threads)
+        return component_links(members, hash_sets, threshold, stray_checks)
     return verified_pairs(candidate_pairs(table, threads), hash_sets, threshold)
 
 
 def bucket_members(bands: pa.Table, threads: int = 2) -> pa.Table:
     """(band, band_hash, doc) rows of the band buckets that hold more than one document."""
-    con = duckdb.connect()
-    con.execute(f"SET threads={int(threads)}")
+    con = connect(threads)
     con.register("bands", bands)
     members = con.execute(
         """
@@ -242,7 +291,7 @@ def bucket_members(bands: pa.Table, threads: int = 2) -> pa.Table:
 
 
 def component_links(
-    members: pa.Table, hash_sets: list[np.ndarray], threshold: float, stray_checks: int, threads: int = 2
+    members: pa.Table, hash_sets: HashSets, threshold: float, stray_checks: int
 ) -> list[tuple[int, int, float]]:
     """Verified pairs that join documents into the clusters, with at most `stray_checks` + 1
     checks per document and band, so the work is linear in the data whatever the cluster sizes.
@@ -268,8 +317,6 @@ def component_links(
     star = np.stack(np.divmod(star_keys, n), axis=1)
     found = verified_pairs(star, hash_sets, threshold)
     roots = components(n, [(a, b) for a, b, _ in found])
-    with_roots = members.append_column("root", pa.array(roots[doc]))
-    strays = with_roots.append_column("stray", pa.array(roots[doc] != roots[head]))
-    cross = stray_pairs(strays, stray_checks, threads)
+    cross = stray_pairs(start, doc, roots, stray_checks)
     cross = cross[~np.isin(cross[:, 0] * n + cross[:, 1], star_keys)]  # checked once
     return sorted(found + verified_pairs(cross, hash_sets, threshold))

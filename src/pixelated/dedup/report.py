@@ -6,36 +6,54 @@ Reported by id, hash, word count and source, never by text: the report is git-tr
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 
+import duckdb
 import pandas as pd
 
 from pixelated.core.schema import DEDUP_METHODS
 from pixelated.dedup.cascade import DedupResult
 from pixelated.dedup.config import DedupConfig, TemplatedConfig
+from pixelated.dedup.store import Features
 
 
-def templated_replies(features: pd.DataFrame, cfg: TemplatedConfig) -> dict:
-    """Helper turns repeated (after normalization) across many conversations, with counts."""
-    exploded = features[["conversation_id", "source", "helper_keys", "helper_words"]].explode(
-        ["helper_keys", "helper_words"]
+def templated_replies(texts_file: Path, cfg: TemplatedConfig) -> dict:
+    """Helper turns repeated (after normalization) across many conversations, with counts:
+    SQL over the spilled helper-turn keys (`store.Features.texts_file`), not a frame of them."""
+    con = duckdb.connect(config={"temp_directory": str(texts_file.parent / "duckdb")})
+    con.read_parquet(str(texts_file)).create_view("spilled")
+    con.execute(
+        f"""
+        CREATE TEMP TABLE turns AS SELECT DISTINCT conversation_id, source, key, words FROM (
+            SELECT conversation_id, source, unnest(helper_keys) AS key, unnest(helper_words) AS words
+            FROM spilled
+        ) WHERE key IS NOT NULL AND words >= {int(cfg.min_words)};
+        CREATE TEMP TABLE templated AS SELECT key, count(*) AS conversations, any_value(words) AS words
+        FROM turns GROUP BY key HAVING count(*) >= {int(cfg.min_conversations)};
+        CREATE TEMP TABLE top AS
+        SELECT key, conversations, words FROM templated ORDER BY conversations DESC, key LIMIT {int(cfg.top)};
+        """
     )
-    exploded = exploded.dropna(subset=["helper_keys"])
-    exploded = exploded[exploded["helper_words"].astype(int) >= cfg.min_words]
-    per_key = exploded.drop_duplicates(["helper_keys", "conversation_id"]).groupby("helper_keys")
-    counts = per_key["conversation_id"].size()
-    templated = counts[counts >= cfg.min_conversations].sort_index()
-    ranked = templated.sort_values(ascending=False, kind="stable").head(cfg.top)
-    words = exploded.drop_duplicates("helper_keys").set_index("helper_keys")["helper_words"]
-    sources = per_key["source"].agg(lambda s: dict(sorted(Counter(s).items())))
-    in_templated = exploded[exploded["helper_keys"].isin(templated.index)]["conversation_id"].nunique()
+    count, in_templated = con.execute(
+        "SELECT (SELECT count(*) FROM templated), count(DISTINCT conversation_id) "
+        "FROM turns SEMI JOIN templated USING (key)"
+    ).fetchone()
+    top = con.execute("SELECT key, conversations, words FROM top ORDER BY conversations DESC, key").fetchall()
+    sources: dict[str, dict[str, int]] = {key: {} for key, _, _ in top}
+    for key, source, n in con.execute(
+        "SELECT key, source, count(*) FROM turns SEMI JOIN top USING (key) "
+        "GROUP BY key, source ORDER BY key, source"
+    ).fetchall():
+        sources[key][source] = n
+    con.close()
     return {
         "min_conversations": cfg.min_conversations,
         "min_words": cfg.min_words,
-        "templated_replies": len(templated),
-        "conversations_with_templated_reply": int(in_templated),
+        "templated_replies": count,
+        "conversations_with_templated_reply": in_templated,
         "top": [
-            {"reply_key": key, "conversations": int(n), "words": int(words[key]), "sources": sources[key]}
-            for key, n in ranked.items()
+            {"reply_key": key, "conversations": n, "words": words, "sources": sources[key]}
+            for key, n, words in top
         ],
     }
 
@@ -61,9 +79,9 @@ def example_clusters(clusters: pd.DataFrame, removed: pd.DataFrame, per_method: 
     return examples
 
 
-def summarize(result: DedupResult, features: pd.DataFrame, cfg: DedupConfig) -> dict:
+def summarize(result: DedupResult, features: Features, cfg: DedupConfig) -> dict:
     """The dedup report section: counts by method and source, LSH settings, example clusters."""
-    clusters = result.clusters.assign(source=features["source"].to_numpy())
+    clusters = result.clusters.assign(source=features.keys["source"].to_numpy())
     removed = clusters[~clusters["kept"]]
     source_of = dict(zip(clusters["conversation_id"], clusters["source"], strict=True))
     cross = Counter(
@@ -82,5 +100,5 @@ def summarize(result: DedupResult, features: pd.DataFrame, cfg: DedupConfig) -> 
         "keep_policy": cfg.keep,
         **result.stats,
         "examples": example_clusters(clusters, removed, cfg.examples),
-        "templated": templated_replies(features, cfg.templated),
+        "templated": templated_replies(features.texts_file, cfg.templated),
     }

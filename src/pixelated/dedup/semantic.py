@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import faiss
 import numpy as np
-import pandas as pd
 
 from pixelated.core.embed import EmbeddingCache
 from pixelated.core.unionfind import UnionFind
 from pixelated.dedup.config import SemanticConfig
+from pixelated.dedup.store import Features
 
 # k-means for the inverted lists trains on a bounded sample, so its cost stays linear in n
 TRAIN_POINTS_PER_LIST = 64
@@ -144,7 +144,7 @@ def nearest_lists(seeker: np.ndarray, helper: np.ndarray, count: int, probes: in
 
 
 def semantic_links(
-    features: pd.DataFrame,
+    features: Features,
     near_roots: np.ndarray,
     reps: np.ndarray,
     cfg: SemanticConfig,
@@ -152,10 +152,14 @@ def semantic_links(
 ) -> tuple[list[tuple[int, int]], dict]:
     """Semantic links (row positions in `features`) among the representatives `reps` of the
     near-duplicate components `near_roots`, and the stats for the report."""
-    seeker = cache.encode(list(features["seeker_text"].iloc[reps]), desc="dedup embed seeker sides")
-    helper = cache.encode(list(features["helper_text"].iloc[reps]), desc="dedup embed helper sides")
+    seeker_texts, helper_texts = [], []
+    for seeker_part, helper_part in features.side_texts(reps):
+        seeker_texts += seeker_part
+        helper_texts += helper_part
+    seeker = cache.encode(seeker_texts, desc="dedup embed seeker sides")
+    helper = cache.encode(helper_texts, desc="dedup embed helper sides")
     found = semantic_pairs(seeker, helper, cfg)
-    links, skipped = _without_shared_threads(features["thread_id"].to_numpy(), near_roots, reps, found)
+    links, skipped = _without_shared_threads(features.keys["thread_id"].to_numpy(), near_roots, reps, found)
     return links, {
         "compared": len(reps),
         "search": search_for(len(reps), cfg),

@@ -130,11 +130,11 @@ def route(split_of: pd.Series, batch: pd.DataFrame) -> BatchResult:
 
 def near_leakage(path: Path, assignments: pd.DataFrame, near: NearConfig, executor: ExecutorConfig) -> int:
     """Near-duplicate pairs (dedup's MinHash LSH + Jaccard check) split across sides."""
-    features = table_features(path, partial(conversation_features, near=near), executor)
-    if features.empty:
-        return 0
-    pairs, _ = near_duplicate_pairs(features, near)
-    ids = features["conversation_id"].to_numpy()
+    with table_features(path, partial(conversation_features, near=near), executor) as features:
+        if not len(features):
+            return 0
+        pairs, _ = near_duplicate_pairs(features, near)
+        ids = features.keys["conversation_id"].to_numpy()
     return near_duplicate_leakage(assignments, [(ids[a], ids[b]) for a, b in pairs])
 
 

@@ -17,8 +17,9 @@ from pixelated.core.schema import CONVERSATION_SCHEMA, DedupClusterSchema
 from pixelated.dedup.cascade import find_duplicates
 from pixelated.dedup.dedup import DedupPaths, DedupStageConfig, run
 from pixelated.dedup.features import exact_texts, features_fn, word_hash_sets
-from pixelated.dedup.minhash import LshParams, shingles, signatures, token_hashes, verified_pairs
+from pixelated.dedup.minhash import HashSets, LshParams, shingles, signatures, token_hashes, verified_pairs
 from pixelated.dedup.report import summarize
+from pixelated.dedup.store import spill
 from pixelated.ingest.conversation import make_turn, stable_id
 from pixelated.selection.split import make_splits, near_duplicate_leakage
 from tests.conftest import canonical_row
@@ -66,7 +67,7 @@ def frame(*rows):
 
 
 def cluster(data, cfg=CFG, cache=None):
-    features = features_fn(cfg)(data)
+    features = spill([features_fn(cfg)(data)])
     result = find_duplicates(features, cfg, cache)
     DedupClusterSchema.validate(result.clusters)
     return result, features
@@ -215,7 +216,7 @@ def test_semantic_paraphrase_removed_but_different_answers_kept(tmp_path, exact_
     pair.attrs["names"] = ["p1", "p4"]
     answers = by_name(cluster(pair, cfg, cache)[0], pair)
     assert answers["p4"]["kept"] and answers["p4"]["group_id"] == answers["p1"]["group_id"]
-    cache.save(keep=[*features["seeker_text"], *features["helper_text"]])
+    cache.save(keep=features.all_side_texts())
     again = EmbeddingCache(tmp_path / "cache.parquet")
     rerun, _ = cluster(data, cfg, again)
     assert again.misses == 0 and again.hits > 0  # a re-run embeds nothing
@@ -230,8 +231,7 @@ def test_split_keeps_planted_duplicates_together():
         rows.append(conv(f"base{i}", text, ANSWER, "s"))
         rows.append(conv(f"copy{i}", text.replace("very low", "so low"), ANSWER, "s"))
     data = pd.DataFrame(rows)
-    features = features_fn(CFG)(data)
-    result = find_duplicates(features, stage_config(exact=False).dedup)
+    result = find_duplicates(spill([features_fn(CFG)(data)]), stage_config(exact=False).dedup)
     pairs = [
         (a, b)
         for a, b in zip(result.clusters["conversation_id"], result.clusters["kept_id"], strict=True)
@@ -303,8 +303,8 @@ def test_component_links_cluster_exactly_as_all_verified_pairs():
 
     sets = _random_near_copies(np.random.default_rng(3), 150, 450)
     sigs = signatures(sets, 128, 1)
-    every = near_pairs(sets, sigs, 0.85, 0.8, 128)
-    links = near_pairs(sets, sigs, 0.85, 0.8, 128, stray_checks=4)
+    every = near_pairs(HashSets.of(sets), [sigs], 0.85, 0.8, 128)
+    links = near_pairs(HashSets.of(sets), [sigs], 0.85, 0.8, 128, stray_checks=4)
     assert len(links) < len(every) and set(links) <= set(every)
     finder = UnionFind(range(len(sets)))
     for a, b, _ in every:
@@ -331,7 +331,7 @@ def test_stray_checks_bound_the_work_in_a_bucket_of_strangers(monkeypatch):
         return verify(pairs, *args)
 
     monkeypatch.setattr(minhash, "verified_pairs", counted)
-    assert minhash.component_links(members, sets, 0.85, checks) == []
+    assert minhash.component_links(members, HashSets.of(sets), 0.85, checks) == []
     assert sum(checked) <= (k - 1) * (1 + checks) < k * (k - 1) // 2
 
 
@@ -348,8 +348,8 @@ def test_verified_pairs_score_the_true_jaccard():
         x, y = set(sets[a].tolist()), set(sets[b].tolist())
         return len(x & y) / len(x | y) if x | y else 1.0
 
-    found = verified_pairs(candidates, sets, 0.0)
+    found = verified_pairs(candidates, HashSets.of(sets), 0.0)
     expected = [(a, b, jaccard(a, b)) for a, b in sorted(candidates.tolist())]
     assert [p[:2] for p in found] == [p[:2] for p in expected]
     assert np.allclose([p[2] for p in found], [p[2] for p in expected])
-    assert verified_pairs(candidates, sets, 0.5) == [p for p in found if p[2] >= 0.5]
+    assert verified_pairs(candidates, HashSets.of(sets), 0.5) == [p for p in found if p[2] >= 0.5]
