@@ -106,7 +106,7 @@ def find_duplicates(features: Features, cfg: DedupConfig, cache: EmbeddingCache 
         }
     )
     text_columns = ("conversation_id", "cluster_id", "group_id", "method", "kept_id")
-    return DedupResult(clusters.astype(dict.fromkeys(text_columns, "string")), stats)
+    return DedupResult(clusters.astype(dict.fromkeys(text_columns, "string[pyarrow]")), stats)
 
 
 def keepers(keys: pd.DataFrame, roots: np.ndarray, policy: KeepPolicy) -> np.ndarray:

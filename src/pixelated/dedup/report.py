@@ -83,10 +83,8 @@ def summarize(result: DedupResult, features: Features, cfg: DedupConfig) -> dict
     """The dedup report section: counts by method and source, LSH settings, example clusters."""
     clusters = result.clusters.assign(source=features.keys["source"].to_numpy())
     removed = clusters[~clusters["kept"]]
-    source_of = dict(zip(clusters["conversation_id"], clusters["source"], strict=True))
-    cross = Counter(
-        f"{source_of[k]} <- {s}" for k, s in zip(removed["kept_id"], removed["source"], strict=True)
-    )
+    kept_source = clusters.set_index("conversation_id")["source"].reindex(removed["kept_id"]).to_numpy()
+    cross = Counter(f"{k} <- {s}" for k, s in zip(kept_source, removed["source"], strict=True))
     sizes = clusters.groupby("cluster_id").size()
     groups = clusters.groupby("group_id").size()
     return {
