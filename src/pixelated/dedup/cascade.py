@@ -21,7 +21,7 @@ from pixelated.dedup.minhash import LshParams, near_pairs
 from pixelated.dedup.semantic import semantic_links
 from pixelated.dedup.store import Features
 
-Pairs = list[tuple[int, int]]
+Pairs = np.ndarray  # (k, 2) int64 row positions: a numpy array, not k Python tuples
 
 
 @dataclass
@@ -34,7 +34,8 @@ def exact_duplicate_pairs(keys: pd.DataFrame) -> Pairs:
     """(first conversation with the same exact key, conversation) for every later copy."""
     codes = pd.factorize(keys["exact_key"])[0]
     head = np.unique(codes, return_index=True)[1][codes]
-    return [(int(h), int(i)) for i, h in enumerate(head) if h != i]
+    copies = np.flatnonzero(head != np.arange(len(head)))
+    return np.stack([head[copies], copies], axis=1)
 
 
 def near_duplicate_pairs(
@@ -46,7 +47,7 @@ def near_duplicate_pairs(
     reps = np.arange(len(features)) if subset is None else subset
     params = LshParams.for_threshold(near.candidate_threshold, near.num_perm, near.bands, near.rows)
     if len(reps) == 0:
-        return [], {"bands": params.bands, "rows": params.rows, "verified_pairs": 0}
+        return _pairs([]), {"bands": params.bands, "rows": params.rows, "verified_pairs": 0}
     found = near_pairs(
         features.hash_sets.subset(reps),
         features.signatures(reps),
@@ -57,8 +58,13 @@ def near_duplicate_pairs(
         params.rows,
         stray_checks=near.stray_checks if links_only else None,
     )
-    pairs = [(int(reps[a]), int(reps[b])) for a, b, _ in found]
+    pairs = reps[_pairs([(a, b) for a, b, _ in found])]
     return pairs, {"bands": params.bands, "rows": params.rows, "verified_pairs": len(found)}
+
+
+def _pairs(pairs) -> Pairs:
+    """(a, b) pairs as a (k, 2) int64 array, also when there are none."""
+    return np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
 
 
 def _first_of(roots: np.ndarray) -> np.ndarray:
@@ -70,25 +76,24 @@ def find_duplicates(features: Features, cfg: DedupConfig, cache: EmbeddingCache 
     """Cluster conversations (features in input order) and decide which one each cluster keeps."""
     n, keys = len(features), features.keys
     stats: dict = {}
-    exact_links = exact_duplicate_pairs(keys) if cfg.exact else []
-    exact_roots = components(n, exact_links)
+    links = [exact_duplicate_pairs(keys) if cfg.exact else _pairs([])]
+    exact_roots = components(n, links[0])
 
-    near_links = list(exact_links)
     if cfg.near.enabled and n:
         found, stats["near"] = near_duplicate_pairs(
             features, cfg.near, _first_of(exact_roots), links_only=True
         )
-        near_links += found
-    near_roots = components(n, near_links)
+        links.append(found)
+    near_roots = components(n, np.concatenate(links))
 
-    all_links = list(near_links)
     if cfg.semantic.enabled and n:
         if cache is None:
             raise ValueError("semantic dedup needs an EmbeddingCache")
         found, stats["semantic"] = semantic_links(
             features, near_roots, _first_of(near_roots), cfg.semantic, cache
         )
-        all_links += found
+        links.append(_pairs(found))
+    all_links = np.concatenate(links)
     roots = components(n, all_links)
 
     kept_index = keepers(keys, roots, cfg.keep)
@@ -143,7 +148,7 @@ def _methods(roots, exact_roots, near_roots, kept_index) -> np.ndarray:
 def group_ids(keys: pd.DataFrame, links: Pairs, group_by_seeker: bool) -> np.ndarray:
     """The split's unit: duplicate links joined with shared source threads (and seeker turns)."""
     n = len(keys)
-    edges = [np.asarray(links, dtype=np.int64).reshape(-1, 2)]
+    edges = [links]
     for column in ["thread_id"] + (["seeker_key"] if group_by_seeker else []):
         codes = pd.factorize(keys[column])[0]  # a missing key is -1: joins nothing
         _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)

@@ -60,7 +60,7 @@ def _deduplicate(cfg: DedupStageConfig, paths: DedupPaths, features: Features) -
         writer.write(result.clusters)
     run_shards(
         "dedup",
-        partial(keep_or_quarantine, result.clusters.set_index("conversation_id")),
+        partial(keep_or_quarantine, removed_rows(result.clusters)),
         table_shards(paths.input, cfg.executor.batch_size),
         outputs=Output(paths.output, CONVERSATION_SCHEMA, canonical_schema(cfg.validate_.max_turn_chars)),
         quarantine=paths.quarantine,
@@ -75,19 +75,27 @@ def _deduplicate(cfg: DedupStageConfig, paths: DedupPaths, features: Features) -
     cache.save(keep=features.all_side_texts() if semantic else None)
 
 
-def keep_or_quarantine(decision: pd.DataFrame, batch: pd.DataFrame) -> BatchResult:
-    """Keep the conversations their cluster keeps; the others go to quarantine, with their keeper."""
-    rows = decision.loc[batch["conversation_id"]]
-    keep = rows["kept"].to_numpy()
+def keep_or_quarantine(removed: pd.DataFrame, batch: pd.DataFrame) -> BatchResult:
+    """Keep the conversations their cluster keeps; those in `removed` (by conversation id, with
+    method, keeper and cluster: only they, so each worker holds no row per kept conversation)
+    go to quarantine, with their keeper."""
+    keep = ~batch["conversation_id"].isin(removed.index).to_numpy()
+    rows = removed.loc[batch["conversation_id"][~keep]]
     rejections = [
         row_rejection(
             row,
             f"duplicate_{info.method}",
             f"{info.method} duplicate of {info.kept_id} (cluster {info.cluster_id})",
         )
-        for (_, row), info in zip(batch[~keep].iterrows(), rows[~keep].itertuples(), strict=True)
+        for (_, row), info in zip(batch[~keep].iterrows(), rows.itertuples(), strict=True)
     ]
     return BatchResult(batch["source"], batch[keep].reset_index(drop=True), rejections)
+
+
+def removed_rows(clusters: pd.DataFrame) -> pd.DataFrame:
+    """What the keep-or-quarantine pass needs of the conversations dedup removes."""
+    removed = clusters[~clusters["kept"]]
+    return removed.set_index("conversation_id")[["method", "kept_id", "cluster_id"]]
 
 
 def _write_json(path: Path, data: dict) -> None:

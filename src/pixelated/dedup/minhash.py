@@ -31,7 +31,7 @@ _WORD = re.compile(r"\w+")
 _TOKEN_CHUNK = 1 << 11  # tokens per (tokens x num_perm) array: 1 MB at num_perm=128, held in L2
 # cache (16 MB chunks, spilling to L3 and memory, made signatures twice as slow)
 _MAX_HASH = np.uint32(0xFFFFFFFF)
-SQL_MEMORY = "256MB"
+SQL_MEMORY = "256MB"  # DuckDB's, per connection (`connect`); 800k conversations ran within it
 _PAIR_CHUNK = 1 << 10  # candidate pairs verified per sort: ~2 MB of keys, held in L2 cache
 
 
@@ -203,7 +203,7 @@ def stray_pairs(start: np.ndarray, doc: np.ndarray, roots: np.ndarray, checks: i
 
 
 def connect(threads: int) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB whose sorts, joins and windows spill to the temporary folder past
+    """An in-memory DuckDB whose sorts, joins and aggregates spill to the temporary folder past
     SQL_MEMORY: its default limit, most of the machine's memory, let them grow with the data."""
     config = {"threads": int(threads), "memory_limit": SQL_MEMORY, "temp_directory": tempfile.gettempdir()}
     return duckdb.connect(config=config)
@@ -262,11 +262,11 @@ def near_pairs(
     documents (`component_links`); without, every verified candidate pair. The signatures
     come in chunks of rows, in document order: only their band hashes are held."""
     params = LshParams.for_threshold(candidate_threshold, num_perm, bands, rows)
-    tables, first = [band_table(np.zeros((0, num_perm), np.uint32), params)], 0  # none: no docs
+    tables, first = [], 0
     for chunk in signature_chunks:
         tables.append(band_table(chunk, params, first))
         first += len(chunk)
-    table = pa.concat_tables(tables)
+    table = pa.concat_tables(tables) if tables else band_table(np.zeros((0, num_perm), np.uint32), params)
     if stray_checks is not None:
         members = bucket_members(table, threads)
         return component_links(members, hash_sets, threshold, stray_checks)

@@ -8,20 +8,20 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 from pixelated.core.schema import DEDUP_METHODS
 from pixelated.dedup.cascade import DedupResult
 from pixelated.dedup.config import DedupConfig, TemplatedConfig
+from pixelated.dedup.minhash import connect
 from pixelated.dedup.store import Features
 
 
-def templated_replies(texts_file: Path, cfg: TemplatedConfig) -> dict:
+def templated_replies(table: Path, cfg: TemplatedConfig) -> dict:
     """Helper turns repeated (after normalization) across many conversations, with counts:
-    SQL over the spilled helper-turn keys (`store.Features.texts_file`), not a frame of them."""
-    con = duckdb.connect(config={"temp_directory": str(texts_file.parent / "duckdb")})
-    con.read_parquet(str(texts_file)).create_view("spilled")
+    SQL over the spilled helper-turn keys (`store.Features.table`), not a frame of them."""
+    con = connect(threads=2)
+    con.read_parquet(str(table)).create_view("spilled")
     con.execute(
         f"""
         CREATE TEMP TABLE turns AS SELECT DISTINCT conversation_id, source, key, words FROM (
@@ -98,5 +98,5 @@ def summarize(result: DedupResult, features: Features, cfg: DedupConfig) -> dict
         "keep_policy": cfg.keep,
         **result.stats,
         "examples": example_clusters(clusters, removed, cfg.examples),
-        "templated": templated_replies(features.texts_file, cfg.templated),
+        "templated": templated_replies(features.table, cfg.templated),
     }
