@@ -79,8 +79,9 @@ def keep_or_quarantine(removed: pd.DataFrame, batch: pd.DataFrame) -> BatchResul
     """Keep the conversations their cluster keeps; those in `removed` (by conversation id, with
     method, keeper and cluster: only they, so each worker holds no row per kept conversation)
     go to quarantine, with their keeper."""
-    keep = ~batch["conversation_id"].isin(removed.index).to_numpy()
-    rows = removed.loc[batch["conversation_id"][~keep]]
+    at = removed.index.get_indexer(batch["conversation_id"])  # the index's hash table, built once
+    keep = at < 0
+    rows = removed.iloc[at[~keep]]
     rejections = [
         row_rejection(
             row,
