@@ -40,11 +40,18 @@ def from_records(records: list[dict], schema: pa_arrow.Schema) -> pd.DataFrame:
     return to_pandas(pa_arrow.Table.from_pylist(records, schema=schema))
 
 
+def parquet_file(path: str | Path) -> pq.ParquetFile:
+    """A Parquet reader that holds one row group at a time. With pyarrow's default
+    pre-buffering the reader kept what it had read: iterating a file grew its memory to the
+    file's size (320 MB of Arrow memory over an 800k-conversation file; flat without)."""
+    return pq.ParquetFile(path, pre_buffer=False)
+
+
 def read_batches(path: str | Path, batch_size: int) -> Iterator[pd.DataFrame]:
     """Yield the table at `path` (a Parquet file, or a sharded table's parts in order) as
     pandas frames of at most `batch_size` rows."""
     for part in parts(path):
-        for batch in pq.ParquetFile(part).iter_batches(batch_size=batch_size):
+        for batch in parquet_file(part).iter_batches(batch_size=batch_size):
             yield to_pandas(batch)
 
 

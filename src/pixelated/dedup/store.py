@@ -19,6 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pixelated.core.tableio import parquet_file
 from pixelated.dedup.minhash import HashSets
 
 KEYS = ("conversation_id", "source", "thread_id", "exact_key", "seeker_key", "length", "rating")
@@ -66,7 +67,7 @@ class Features:
 
     def side_texts(self, rows: np.ndarray | None = None) -> Iterator[tuple[list[str], list[str]]]:
         """(seeker texts, helper texts) of ascending `rows` (default all), a row group at a time."""
-        spilled = pq.ParquetFile(self.table)
+        spilled = parquet_file(self.table)
         first = 0
         for group in range(spilled.num_row_groups):
             last = first + spilled.metadata.row_group(group).num_rows

@@ -10,9 +10,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from pixelated.core.ledger import EXCERPT_CHARS
+from pixelated.core.tableio import parquet_file
 from pixelated.ingest.config import ReadOptions, RecordMapping, SourceConfig
 from pixelated.ingest.conversation import make_turn, map_role
 from pixelated.ingest.readers import jsonarray
@@ -187,7 +186,7 @@ def read_parquet(path: Path, source: SourceConfig, options: ReadOptions, ctx: Fi
     """Parquet with nested turns, read batch by batch."""
 
     def rows() -> Iterator[dict]:
-        for batch in pq.ParquetFile(path).iter_batches(options.batch_size):
+        for batch in parquet_file(path).iter_batches(options.batch_size):
             yield from batch.to_pylist()
 
     yield from _map_records(enumerate(rows(), 1), source.mapping, ctx)
