@@ -55,6 +55,32 @@ def read_batches(path: str | Path, batch_size: int) -> Iterator[pd.DataFrame]:
             yield to_pandas(batch)
 
 
+class RowCursor:
+    """Consecutive rows of a Parquet file from row `first` on, taken a few at a time: a second
+    table read in step with a first one in the same row order, each row group read once."""
+
+    def __init__(self, path: str | Path, first: int, columns: list[str]):
+        file = parquet_file(path)
+        sizes = [file.metadata.row_group(g).num_rows for g in range(file.num_row_groups)]
+        group, skip = 0, first
+        while group < len(sizes) and skip >= sizes[group]:
+            group, skip = group + 1, skip - sizes[group]
+        self._batches = file.iter_batches(row_groups=range(group, len(sizes)), columns=columns)
+        self._pending = file.schema_arrow.empty_table().select(columns)
+        self._skip = skip
+
+    def take(self, rows: int) -> pd.DataFrame:
+        """The next `rows` rows; fewer only where the file ends."""
+        while self._pending.num_rows < self._skip + rows:
+            batch = next(self._batches, None)
+            if batch is None:
+                break
+            self._pending = pa_arrow.concat_tables([self._pending, pa_arrow.Table.from_batches([batch])])
+        taken = self._pending.slice(self._skip, rows)
+        self._pending, self._skip = self._pending.slice(self._skip + rows), 0
+        return to_pandas(taken)
+
+
 def read_cache_table(path: Path, schema: pa_arrow.Schema, owned: bool = True) -> pa_arrow.Table | None:
     """A persistent cache table, or None when it is absent or unreadable.
 

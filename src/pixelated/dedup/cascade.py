@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pixelated.core.embed import EmbeddingCache
+from pixelated.core.schema import CLUSTER_METHODS
 from pixelated.core.unionfind import components
+from pixelated.dedup.clusters import ClusterTable
 from pixelated.dedup.config import DedupConfig, KeepPolicy, NearConfig
 from pixelated.dedup.minhash import LshParams, near_pairs
 from pixelated.dedup.semantic import semantic_links
@@ -26,13 +29,24 @@ Pairs = np.ndarray  # (k, 2) int64 row positions: a numpy array, not k Python tu
 
 @dataclass
 class DedupResult:
-    clusters: pd.DataFrame  # one row per input conversation, input order
+    """The cascade's decisions by row position (`decisions`: row, root, group_root, kept_row
+    and method, a CLUSTER_METHODS index), with the features they index: no per-conversation
+    string is held; `dedup.clusters` joins the ids in DuckDB."""
+
+    decisions: pa.Table
+    features: Features
     stats: dict = field(default_factory=dict)
+
+    @property
+    def clusters(self) -> pd.DataFrame:
+        """The whole cluster table as one frame, for callers with small inputs (tests, benches)."""
+        with ClusterTable(self) as table:
+            return pd.concat(table.frames(), ignore_index=True)
 
 
 def exact_duplicate_pairs(keys: pd.DataFrame) -> Pairs:
     """(first conversation with the same exact key, conversation) for every later copy."""
-    codes = pd.factorize(keys["exact_key"])[0]
+    codes = pd.factorize(keys["exact"])[0]
     head = np.unique(codes, return_index=True)[1][codes]
     copies = np.flatnonzero(head != np.arange(len(head)))
     return np.stack([head[copies], copies], axis=1)
@@ -48,7 +62,7 @@ def near_duplicate_pairs(
     params = LshParams.for_threshold(near.candidate_threshold, near.num_perm, near.bands, near.rows)
     if len(reps) == 0:
         return _pairs([]), {"bands": params.bands, "rows": params.rows, "verified_pairs": 0}
-    found = near_pairs(
+    found, _ = near_pairs(
         features.hash_sets.subset(reps),
         features.signatures(reps),
         near.threshold,
@@ -58,8 +72,7 @@ def near_duplicate_pairs(
         params.rows,
         stray_checks=near.stray_checks if links_only else None,
     )
-    pairs = reps[_pairs([(a, b) for a, b, _ in found])]
-    return pairs, {"bands": params.bands, "rows": params.rows, "verified_pairs": len(found)}
+    return reps[found], {"bands": params.bands, "rows": params.rows, "verified_pairs": len(found)}
 
 
 def _pairs(pairs) -> Pairs:
@@ -97,21 +110,16 @@ def find_duplicates(features: Features, cfg: DedupConfig, cache: EmbeddingCache 
     roots = components(n, all_links)
 
     kept_index = keepers(keys, roots, cfg.keep)
-    method = _methods(roots, exact_roots, near_roots, kept_index)
-    ids = keys["conversation_id"].to_numpy()
-    frame = pd.DataFrame({"conversation_id": ids, "root": roots})
-    clusters = pd.DataFrame(
+    decisions = pa.table(
         {
-            "conversation_id": ids,
-            "cluster_id": frame.groupby("root")["conversation_id"].transform("min").to_numpy(),
-            "group_id": group_ids(keys, all_links, cfg.group_by_seeker),
-            "kept": kept_index == np.arange(n),
-            "method": method,
-            "kept_id": ids[kept_index],
+            "row": np.arange(n, dtype=np.int64),
+            "root": roots,
+            "group_root": group_roots(keys, all_links, cfg.group_by_seeker),
+            "kept_row": kept_index,
+            "method": _methods(roots, exact_roots, near_roots, kept_index),
         }
     )
-    text_columns = ("conversation_id", "cluster_id", "group_id", "method", "kept_id")
-    return DedupResult(clusters.astype(dict.fromkeys(text_columns, "string[pyarrow]")), stats)
+    return DedupResult(decisions, features, stats)
 
 
 def keepers(keys: pd.DataFrame, roots: np.ndarray, policy: KeepPolicy) -> np.ndarray:
@@ -131,27 +139,26 @@ def keepers(keys: pd.DataFrame, roots: np.ndarray, policy: KeepPolicy) -> np.nda
 
 
 def _methods(roots, exact_roots, near_roots, kept_index) -> np.ndarray:
-    """How each conversation joined its keeper: the first cascade step that linked them."""
-    method = np.where(
-        kept_index == np.arange(len(roots)),
-        "kept",
-        np.where(
-            exact_roots == exact_roots[kept_index],
-            "exact",
-            np.where(near_roots == near_roots[kept_index], "near", "semantic"),
-        ),
+    """How each conversation joined its keeper, as an int8 index into CLUSTER_METHODS: the
+    first cascade step that linked them (codes, not strings: 1 byte a conversation)."""
+    code = {name: np.int8(i) for i, name in enumerate(CLUSTER_METHODS)}
+    joined = np.select(
+        [exact_roots == exact_roots[kept_index], near_roots == near_roots[kept_index]],
+        [code["exact"], code["near"]],
+        code["semantic"],
     )
-    size = pd.Series(roots).groupby(roots).transform("size").to_numpy()
-    return np.where((size == 1), "unique", method)
+    method = np.where(kept_index == np.arange(len(roots)), code["kept"], joined)
+    size = np.bincount(roots, minlength=len(roots))[roots]  # roots are row positions
+    return np.where(size == 1, code["unique"], method).astype(np.int8)
 
 
-def group_ids(keys: pd.DataFrame, links: Pairs, group_by_seeker: bool) -> np.ndarray:
-    """The split's unit: duplicate links joined with shared source threads (and seeker turns)."""
+def group_roots(keys: pd.DataFrame, links: Pairs, group_by_seeker: bool) -> np.ndarray:
+    """The split's unit, as component roots: duplicate links joined with shared source threads
+    (and seeker turns)."""
     n = len(keys)
     edges = [links]
-    for column in ["thread_id"] + (["seeker_key"] if group_by_seeker else []):
+    for column in ["thread"] + (["seeker"] if group_by_seeker else []):
         codes = pd.factorize(keys[column])[0]  # a missing key is -1: joins nothing
         _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
         edges.append(np.stack([first[inverse], np.arange(n)], axis=1)[codes >= 0])
-    group_root = components(n, np.concatenate(edges))
-    return pd.Series(keys["conversation_id"].to_numpy()).groupby(group_root).transform("min").to_numpy()
+    return components(n, np.concatenate(edges))

@@ -1,10 +1,11 @@
 """MinHash LSH near-duplicate search, vectorized: signatures per batch with numpy, bands
-bucketed in DuckDB, candidates verified by true Jaccard.
+bucketed one at a time, candidates verified by true Jaccard.
 
 Signatures are bit-identical to datasketch's `MinHash` (scheme affine32, its own permutations
 and pre-mix, hashfunc xxh32) but computed for a whole batch as one (tokens x num_perm) array
-instead of one Python object per document. Band bucketing is a GROUP BY over a plain
-(band, band_hash, doc) table, so it can run out of core or move to a distributed SQL engine.
+instead of one Python object per document. Band hashes go to a file per band, and a band is
+bucketed by one sort of its column: a table of every band held at once (18 bytes per
+document and band) grew with the input.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ from __future__ import annotations
 import re
 import tempfile
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-import duckdb
 import numpy as np
-import pyarrow as pa
 import xxhash
 from datasketch import MinHash
 from datasketch.lsh import _optimal_param
@@ -31,7 +31,7 @@ _WORD = re.compile(r"\w+")
 _TOKEN_CHUNK = 1 << 11  # tokens per (tokens x num_perm) array: 1 MB at num_perm=128, held in L2
 # cache (16 MB chunks, spilling to L3 and memory, made signatures twice as slow)
 _MAX_HASH = np.uint32(0xFFFFFFFF)
-SQL_MEMORY = "256MB"  # DuckDB's, per connection (`connect`); 800k conversations ran within it
+Verified = tuple[np.ndarray, np.ndarray]  # (k, 2) int64 document pairs (a < b); their k scores
 _PAIR_CHUNK = 1 << 10  # candidate pairs verified per sort: ~2 MB of keys, held in L2 cache
 
 
@@ -143,41 +143,54 @@ class LshParams:
         return cls(num_perm, int(bands), int(rows))
 
 
-def band_table(sigs: np.ndarray, params: LshParams, first_doc: int = 0) -> pa.Table:
-    """(band, band_hash, doc) rows: one per document and band; band_hash is a 64-bit
-    multiply-add hash of the band's `rows` values (collisions only cost a Jaccard check),
-    summed a row at a time: (n x bands) temporaries, not three (n x bands x rows) uint64 ones."""
+def band_hashes(sigs: np.ndarray, params: LshParams) -> np.ndarray:
+    """(n, bands) uint64: a 64-bit multiply-add hash of each band's `rows` values (collisions
+    only cost a Jaccard check), summed a row at a time: (n x bands) temporaries, not three
+    (n x bands x rows) uint64 ones."""
     n = len(sigs)
     used = sigs[:, : params.bands * params.rows].reshape(n, params.bands, params.rows)
     weights = np.random.default_rng(0).integers(1, 1 << 63, params.rows, dtype=np.uint64) | np.uint64(1)
     hashed = np.zeros((n, params.bands), np.uint64)
     for row, weight in enumerate(weights):
         hashed += used[:, :, row] * weight  # uint32 x uint64 is uint64; wraps mod 2^64
-    return pa.table(
-        {
-            "band": np.repeat(np.arange(params.bands, dtype=np.int16)[None, :], n, axis=0).ravel(),
-            "band_hash": hashed.view(np.int64).ravel(),
-            "doc": np.repeat(np.arange(first_doc, first_doc + n, dtype=np.int64), params.bands),
-        }
-    )
+    return hashed
 
 
-def candidate_pairs(bands: pa.Table, threads: int = 2) -> np.ndarray:
-    """(k, 2) sorted doc pairs (a < b) sharing at least one band bucket."""
-    return _pairs(
-        bands,
-        """
-        WITH buckets AS (
-            SELECT band, band_hash FROM bands GROUP BY band, band_hash HAVING count(*) > 1
-        ), members AS (
-            SELECT * FROM bands SEMI JOIN buckets USING (band, band_hash)
-        )
-        SELECT DISTINCT x.doc AS a, y.doc AS b
-        FROM members x JOIN members y USING (band, band_hash)
-        WHERE x.doc < y.doc ORDER BY a, b
-        """,
-        threads,
-    )
+def spill_bands(signature_chunks: Iterable[np.ndarray], params: LshParams, folder: Path) -> list[Path]:
+    """Each band's hashes of every document, in order, as a file of uint64 per band: a band is
+    bucketed alone (`band_buckets`), so only one band's column is ever read back."""
+    paths = [folder / f"band-{band}.u64" for band in range(params.bands)]
+    with ExitStack() as stack:
+        files = [stack.enter_context(open(path, "wb")) for path in paths]
+        for chunk in signature_chunks:
+            hashed = band_hashes(chunk, params)
+            for band, file in enumerate(files):
+                hashed[:, band].tofile(file)
+    return paths
+
+
+def band_buckets(hashes: np.ndarray | Path) -> tuple[np.ndarray, np.ndarray]:
+    """(start, doc) for one band: the documents of every bucket that holds more than one,
+    sorted by bucket then document, and a mark on each bucket's first row."""
+    if isinstance(hashes, Path):
+        hashes = np.fromfile(hashes, np.uint64)
+    order = np.argsort(hashes, kind="stable")  # stable: documents stay in order within a bucket
+    ordered = hashes[order]
+    start = np.ones(len(order), bool)
+    start[1:] = ordered[1:] != ordered[:-1]
+    bucket = np.cumsum(start) - 1
+    shared = np.bincount(bucket)[bucket] > 1
+    return start[shared], order[shared]
+
+
+def bucket_pairs(start: np.ndarray, doc: np.ndarray) -> np.ndarray:
+    """(k, 2) every pair (a < b) of documents that share a bucket of (start, doc)."""
+    bucket_start = np.flatnonzero(start)
+    bucket = np.cumsum(start) - 1
+    bucket_end = np.append(bucket_start[1:], len(doc))[bucket]
+    later = bucket_end - np.arange(len(doc)) - 1  # members after each one in its bucket
+    first = np.repeat(np.arange(len(doc)) + 1 - (np.cumsum(later) - later), later) + np.arange(later.sum())
+    return np.stack([doc[np.repeat(np.arange(len(doc)), later)], doc[first]], axis=1).reshape(-1, 2)
 
 
 def stray_pairs(start: np.ndarray, doc: np.ndarray, roots: np.ndarray, checks: int) -> np.ndarray:
@@ -202,46 +215,35 @@ def stray_pairs(start: np.ndarray, doc: np.ndarray, roots: np.ndarray, checks: i
     return np.stack(np.divmod(keys, n), axis=1).reshape(-1, 2)
 
 
-def connect(threads: int) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB whose sorts, joins and aggregates spill to the temporary folder past
-    SQL_MEMORY: its default limit, most of the machine's memory, let them grow with the data."""
-    config = {"threads": int(threads), "memory_limit": SQL_MEMORY, "temp_directory": tempfile.gettempdir()}
-    return duckdb.connect(config=config)
-
-
-def _pairs(bands: pa.Table, query: str, threads: int) -> np.ndarray:
-    """The (a, b) rows `query` selects from the table `bands`, as a (k, 2) int64 array."""
-    con = connect(threads)
-    con.register("bands", bands)
-    pairs = con.execute(query).fetchnumpy()
-    con.close()
-    return np.stack([pairs["a"], pairs["b"]], axis=1).astype(np.int64).reshape(-1, 2)
-
-
-def verified_pairs(
-    candidates: np.ndarray, hash_sets: HashSets, threshold: float
-) -> list[tuple[int, int, float]]:
-    """Candidate pairs whose true Jaccard of shingle sets reaches `threshold`, with the score.
+def verified_pairs(candidates: np.ndarray, hash_sets: HashSets, threshold: float) -> Verified:
+    """The candidate pairs whose true Jaccard of shingle sets reaches `threshold`, in the
+    candidates' order (sorted pairs stay sorted, with no copy to reorder), and their scores.
 
     Each pair's two sets are tagged with the pair's number and sorted together a chunk of pairs
     at a time: a shingle both hold shows up twice in a row. The cost follows the candidates'
-    shingles (a hash join over every document's shingles cost the whole corpus per call)."""
-    if not len(candidates):
-        return []
-    sizes = hash_sets.sizes
-    shared = np.zeros(len(candidates), np.int64)
+    shingles (a hash join over every document's shingles cost the whole corpus per call); the
+    memory follows one chunk and the pairs kept."""
+    candidates = np.asarray(candidates, np.int64).reshape(-1, 2)
+    kept, scores = [np.zeros((0, 2), np.int64)], [np.zeros(0)]
     for start in range(0, len(candidates), _PAIR_CHUNK):
         part = candidates[start : start + _PAIR_CHUNK]
-        pair = np.repeat(np.arange(len(part), dtype=np.uint64), sizes[part].sum(axis=1))
-        tokens = hash_sets.gather(part.ravel()).astype(np.uint64)
-        keys = np.sort((pair << np.uint64(32)) | tokens)
-        twice = (keys[1:][keys[1:] == keys[:-1]] >> np.uint64(32)).astype(np.int64)
-        shared[start : start + len(part)] = np.bincount(twice, minlength=len(part))
-    union = sizes[candidates[:, 0]] + sizes[candidates[:, 1]] - shared
+        score = _jaccard(part, hash_sets)
+        kept.append(part[score >= threshold])
+        scores.append(score[score >= threshold])
+    return np.concatenate(kept), np.concatenate(scores)
+
+
+def _jaccard(pairs: np.ndarray, hash_sets: HashSets) -> np.ndarray:
+    """The true Jaccard of each pair's two shingle sets."""
+    sizes = hash_sets.sizes[pairs]
+    pair = np.repeat(np.arange(len(pairs), dtype=np.uint64), sizes.sum(axis=1))
+    tokens = hash_sets.gather(pairs.ravel()).astype(np.uint64)
+    keys = np.sort((pair << np.uint64(32)) | tokens)
+    twice = (keys[1:][keys[1:] == keys[:-1]] >> np.uint64(32)).astype(np.int64)
+    shared = np.bincount(twice, minlength=len(pairs))
+    union = sizes.sum(axis=1) - shared
     # documents with no shingles at all join each other: two empty documents are identical
-    score = np.divide(shared, union, out=np.ones(len(shared)), where=union > 0)
-    keep = np.flatnonzero(score >= threshold)
-    return sorted((int(candidates[i, 0]), int(candidates[i, 1]), float(score[i])) for i in keep)
+    return np.divide(shared, union, out=np.ones(len(pairs)), where=union > 0)
 
 
 def near_pairs(
@@ -252,47 +254,29 @@ def near_pairs(
     num_perm: int,
     bands: int | None = None,
     rows: int | None = None,
-    threads: int = 2,
     stray_checks: int | None = None,
-) -> list[tuple[int, int, float]]:
-    """Verified pairs (a, b, jaccard >= threshold) among documents; LSH candidates come from
-    bands/rows tuned for the lower `candidate_threshold`, since LSH is a soft threshold.
+) -> Verified:
+    """Verified pairs (a < b, jaccard >= threshold) among documents, sorted, and their scores;
+    LSH candidates come from bands/rows tuned for the lower `candidate_threshold`, since LSH
+    is a soft threshold.
 
     With `stray_checks`, returns enough verified pairs for the clusters, in time linear in the
     documents (`component_links`); without, every verified candidate pair. The signatures
-    come in chunks of rows, in document order: only their band hashes are held."""
+    come in chunks of rows, in document order; their band hashes go to a temporary folder,
+    and one band is read back at a time."""
     params = LshParams.for_threshold(candidate_threshold, num_perm, bands, rows)
-    tables, first = [], 0
-    for chunk in signature_chunks:
-        tables.append(band_table(chunk, params, first))
-        first += len(chunk)
-    table = pa.concat_tables(tables) if tables else band_table(np.zeros((0, num_perm), np.uint32), params)
-    if stray_checks is not None:
-        members = bucket_members(table, threads)
-        return component_links(members, hash_sets, threshold, stray_checks)
-    return verified_pairs(candidate_pairs(table, threads), hash_sets, threshold)
-
-
-def bucket_members(bands: pa.Table, threads: int = 2) -> pa.Table:
-    """(band, band_hash, doc) rows of the band buckets that hold more than one document."""
-    con = connect(threads)
-    con.register("bands", bands)
-    members = con.execute(
-        """
-        WITH shared AS (
-            SELECT band, band_hash FROM bands GROUP BY band, band_hash HAVING count(*) > 1
-        )
-        SELECT band, band_hash, doc FROM bands SEMI JOIN shared USING (band, band_hash)
-        ORDER BY band, band_hash, doc
-        """
-    ).fetchnumpy()
-    con.close()
-    return pa.table({name: np.asarray(values) for name, values in members.items()})
+    with tempfile.TemporaryDirectory(prefix="dedup-bands-") as folder:
+        band_files = spill_bands(signature_chunks, params, Path(folder))
+        n = len(hash_sets)
+        if stray_checks is not None:
+            return component_links(band_files, hash_sets, threshold, stray_checks)
+        keys = _union_keys((_keys(bucket_pairs(*band_buckets(band)), n) for band in band_files), n)
+        return verified_pairs(_pairs_of(keys, n), hash_sets, threshold)
 
 
 def component_links(
-    members: pa.Table, hash_sets: HashSets, threshold: float, stray_checks: int
-) -> list[tuple[int, int, float]]:
+    bands: Sequence[np.ndarray | Path], hash_sets: HashSets, threshold: float, stray_checks: int
+) -> Verified:
     """Verified pairs that join documents into the clusters, with at most `stray_checks` + 1
     checks per document and band, so the work is linear in the data whatever the cluster sizes.
 
@@ -305,18 +289,40 @@ def component_links(
     stray that matches only later members can stay apart. With 16, the clusters are identical
     on the shared data and at 100k bench conversations; at 1M, 659 conversations (0.07%)
     land in another cluster.
+
+    `bands` holds each band's hashes (in memory or a file of `spill_bands`); they are bucketed
+    one band at a time, twice, so only one band's buckets are held.
     """
-    band = members.column("band").to_numpy()
-    bucket_hash = members.column("band_hash").to_numpy()
-    doc = members.column("doc").to_numpy()
-    start = np.ones(len(doc), bool)
-    start[1:] = (band[1:] != band[:-1]) | (bucket_hash[1:] != bucket_hash[:-1])
-    head = doc[np.flatnonzero(start)][np.cumsum(start) - 1]
     n = len(hash_sets)
-    star_keys = np.unique((head * n + doc)[~start])  # one int64 key per (head, member) pair
-    star = np.stack(np.divmod(star_keys, n), axis=1)
-    found = verified_pairs(star, hash_sets, threshold)
-    roots = components(n, [(a, b) for a, b, _ in found])
-    cross = stray_pairs(start, doc, roots, stray_checks)
-    cross = cross[~np.isin(cross[:, 0] * n + cross[:, 1], star_keys)]  # checked once
-    return sorted(found + verified_pairs(cross, hash_sets, threshold))
+    star_keys = _union_keys((_keys(_star_pairs(*band_buckets(band)), n) for band in bands), n)
+    found, scores = verified_pairs(_pairs_of(star_keys, n), hash_sets, threshold)
+    roots = components(n, found)
+    strays = (stray_pairs(*band_buckets(band), roots, stray_checks) for band in bands)
+    cross = _union_keys((_keys(pairs, n) for pairs in strays), n)
+    cross = np.setdiff1d(cross, star_keys, assume_unique=True)  # a star pair is checked once
+    more, more_scores = verified_pairs(_pairs_of(cross, n), hash_sets, threshold)
+    order = np.argsort(_keys(np.concatenate([found, more]), n), kind="stable")
+    return np.concatenate([found, more])[order], np.concatenate([scores, more_scores])[order]
+
+
+def _star_pairs(start: np.ndarray, doc: np.ndarray) -> np.ndarray:
+    """(head, member): each bucket's first document with each of its other members."""
+    head = doc[np.flatnonzero(start)][np.cumsum(start) - 1]
+    return np.stack([head, doc], axis=1)[~start]
+
+
+def _keys(pairs: np.ndarray, n: int) -> np.ndarray:
+    """One int64 per (a, b) pair of documents among n: a * n + b."""
+    return pairs[:, 0] * n + pairs[:, 1]
+
+
+def _pairs_of(keys: np.ndarray, n: int) -> np.ndarray:
+    return np.stack(np.divmod(keys, n), axis=1).reshape(-1, 2)
+
+
+def _union_keys(parts: Iterable[np.ndarray], n: int) -> np.ndarray:
+    """The sorted union of pair keys, merged one part (band) at a time."""
+    union = np.zeros(0, np.int64)
+    for part in parts:
+        union = np.union1d(union, part)
+    return union

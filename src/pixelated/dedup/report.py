@@ -5,22 +5,20 @@ Reported by id, hash, word count and source, never by text: the report is git-tr
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 
-import pandas as pd
+from duckdb import DuckDBPyConnection
 
 from pixelated.core.schema import DEDUP_METHODS
 from pixelated.dedup.cascade import DedupResult
+from pixelated.dedup.clusters import ClusterTable
 from pixelated.dedup.config import DedupConfig, TemplatedConfig
-from pixelated.dedup.minhash import connect
-from pixelated.dedup.store import Features
 
 
-def templated_replies(table: Path, cfg: TemplatedConfig) -> dict:
+def templated_replies(con: DuckDBPyConnection, table: Path, cfg: TemplatedConfig) -> dict:
     """Helper turns repeated (after normalization) across many conversations, with counts:
-    SQL over the spilled helper-turn keys (`store.Features.table`), not a frame of them."""
-    con = connect(threads=2)
+    SQL over the spilled helper-turn keys (`store.Features.table`), not a frame of them, on
+    the cluster table's connection (one memory limit for the report)."""
     con.read_parquet(str(table)).create_view("spilled")
     con.execute(
         f"""
@@ -37,7 +35,7 @@ def templated_replies(table: Path, cfg: TemplatedConfig) -> dict:
     count, in_templated = con.execute(
         "SELECT (SELECT count(*) FROM templated), count(DISTINCT conversation_id) "
         "FROM turns SEMI JOIN templated USING (key)"
-    ).fetchone()
+    ).fetchall()[0]
     top = con.execute("SELECT key, conversations, words FROM top ORDER BY conversations DESC, key").fetchall()
     sources: dict[str, dict[str, int]] = {key: {} for key, _, _ in top}
     for key, source, n in con.execute(
@@ -45,7 +43,7 @@ def templated_replies(table: Path, cfg: TemplatedConfig) -> dict:
         "GROUP BY key, source ORDER BY key, source"
     ).fetchall():
         sources[key][source] = n
-    con.close()
+    con.execute("DROP TABLE turns; DROP TABLE templated; DROP TABLE top; DROP VIEW spilled")
     return {
         "min_conversations": cfg.min_conversations,
         "min_words": cfg.min_words,
@@ -58,45 +56,55 @@ def templated_replies(table: Path, cfg: TemplatedConfig) -> dict:
     }
 
 
-def example_clusters(clusters: pd.DataFrame, removed: pd.DataFrame, per_method: int) -> dict:
+def example_clusters(table: ClusterTable, per_method: int) -> dict:
     """The largest clusters (then by id) that removed a conversation by each method."""
-    sizes = clusters.groupby("cluster_id").size()
     examples = {}
     for method in DEDUP_METHODS:
-        hit = removed[removed["method"] == method]["cluster_id"].unique()
-        chosen = sorted(hit, key=lambda c: (-int(sizes[c]), c))[:per_method]
+        chosen = table.con.execute(
+            """
+            WITH sizes AS (SELECT cluster_id, count(*) AS size FROM clusters GROUP BY cluster_id)
+            SELECT cluster_id FROM sizes
+            WHERE cluster_id IN (SELECT cluster_id FROM clusters WHERE NOT kept AND method = ?)
+            ORDER BY size DESC, cluster_id LIMIT ?
+            """,
+            [method, per_method],
+        ).fetchall()
         examples[method] = [
-            {
-                "cluster_id": c,
-                "members": clusters[clusters["cluster_id"] == c][
-                    ["conversation_id", "source", "kept", "method"]
-                ]
-                .astype({"kept": bool})
-                .to_dict("records"),
-            }
-            for c in chosen
+            {"cluster_id": cluster_id, "members": _members(table, cluster_id)} for (cluster_id,) in chosen
         ]
     return examples
 
 
-def summarize(result: DedupResult, features: Features, cfg: DedupConfig) -> dict:
-    """The dedup report section: counts by method and source, LSH settings, example clusters."""
-    clusters = result.clusters.assign(source=features.keys["source"].to_numpy())
-    removed = clusters[~clusters["kept"]]
-    kept_source = clusters.set_index("conversation_id")["source"].reindex(removed["kept_id"]).to_numpy()
-    cross = Counter(f"{k} <- {s}" for k, s in zip(kept_source, removed["source"], strict=True))
-    sizes = clusters.groupby("cluster_id").size()
-    groups = clusters.groupby("group_id").size()
+def _members(table: ClusterTable, cluster_id: str) -> list[dict]:
+    query = "SELECT conversation_id, source, kept, method FROM clusters WHERE cluster_id = ? ORDER BY row"
+    rows = table.con.execute(query, [cluster_id]).fetchall()
+    return [dict(zip(("conversation_id", "source", "kept", "method"), row, strict=True)) for row in rows]
+
+
+def summarize(table: ClusterTable, result: DedupResult, cfg: DedupConfig) -> dict:
+    """The dedup report section: counts by method and source, LSH settings, example clusters;
+    SQL over the cluster table, which no Python frame holds."""
+    sql = table.con.execute
+    rows_in, rows_out = sql("SELECT count(*), count(*) FILTER (kept) FROM clusters").fetchall()[0]
+    removed = dict(sql("SELECT method, count(*) FROM clusters WHERE NOT kept GROUP BY method").fetchall())
+    cross = sql("SELECT kept_source, source, count(*) FROM clusters WHERE NOT kept GROUP BY ALL").fetchall()
+    with_duplicates, largest = sql(
+        "SELECT count(*) FILTER (size > 1), coalesce(max(size), 0) "
+        "FROM (SELECT count(*) AS size FROM clusters GROUP BY cluster_id)"
+    ).fetchall()[0]
+    (several,) = sql(
+        "SELECT count(*) FROM (SELECT group_id FROM clusters GROUP BY group_id HAVING count(*) > 1)"
+    ).fetchall()[0]
     return {
-        "rows_in": len(clusters),
-        "rows_out": int(clusters["kept"].sum()),
-        "removed": {m: int((removed["method"] == m).sum()) for m in DEDUP_METHODS},
-        "removed_by_source": {f"kept {k}": int(n) for k, n in sorted(cross.items())},
-        "clusters_with_duplicates": int((sizes > 1).sum()),
-        "largest_cluster": int(sizes.max()) if len(sizes) else 0,
-        "groups_with_several_conversations": int((groups > 1).sum()),
+        "rows_in": rows_in,
+        "rows_out": rows_out,
+        "removed": {m: removed.get(m, 0) for m in DEDUP_METHODS},
+        "removed_by_source": dict(sorted((f"kept {k} <- {s}", n) for k, s, n in cross)),
+        "clusters_with_duplicates": with_duplicates,
+        "largest_cluster": largest,
+        "groups_with_several_conversations": several,
         "keep_policy": cfg.keep,
         **result.stats,
-        "examples": example_clusters(clusters, removed, cfg.examples),
-        "templated": templated_replies(features.table, cfg.templated),
+        "examples": example_clusters(table, cfg.examples),
+        "templated": templated_replies(table.con, result.features.table, cfg.templated),
     }

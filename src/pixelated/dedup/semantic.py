@@ -159,7 +159,8 @@ def semantic_links(
     seeker = cache.encode(seeker_texts, desc="dedup embed seeker sides")
     helper = cache.encode(helper_texts, desc="dedup embed helper sides")
     found = semantic_pairs(seeker, helper, cfg)
-    links, skipped = _without_shared_threads(features.keys["thread_id"].to_numpy(), near_roots, reps, found)
+    threads = features.keys["thread"].to_numpy(object, na_value=None)
+    links, skipped = _without_shared_threads(threads, near_roots, reps, found)
     return links, {
         "compared": len(reps),
         "search": search_for(len(reps), cfg),

@@ -1,16 +1,17 @@
-"""Dedup features held on disk: only the keys every step reads stay in memory.
+"""Dedup features held on disk: only numeric keys stay in memory, about 40 bytes a conversation.
 
-A conversation's shingle hashes, MinHash signature, embedding texts and helper-turn keys
+A conversation's shingle hashes, MinHash signature, ids, embedding texts and helper-turn keys
 take about 3 KB of memory; held for every conversation, they made dedup's peak memory grow
 with its input. `spill` writes them to a temporary folder a batch at a time, and the
 cascade reads back bounded chunks: signature rows and hash sets through a memory map opened
 per read (the pages a read touched leave the process with it), texts and helper keys from
-Parquet, a row group (one input batch) at a time.
+Parquet, a row group (one input batch) at a time. Ids and sources are read by DuckDB
+(`dedup.clusters`), never into Python.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from tempfile import TemporaryDirectory
 
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from xxhash import xxh3_64_intdigest
 
 from pixelated.core.tableio import parquet_file
 from pixelated.dedup.minhash import HashSets
@@ -26,7 +28,7 @@ KEYS = ("conversation_id", "source", "thread_id", "exact_key", "seeker_key", "le
 SIDES = ("seeker_text", "helper_text")
 COLUMNS = pa.schema(
     [pa.field(name, pa.string()) for name in KEYS[:5]]
-    + [pa.field("length", pa.int64()), pa.field("rating", pa.float64()), pa.field("hash_count", pa.int64())]
+    + [pa.field("length", pa.int64()), pa.field("rating", pa.float64())]
     + [pa.field(name, pa.string()) for name in SIDES]
     + [pa.field("helper_keys", pa.list_(pa.string())), pa.field("helper_words", pa.list_(pa.int64()))]
 )
@@ -35,8 +37,8 @@ CHUNK_ROWS = 65_536  # signature rows per read: 32 MB at num_perm=128
 
 
 class Features:
-    """Per-conversation dedup features: `keys` in memory, the rest in a spill folder that
-    closing (or garbage collection) removes. Built by `spill`."""
+    """Per-conversation dedup features: numeric `keys` (`held_keys`) in memory, the rest in a spill
+    folder that closing (or garbage collection) removes. Built by `spill`."""
 
     def __init__(self, keys: pd.DataFrame, hash_sets: HashSets, num_perm: int, folder: TemporaryDirectory):
         self.keys, self.hash_sets, self.num_perm = keys, hash_sets, num_perm
@@ -58,6 +60,10 @@ class Features:
     def table(self) -> Path:
         """Parquet of the COLUMNS schema, a row group per input batch (for the report's SQL)."""
         return self.path / TABLE
+
+    def ids(self) -> np.ndarray:
+        """Every conversation id, in input order (for callers whose inputs are small: split)."""
+        return pq.read_table(self.table, columns=["conversation_id"]).column(0).to_numpy()
 
     def signatures(self, rows: np.ndarray) -> Iterator[np.ndarray]:
         """The MinHash signatures of `rows`, in order, CHUNK_ROWS at a time."""
@@ -93,7 +99,7 @@ def spill(frames: Iterable[pd.DataFrame], parent: Path | None = None) -> Feature
     system's temporary folder by default: set TMPDIR for inputs larger than it)."""
     folder = TemporaryDirectory(prefix="dedup-features-", dir=parent)
     path = Path(folder.name)
-    num_perm = 0
+    num_perm, held = 0, []
     with (
         open(path / SIGNATURES, "wb") as signatures,
         open(path / HASHES, "wb") as hashes,
@@ -106,11 +112,37 @@ def spill(frames: Iterable[pd.DataFrame], parent: Path | None = None) -> Feature
             signature = np.stack(list(frame["signature"])).astype(np.uint32)
             num_perm = signature.shape[1]
             signature.tofile(signatures)
-            columns = frame.assign(hash_count=frame["hashes"].map(len))[COLUMNS.names]
-            table.write_table(pa.Table.from_pandas(columns, schema=COLUMNS, preserve_index=False))
-    # the keys are read back whole once the batches are written: no per-batch frames to join
-    held = pq.read_table(path / TABLE, columns=[*KEYS, "hash_count"])
-    size = held.column("hash_count").to_numpy()
-    arrow_strings = {pa.string(): pd.StringDtype("pyarrow")}.get  # a third of Python strings' memory
-    keys = held.drop_columns(["hash_count"]).to_pandas(types_mapper=arrow_strings)
+            columns = pa.Table.from_pandas(frame[COLUMNS.names], schema=COLUMNS, preserve_index=False)
+            table.write_table(columns)
+            held.append(held_keys(frame))
+    keys = pd.concat(held, ignore_index=True) if held else held_keys(pd.DataFrame(columns=[*KEYS, "hashes"]))
+    size = keys.pop("hash_count").to_numpy()
     return Features(keys, HashSets(np.cumsum(size) - size, size, path / HASHES), num_perm, folder)
+
+
+def held_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    """The keys the cascade reads for every conversation, as numbers: the exact and seeker
+    keys' own 64 bits (hex strings of xxh3_64) and a 64-bit hash of the thread id, where set;
+    strings would take four times the memory."""
+    return pd.DataFrame(
+        {
+            "exact": np.array([_hex_number(key) for key in frame["exact_key"]], np.uint64),
+            "seeker": _nullable(frame["seeker_key"], _hex_number),
+            "thread": _nullable(frame["thread_id"], _text_hash),
+            "length": frame["length"].to_numpy(np.int64),
+            "rating": frame["rating"].to_numpy(np.float64),
+            "hash_count": frame["hashes"].map(len).to_numpy(np.int64),
+        }
+    )
+
+
+def _nullable(values: pd.Series, to_int: Callable[[str], int]) -> pd.api.extensions.ExtensionArray:
+    return pd.array([None if pd.isna(value) else to_int(value) for value in values], "UInt64")
+
+
+def _hex_number(key: str) -> int:
+    return int(key, 16)
+
+
+def _text_hash(text: str) -> int:
+    return xxh3_64_intdigest(text.encode("utf-8"))

@@ -134,7 +134,7 @@ def near_leakage(path: Path, assignments: pd.DataFrame, near: NearConfig, execut
         if not len(features):
             return 0
         pairs, _ = near_duplicate_pairs(features, near)
-        ids = features.keys["conversation_id"].to_numpy()
+        ids = features.ids()
     return near_duplicate_leakage(assignments, [(ids[a], ids[b]) for a, b in pairs])
 
 

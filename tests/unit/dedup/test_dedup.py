@@ -1,6 +1,7 @@
 """Dedup: exact, near and semantic duplicates, keep policies, the cluster table, determinism
 and the stage's keep/quarantine pass."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -15,6 +16,7 @@ from pixelated.core.config import build_config, read_params
 from pixelated.core.embed import EmbeddingCache
 from pixelated.core.schema import CONVERSATION_SCHEMA, DedupClusterSchema
 from pixelated.dedup.cascade import find_duplicates
+from pixelated.dedup.clusters import ClusterTable
 from pixelated.dedup.dedup import DedupPaths, DedupStageConfig, run
 from pixelated.dedup.features import exact_texts, features_fn, word_hash_sets
 from pixelated.dedup.minhash import HashSets, LshParams, shingles, signatures, token_hashes, verified_pairs
@@ -170,8 +172,9 @@ def test_report_counts_by_method_and_templated_replies():
         ("x", "My cat died yesterday", reply),
         ("y", "I failed my driving test", reply),
     )
-    result, features = cluster(data)
-    report = summarize(result, features, CFG)
+    result, _ = cluster(data)
+    with ClusterTable(result) as table:
+        report = summarize(table, result, CFG)
     assert report["removed"] == {"exact": 1, "near": 0, "semantic": 0}
     assert report["rows_in"] == 4 and report["rows_out"] == 3
     assert report["examples"]["exact"][0]["cluster_id"] == min(stable_id("a"), stable_id("a2"))
@@ -303,15 +306,16 @@ def test_component_links_cluster_exactly_as_all_verified_pairs():
 
     sets = _random_near_copies(np.random.default_rng(3), 150, 450)
     sigs = signatures(sets, 128, 1)
-    every = near_pairs(HashSets.of(sets), [sigs], 0.85, 0.8, 128)
-    links = near_pairs(HashSets.of(sets), [sigs], 0.85, 0.8, 128, stray_checks=4)
-    assert len(links) < len(every) and set(links) <= set(every)
+    every, _ = near_pairs(HashSets.of(sets), [sigs], 0.85, 0.8, 128)
+    links, _ = near_pairs(HashSets.of(sets), [sigs], 0.85, 0.8, 128, stray_checks=4)
+    as_set = lambda pairs: set(map(tuple, pairs.tolist()))  # noqa: E731
+    assert len(links) < len(every) and as_set(links) <= as_set(every)
     finder = UnionFind(range(len(sets)))
-    for a, b, _ in every:
+    for a, b in every.tolist():
         finder.union(a, b)
     expected = [finder.find(i) for i in range(len(sets))]
-    assert components(len(sets), [p[:2] for p in links]).tolist() == expected
-    assert components(len(sets), [p[:2] for p in every]).tolist() == expected
+    assert components(len(sets), links).tolist() == expected
+    assert components(len(sets), every).tolist() == expected
 
 
 def test_stray_checks_bound_the_work_in_a_bucket_of_strangers(monkeypatch):
@@ -322,8 +326,7 @@ def test_stray_checks_bound_the_work_in_a_bucket_of_strangers(monkeypatch):
 
     k, checks = 300, 16
     sets = [np.arange(10 * i, 10 * i + 10, dtype=np.uint32) for i in range(k)]  # disjoint
-    bucket = {"band": np.zeros(k, np.int16), "band_hash": np.ones(k, np.int64)}
-    members = pa.table({**bucket, "doc": np.arange(k, dtype=np.int64)})
+    one_bucket = np.ones(k, np.uint64)  # one band that puts every document in one bucket
     checked, verify = [], minhash.verified_pairs
 
     def counted(pairs, *args):
@@ -331,7 +334,8 @@ def test_stray_checks_bound_the_work_in_a_bucket_of_strangers(monkeypatch):
         return verify(pairs, *args)
 
     monkeypatch.setattr(minhash, "verified_pairs", counted)
-    assert minhash.component_links(members, HashSets.of(sets), 0.85, checks) == []
+    links, _ = minhash.component_links([one_bucket], HashSets.of(sets), 0.85, checks)
+    assert len(links) == 0
     assert sum(checked) <= (k - 1) * (1 + checks) < k * (k - 1) // 2
 
 
@@ -348,8 +352,34 @@ def test_verified_pairs_score_the_true_jaccard():
         x, y = set(sets[a].tolist()), set(sets[b].tolist())
         return len(x & y) / len(x | y) if x | y else 1.0
 
-    found = verified_pairs(candidates, HashSets.of(sets), 0.0)
-    expected = [(a, b, jaccard(a, b)) for a, b in sorted(candidates.tolist())]
-    assert [p[:2] for p in found] == [p[:2] for p in expected]
-    assert np.allclose([p[2] for p in found], [p[2] for p in expected])
-    assert verified_pairs(candidates, HashSets.of(sets), 0.5) == [p for p in found if p[2] >= 0.5]
+    pairs, scores = verified_pairs(candidates, HashSets.of(sets), 0.0)
+    expected = candidates.tolist()  # every pair, in the candidates' order
+    assert pairs.tolist() == expected
+    assert np.allclose(scores, [jaccard(a, b) for a, b in expected])
+    above, above_scores = verified_pairs(candidates, HashSets.of(sets), 0.5)
+    assert above.tolist() == pairs[scores >= 0.5].tolist()
+    assert np.array_equal(above_scores, scores[scores >= 0.5])
+
+
+def test_cluster_table_comes_in_chunks_and_checks_the_whole_table():
+    """Issue 14: the table is written a chunk at a time (each chunk pandera-checked), and what
+    no chunk can see (one kept per cluster, ids unique) is checked in SQL over all of it."""
+    data = named(
+        ("a", LONG, ANSWER),
+        ("b", "My cat died yesterday", "I am so sorry."),
+        ("a2", LONG.lower(), ANSWER),
+        ("a3", LONG + " !", ANSWER),
+        ("c", "I failed my driving test", "That is hard."),
+    )
+    result, _ = cluster(data)
+    with ClusterTable(result) as table:
+        chunks = list(table.frames(rows=2))
+    assert [len(chunk) for chunk in chunks] == [2, 2, 1]
+    for chunk in chunks:
+        DedupClusterSchema.validate(chunk)
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), result.clusters)
+
+    two_kept = result.decisions.set_column(3, "kept_row", [pa.array(np.arange(5, dtype=np.int64))])
+    broken = dataclasses.replace(result, decisions=two_kept)  # a2 and a3 kept in a's cluster
+    with pytest.raises(ValueError, match="exactly one kept"):
+        ClusterTable(broken)

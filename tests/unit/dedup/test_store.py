@@ -36,7 +36,10 @@ def test_spilled_features_read_back_as_computed(monkeypatch):
     whole = pd.concat(frames, ignore_index=True)
     with store.spill(iter(frames)) as features:
         folder = features.path
-        assert features.keys["conversation_id"].tolist() == whole["conversation_id"].tolist()
+        assert features.ids().tolist() == whole["conversation_id"].tolist()
+        assert features.keys["exact"].tolist() == [int(key, 16) for key in whole["exact_key"]]
+        assert features.keys["thread"].isna().all()
+        assert features.keys["length"].tolist() == whole["length"].tolist()
         rows = np.array([1, 5, 6, 11])
         signatures = np.concatenate(list(features.signatures(rows)))
         assert np.array_equal(signatures, np.stack(whole["signature"])[rows])
