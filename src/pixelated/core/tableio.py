@@ -47,12 +47,31 @@ def parquet_file(path: str | Path) -> pq.ParquetFile:
     return pq.ParquetFile(path, pre_buffer=False)
 
 
-def read_batches(path: str | Path, batch_size: int) -> Iterator[pd.DataFrame]:
+def read_batches(
+    path: str | Path, batch_size: int, columns: list[str] | None = None
+) -> Iterator[pd.DataFrame]:
     """Yield the table at `path` (a Parquet file, or a sharded table's parts in order) as
-    pandas frames of at most `batch_size` rows."""
+    pandas frames of at most `batch_size` rows (of `columns`, default all)."""
     for part in parts(path):
-        for batch in parquet_file(part).iter_batches(batch_size=batch_size):
+        for batch in parquet_file(part).iter_batches(batch_size=batch_size, columns=columns):
             yield to_pandas(batch)
+
+
+def rechunked(reader: pa_arrow.RecordBatchReader, rows: int) -> Iterator[pa_arrow.Table]:
+    """The reader's rows as tables of exactly `rows` (the last one shorter, and one empty
+    table when there are none), whatever the sizes of its batches: the row groups a writer
+    makes of them, and so its bytes, then depend on `rows` alone."""
+    pending: list[pa_arrow.RecordBatch] = []
+    count, yielded = 0, False
+    for batch in reader:
+        pending.append(batch)
+        count += batch.num_rows
+        while count >= rows:
+            table = pa_arrow.Table.from_batches(pending, reader.schema)
+            yield table.slice(0, rows)
+            pending, count, yielded = table.slice(rows).to_batches(), count - rows, True
+    if count or not yielded:
+        yield pa_arrow.Table.from_batches(pending, reader.schema)
 
 
 class RowCursor:

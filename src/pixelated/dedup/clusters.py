@@ -18,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pixelated.core.schema import CLUSTER_METHODS
+from pixelated.core.tableio import rechunked
 
 if TYPE_CHECKING:
     from pixelated.dedup.cascade import DedupResult
@@ -87,7 +88,7 @@ class ClusterTable:
         """The table in input order, `rows` at a time, typed as DedupClusterSchema expects."""
         reader = self.con.sql(f"SELECT {', '.join(COLUMNS)} FROM clusters ORDER BY row").to_arrow_reader(rows)
         arrow_strings = {pa.string(): pd.StringDtype("pyarrow")}.get
-        for table in _rechunked(reader, rows):
+        for table in rechunked(reader, rows):
             yield table.to_pandas(types_mapper=arrow_strings)
 
     def close(self) -> None:
@@ -98,19 +99,3 @@ class ClusterTable:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-def _rechunked(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.Table]:
-    """The reader's rows as tables of exactly `rows` (the last one shorter, and one empty
-    table when there are none): DuckDB's batches follow its own vector size."""
-    pending: list[pa.RecordBatch] = []
-    count, yielded = 0, False
-    for batch in reader:
-        pending.append(batch)
-        count += batch.num_rows
-        while count >= rows:
-            table = pa.Table.from_batches(pending, reader.schema)
-            yield table.slice(0, rows)
-            pending, count, yielded = table.slice(rows).to_batches(), count - rows, True
-    if count or not yielded:
-        yield pa.Table.from_batches(pending, reader.schema)

@@ -1,4 +1,6 @@
-"""export: write the curated splits as JSONL, Parquet, CSV, Hugging Face, OpenAI chat and TFRecord."""
+"""export: write the curated splits as JSONL, Parquet, CSV, Hugging Face, OpenAI chat and TFRecord.
+
+Every writer reads the split files a batch at a time: none holds a split."""
 
 from __future__ import annotations
 
@@ -7,10 +9,9 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from pixelated.core.config import Config
 from pixelated.core.schema import SPLITS
+from pixelated.core.tableio import count_rows
 from pixelated.export.config import ExportConfig
 from pixelated.export.writers import WRITERS, dataset_version
 
@@ -37,15 +38,14 @@ def run(cfg: ExportStageConfig, paths: ExportPaths) -> None:
 def export_all(split_files: dict[str, Path], out: Path, cfg: ExportConfig) -> dict:
     """Write every configured format under out/<format>/; returns stats for reports/export.json."""
     version = dataset_version(split_files)
-    splits = {name: pq.read_table(path) for name, path in split_files.items()}
     stats = {
         "dataset_version": version["dataset_version"],
-        "rows": {n: t.num_rows for n, t in splits.items()},
+        "rows": {name: count_rows(path) for name, path in split_files.items()},
     }
     for fmt in cfg.formats:
         target = out / fmt
         target.mkdir(parents=True, exist_ok=True)
-        result = WRITERS[fmt](splits, target, cfg, version)
+        result = WRITERS[fmt](split_files, target, cfg, version)
         (target / "VERSION.json").write_text(json.dumps(version, indent=2, sort_keys=True) + "\n")
         if result:
             stats[fmt] = result

@@ -14,8 +14,9 @@ import hashlib
 import json
 import logging
 import struct
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from pathlib import Path
 
@@ -24,11 +25,15 @@ import pyarrow.parquet as pq
 
 from pixelated.core import csvsafe
 from pixelated.core.hashing import file_md5
+from pixelated.core.tableio import count_rows, parquet_file, rechunked
 from pixelated.core.text import DISCLAIMER
 from pixelated.export.config import ExportConfig
 from pixelated.export.openai_chat import example_problems, to_openai
 
 log = logging.getLogger(__name__)
+
+READ_ROWS = 2000  # conversations a row-by-row writer reads at a time
+TABLE_ROWS = 8192  # rows per table a columnar writer writes: one Parquet row group each
 
 TURN_CSV_COLUMNS = (
     "conversation_id",
@@ -64,28 +69,50 @@ def token_counter() -> Callable[[list[str]], list[int]]:
     return lambda texts: [len(e.ids) for e in tokenizer.encode_batch(texts, add_special_tokens=False)]
 
 
-def write_jsonl(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version: dict) -> None:
-    for name, table in splits.items():
+def split_rows(path: Path) -> Iterator[dict]:
+    """A split's conversations as Python dicts, READ_ROWS at a time: no writer holds a split."""
+    for batch in parquet_file(path).iter_batches(batch_size=READ_ROWS):
+        yield from batch.to_pylist()
+
+
+def split_tables(path: Path) -> Iterator[pa.Table]:
+    """A split as Arrow tables of TABLE_ROWS rows (one empty table for an empty split), read a
+    row group at a time and chunked by them as a whole-file read is: a nested column's pages,
+    and so the bytes written, follow the chunks."""
+    file = parquet_file(path)
+    groups = (file.read_row_group(group) for group in range(file.num_row_groups))
+    batches = (batch for table in groups for batch in table.to_batches())
+    return rechunked(pa.RecordBatchReader.from_batches(file.schema_arrow, batches), TABLE_ROWS)
+
+
+def write_jsonl(splits: dict[str, Path], out: Path, cfg: ExportConfig, version: dict) -> None:
+    for name, path in splits.items():
         with open(out / f"{name}.jsonl", "w", encoding="utf-8") as handle:
-            for row in table.to_pylist():
+            for row in split_rows(path):
                 handle.write(json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n")
 
 
-def write_parquet(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version: dict) -> None:
-    for name, table in splits.items():
-        metadata = {**(table.schema.metadata or {}), b"pixelated.dataset_version": version["dataset_version"]}
-        pq.write_table(table.replace_schema_metadata(metadata), out / f"{name}.parquet", compression="zstd")
+def write_parquet(splits: dict[str, Path], out: Path, cfg: ExportConfig, version: dict) -> None:
+    """The split files with the dataset version in their metadata, a row group per TABLE_ROWS."""
+    for name, path in splits.items():
+        schema = parquet_file(path).schema_arrow
+        metadata = {**(schema.metadata or {}), b"pixelated.dataset_version": version["dataset_version"]}
+        with pq.ParquetWriter(
+            out / f"{name}.parquet", schema.with_metadata(metadata), compression="zstd"
+        ) as writer:
+            for table in split_tables(path):
+                writer.write_table(table)
 
 
-def write_turn_csv(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version: dict) -> None:
+def write_turn_csv(splits: dict[str, Path], out: Path, cfg: ExportConfig, version: dict) -> None:
     """One row per turn, so spreadsheet tools and pandas read it without nested types. Text
     cells that a spreadsheet would run as a formula get a leading quote (csvsafe; our readers
     strip it: `csvsafe.read_csv`)."""
-    for name, table in splits.items():
+    for name, path in splits.items():
         with open(out / f"{name}.csv", "w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(TURN_CSV_COLUMNS)
-            for row in table.to_pylist():
+            for row in split_rows(path):
                 for index, turn in enumerate(row["turns"]):
                     writer.writerow(
                         map(
@@ -105,33 +132,51 @@ def write_turn_csv(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, ve
                     )
 
 
-def write_hf(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version: dict) -> None:
-    """A DatasetDict with typed features (from the Arrow schema) and a dataset card."""
+def write_hf(splits: dict[str, Path], out: Path, cfg: ExportConfig, version: dict) -> None:
+    """A DatasetDict with typed features (from the Arrow schema) and a dataset card. Each split
+    is copied a batch at a time to an Arrow file that the dataset memory-maps, as datasets'
+    own files are: built from an in-memory table, it held every split."""
     import datasets
+    from datasets.table import MemoryMappedTable
 
     info = datasets.DatasetInfo(description=DISCLAIMER, version=datasets.Version("1.0.0"))
     info.config_name = version["dataset_version"]
-    dataset = datasets.DatasetDict(
-        {
-            name: datasets.Dataset(
-                table, info=info.copy(), split=name, fingerprint=f"{version['dataset_version']}-{name}"
-            )
-            for name, table in splits.items()
-        }
-    )
-    # datasets writes no shard for an empty split, and load_from_disk then fails on it: a
-    # small sample can leave test empty. Empty splits get one (empty) shard; the rest as default.
-    empty = {name: 1 for name, table in splits.items() if table.num_rows == 0}
-    dataset.save_to_disk(str(out), num_shards=empty)
+    with tempfile.TemporaryDirectory(prefix="export-hf-") as folder:
+        dataset = datasets.DatasetDict(
+            {
+                name: datasets.Dataset(
+                    MemoryMappedTable.from_file(str(_arrow_copy(path, Path(folder) / f"{name}.arrow"))),
+                    info=info.copy(),
+                    split=name,
+                    fingerprint=f"{version['dataset_version']}-{name}",
+                )
+                for name, path in splits.items()
+            }
+        )
+        # datasets writes no shard for an empty split, and load_from_disk then fails on it: a
+        # small sample can leave test empty. Empty splits get one (empty) shard; the rest as default.
+        empty = {name: 1 for name, path in splits.items() if count_rows(path) == 0}
+        dataset.save_to_disk(str(out), num_shards=empty)
+        del dataset  # its memory maps, before their folder goes
     (out / "README.md").write_text(dataset_card(splits, version))
 
 
-def dataset_card(splits: dict[str, pa.Table], version: dict) -> str:
+def _arrow_copy(path: Path, target: Path) -> Path:
+    """The split at `path` as an Arrow IPC stream file at `target`, written a table at a time."""
+    schema = parquet_file(path).schema_arrow
+    with pa.OSFile(str(target), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+        for table in split_tables(path):
+            writer.write_table(table)
+    return target
+
+
+def dataset_card(splits: dict[str, Path], version: dict) -> str:
     licences = sorted(
         {
             (s, lic)
-            for t in splits.values()
-            for s, lic in zip(t["source"].to_pylist(), t["license"].to_pylist(), strict=True)
+            for path in splits.values()
+            for batch in parquet_file(path).iter_batches(batch_size=TABLE_ROWS, columns=["source", "license"])
+            for s, lic in zip(batch["source"].to_pylist(), batch["license"].to_pylist(), strict=True)
         }
     )
     lines = [
@@ -150,7 +195,7 @@ def dataset_card(splits: dict[str, pa.Table], version: dict) -> str:
         "",
         "| split | conversations |",
         "|---|---|",
-        *(f"| {name} | {table.num_rows} |" for name, table in splits.items()),
+        *(f"| {name} | {count_rows(path)} |" for name, path in splits.items()),
         "",
         "Sources and licences (carried on every record in `license`; several are non-commercial):",
         "",
@@ -162,15 +207,16 @@ def dataset_card(splits: dict[str, pa.Table], version: dict) -> str:
     return "\n".join(lines)
 
 
-def write_openai(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version: dict) -> dict:
+def write_openai(splits: dict[str, Path], out: Path, cfg: ExportConfig, version: dict) -> dict:
     """Chat fine-tuning JSONL; conversations that cannot form a valid example are counted."""
     count = token_counter()
     stats = {}
-    for name, table in splits.items():
+    for name, path in splits.items():
         dropped: Counter[str] = Counter()
-        written = 0
+        written = rows_in = 0
         with open(out / f"{name}.jsonl", "w", encoding="utf-8") as handle:
-            for row in table.to_pylist():
+            for row in split_rows(path):
+                rows_in += 1
                 example = to_openai(row["turns"], cfg.openai.system_prompt)
                 if example is None:
                     dropped["no_assistant_reply"] += 1
@@ -181,11 +227,11 @@ def write_openai(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, vers
                 handle.write(json.dumps(example, ensure_ascii=False) + "\n")
                 written += 1
         stats[name] = {
-            "rows_in": table.num_rows,
+            "rows_in": rows_in,
             "rows_out": written,
             "dropped": dict(sorted(dropped.items())),
         }
-        if table.num_rows != written + sum(dropped.values()):
+        if count_rows(path) != written + sum(dropped.values()):
             raise AssertionError(f"openai export of {name} lost rows")
     return stats
 
@@ -209,7 +255,7 @@ def _example(row: dict) -> bytes:
     return example.SerializeToString(deterministic=True)
 
 
-def write_tfrecord(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, version: dict) -> None:
+def write_tfrecord(splits: dict[str, Path], out: Path, cfg: ExportConfig, version: dict) -> None:
     """TFRecord files of tf.train.Example, written without TensorFlow.
 
     Framing and checksums come from the tfrecord package; protos are serialized with
@@ -217,9 +263,9 @@ def write_tfrecord(splits: dict[str, pa.Table], out: Path, cfg: ExportConfig, ve
     """
     from tfrecord import TFRecordWriter
 
-    for name, table in splits.items():
+    for name, path in splits.items():
         with open(out / f"{name}.tfrecord", "wb") as handle:
-            for row in table.to_pylist():
+            for row in split_rows(path):
                 payload = _example(row)
                 length = struct.pack("<Q", len(payload))
                 handle.write(

@@ -13,6 +13,7 @@ real turn from the shared data, so detection runs on realistic context. Scores:
 
 from __future__ import annotations
 
+import heapq
 import json
 import logging
 import random
@@ -21,15 +22,16 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
 from pixelated.core.config import Config
+from pixelated.core.hashing import seeded_key
+from pixelated.core.tableio import read_batches
 from pixelated.privacy.config import PrivacyConfig
 from pixelated.privacy.engine import Detector, Span, tokens_touched
 
 log = logging.getLogger(__name__)
 
 MIN_WORDS, MAX_CHARS = 5, 400  # carriers: real sentences, not one-word acknowledgements
+BATCH_ROWS = 2000  # conversations read at a time when drawing carriers
 
 
 class PrivacyBenchConfig(Config):
@@ -214,17 +216,30 @@ def run(cfg: PrivacyBenchConfig, paths: BenchPaths) -> None:
 
 
 def carriers(path: Path, limit: int, seed: int) -> list[str]:
-    """Up to `limit` real turn texts, drawn by seed from every turn in the table."""
-    texts = sorted(
-        {
-            turn["text"]
-            for row in pq.read_table(path, columns=["turns"]).to_pylist()
-            for turn in row["turns"]
-            if turn["text"] and len(turn["text"].split()) >= MIN_WORDS and len(turn["text"]) <= MAX_CHARS
-        }
-    )
-    random.Random(seed).shuffle(texts)
-    return texts[:limit]
+    """Up to `limit` distinct real turn texts, drawn by seed from every turn in the table: those
+    with the smallest seeded hash (a bottom-k sample), in that order. The table is read a batch
+    at a time and only the `limit` texts drawn so far are held: a set of every text held the
+    whole dataset."""
+    drawn: list[tuple[int, str]] = []  # a heap of (-rank, text): the largest rank drawn on top
+    held: set[str] = set()
+    for batch in read_batches(path, BATCH_ROWS, columns=["turns"]):
+        for turns in batch["turns"]:
+            for turn in turns:
+                text = turn["text"]
+                if not _carrier(text) or text in held:
+                    continue
+                entry = (-int(seeded_key(seed, text), 16), text)
+                if len(drawn) < limit:
+                    heapq.heappush(drawn, entry)
+                    held.add(text)
+                elif entry > drawn[0]:  # a smaller rank than the largest drawn
+                    held.discard(heapq.heapreplace(drawn, entry)[1])
+                    held.add(text)
+    return [text for _, text in sorted(drawn, reverse=True)]
+
+
+def _carrier(text: str | None) -> bool:
+    return bool(text) and len(text.split()) >= MIN_WORDS and len(text) <= MAX_CHARS
 
 
 def benchmark(carriers: list[str], cfg: PrivacyConfig) -> dict:

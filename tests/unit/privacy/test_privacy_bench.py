@@ -4,6 +4,7 @@ run from carrier turns to reports/privacy.json."""
 import json
 
 from pixelated.core.config import build_config, read_params
+from pixelated.core.hashing import seeded_key
 from pixelated.core.schema import CONVERSATION_SCHEMA
 from pixelated.core.tableio import ValidatedWriter
 from pixelated.core.validation import canonical_schema
@@ -55,3 +56,29 @@ def test_run_draws_carriers_and_writes_the_metrics(canonical_row, frame, tmp_pat
     assert result["carriers"] == 2
     assert {scores["planted"] for scores in result["entities"].values()} == {2}
     assert set(result["targets"]) == {"recall", "precision", "met"}
+
+
+def test_carriers_are_the_bottom_k_of_the_distinct_turns_read_a_batch_at_a_time(
+    canonical_row, frame, tmp_path, monkeypatch
+):
+    """Issue 14: drawn while streaming (batches of two conversations here), the carriers are
+    the distinct eligible texts with the smallest seeded hash, in that order."""
+    monkeypatch.setattr(privacy_bench, "BATCH_ROWS", 2)
+    texts = [f"I have felt low for {n} weeks and nobody knows." for n in range(12)]
+    rows = [
+        canonical_row(
+            i + 1,
+            [
+                make_turn("seeker", texts[i]),
+                make_turn("helper", texts[(i * 5) % 12]),
+                make_turn("seeker", "Ok."),
+            ],
+        )
+        for i in range(12)
+    ]
+    path = tmp_path / "validated.parquet"
+    with ValidatedWriter(path, CONVERSATION_SCHEMA, canonical_schema(4000)) as writer:
+        writer.write(frame(rows))
+    by_rank = sorted(texts, key=lambda text: seeded_key(13, text))
+    assert privacy_bench.carriers(path, 5, 13) == by_rank[:5]
+    assert privacy_bench.carriers(path, 50, 13) == by_rank  # each text once
