@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
+import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -48,10 +50,16 @@ def _cells(path) -> list[str]:
         return [cell for row in csv.reader(handle) for cell in row]
 
 
-def test_issue17_item10_turn_csv_export_neutralizes_formulas_and_round_trips(tmp_path):
+def _formula_split(folder: Path) -> Path:
+    """A split file of one conversation whose turns are the FORMULAS."""
     turns = [make_turn("seeker" if i % 2 == 0 else "helper", text) for i, text in enumerate(FORMULAS)]
     table = pa_arrow.Table.from_pandas(frame([canonical_row(1, turns)]), schema=CONVERSATION_SCHEMA)
-    write_turn_csv({"train": table}, tmp_path, None, {})
+    pq.write_table(table, folder / "split.parquet")
+    return folder / "split.parquet"
+
+
+def test_issue17_item10_turn_csv_export_neutralizes_formulas_and_round_trips(tmp_path):
+    write_turn_csv({"train": _formula_split(tmp_path)}, tmp_path, None, {})
     assert not any(cell.startswith(csvsafe.TRIGGERS) for cell in _cells(tmp_path / "train.csv"))
     back = csvsafe.read_csv(tmp_path / "train.csv", keep_default_na=False)
     assert back["text"].tolist() == [t.strip() for t in FORMULAS]
@@ -90,9 +98,7 @@ def test_issue17_item10_report_and_review_csvs_are_neutralized(tmp_path):
 
 
 def test_ingest_reads_our_exported_turn_csv_back_exactly(read, tmp_path):
-    turns = [make_turn("seeker" if i % 2 == 0 else "helper", text) for i, text in enumerate(FORMULAS)]
-    table = pa_arrow.Table.from_pandas(frame([canonical_row(1, turns)]), schema=CONVERSATION_SCHEMA)
-    write_turn_csv({"train": table}, tmp_path, None, {})
+    write_turn_csv({"train": _formula_split(tmp_path)}, tmp_path, None, {})
     rows, rejections = read(
         "utterance_csv",
         tmp_path / "train.csv",
