@@ -3,8 +3,8 @@
 A frame of four id strings per conversation, built in pandas, grew with the input and was
 most of dedup's memory after the features went to disk. Here DuckDB joins the decisions
 (integers) with the ids and sources in the spilled Parquet, under its memory limit (spilling
-past it); the stage writes the table a chunk of rows at a time, and the report and the
-keep-or-quarantine pass read it back from that file.
+past it); the stage writes the table a chunk of rows at a time, the report is SQL over it,
+and the keep-or-quarantine pass reads each batch's rows back from the written file.
 """
 
 from __future__ import annotations
