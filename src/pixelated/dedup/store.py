@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from xxhash import xxh3_64_intdigest
 
+from pixelated.core.hashing import text_hash
 from pixelated.core.tableio import parquet_file
 from pixelated.dedup.minhash import HashSets
 
@@ -78,10 +78,10 @@ class Features:
         for group in range(spilled.num_row_groups):
             last = first + spilled.metadata.row_group(group).num_rows
             if rows is None:
-                wanted = slice(None)
+                wanted = np.arange(last - first)
             else:
                 wanted = rows[np.searchsorted(rows, first) : np.searchsorted(rows, last)] - first
-            if rows is None or len(wanted):
+            if len(wanted):
                 sides = spilled.read_row_group(group, columns=list(SIDES))
                 seeker, helper = (sides.column(side).to_numpy(zero_copy_only=False)[wanted] for side in SIDES)
                 yield seeker.tolist(), helper.tolist()
@@ -128,7 +128,7 @@ def held_keys(frame: pd.DataFrame) -> pd.DataFrame:
         {
             "exact": np.array([_hex_number(key) for key in frame["exact_key"]], np.uint64),
             "seeker": _nullable(frame["seeker_key"], _hex_number),
-            "thread": _nullable(frame["thread_id"], _text_hash),
+            "thread": _nullable(frame["thread_id"], text_hash),
             "length": frame["length"].to_numpy(np.int64),
             "rating": frame["rating"].to_numpy(np.float64),
             "hash_count": frame["hashes"].map(len).to_numpy(np.int64),
@@ -142,7 +142,3 @@ def _nullable(values: pd.Series, to_int: Callable[[str], int]) -> pd.api.extensi
 
 def _hex_number(key: str) -> int:
     return int(key, 16)
-
-
-def _text_hash(text: str) -> int:
-    return xxh3_64_intdigest(text.encode("utf-8"))
