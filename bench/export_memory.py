@@ -1,0 +1,96 @@
+"""The export stage's peak memory as its splits grow (issue 14: no stage holds the whole dataset).
+
+For each --factors k, the splits in --splits are copied k times over, every copy with new
+conversation ids, in row groups of the stages' batch size. `export_all` runs on them with the
+repository's export config (every format) in a fresh process; the peak RSS is that process's
+(`resources.measure`). Ratios are to the smallest factor, measured in the same run.
+
+    python -m bench.export_memory [--splits data/splits] [--factors 10 40]
+writes bench/results/export_memory.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from bench import command_line
+from pixelated.core import resources
+from pixelated.core.config import load_config, read_params
+from pixelated.core.schema import SPLITS
+from pixelated.export.export import ExportStageConfig, export_all
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def grow_splits(source: Path, target: Path, factor: int, batch_size: int) -> dict[str, Path]:
+    """Each split of `source` copied `factor` times into `target`, copy k's ids suffixed by k."""
+    target.mkdir(parents=True, exist_ok=True)
+    grown = {}
+    for name in SPLITS:
+        table = pq.read_table(source / f"{name}.parquet")
+        column = table.schema.get_field_index("conversation_id")
+        ids = table.column(column)
+        copies = [
+            table.set_column(column, "conversation_id", pc.binary_join_element_wise(ids, f"{k:04d}", ""))
+            for k in range(factor)
+        ]
+        grown[name] = target / f"{name}.parquet"
+        pq.write_table(pa.concat_tables(copies), grown[name], row_group_size=batch_size)
+    return grown
+
+
+def run_export(splits: Path, out: Path) -> dict:
+    """The export stage's work on the splits in `splits`, in this process; what it measured."""
+    cfg = load_config(ExportStageConfig, REPO / "params.yaml").export
+    stats = export_all({name: splits / f"{name}.parquet" for name in SPLITS}, out, cfg)
+    return resources.measure() | {"rows": sum(stats["rows"].values())}
+
+
+def measure_factor(source: Path, factor: int, work: Path) -> dict:
+    """Grow the splits `factor` times, export them in a fresh process, return its entry."""
+    splits, out = work / f"splits-{factor}", work / f"export-{factor}"
+    batch_size = read_params(REPO / "params.yaml")["executor"]["batch_size"]
+    grow_splits(source, splits, factor, batch_size)
+    command = [sys.executable, "-m", "bench.export_memory", "--run", str(splits), str(out)]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"export of {factor}x the splits failed:\n{done.stderr[-2000:]}")
+    entry = json.loads(done.stdout.strip().splitlines()[-1])
+    return {key: entry[key] for key in ("wall_s", "cpu_s", "peak_rss_mb", "rows")}
+
+
+def main() -> None:
+    parser = command_line(__doc__)
+    parser.add_argument("--splits", type=Path, default=REPO / "data/splits")
+    parser.add_argument("--factors", type=int, nargs="+", default=[10, 40])
+    parser.add_argument("--run", type=Path, nargs=2, metavar=("SPLITS", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--output", type=Path, default=REPO / "bench/results/export_memory.json")
+    args = parser.parse_args()
+    if args.run:
+        print(json.dumps(run_export(*args.run)))
+        return
+    with tempfile.TemporaryDirectory(prefix="export-memory-") as work:
+        rows = {factor: measure_factor(args.splits, factor, Path(work)) for factor in sorted(args.factors)}
+    smallest = rows[min(rows)]
+    for row in rows.values():
+        row["rss_ratio_to_smallest"] = round(row["peak_rss_mb"] / smallest["peak_rss_mb"], 3)
+        row["data_ratio_to_smallest"] = round(row["rows"] / smallest["rows"], 3)
+    result = {"cpus": os.cpu_count(), "factors": {str(factor): row for factor, row in rows.items()}}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
