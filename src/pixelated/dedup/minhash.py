@@ -270,7 +270,7 @@ def near_pairs(
         n = len(hash_sets)
         if stray_checks is not None:
             return component_links(band_files, hash_sets, threshold, stray_checks)
-        keys = _union_keys((_keys(bucket_pairs(*band_buckets(band)), n) for band in band_files), n)
+        keys = _union_keys(_keys(bucket_pairs(*band_buckets(band)), n) for band in band_files)
         return verified_pairs(_pairs_of(keys, n), hash_sets, threshold)
 
 
@@ -294,11 +294,11 @@ def component_links(
     one band at a time, twice, so only one band's buckets are held.
     """
     n = len(hash_sets)
-    star_keys = _union_keys((_keys(_star_pairs(*band_buckets(band)), n) for band in bands), n)
+    star_keys = _union_keys(_keys(_star_pairs(*band_buckets(band)), n) for band in bands)
     found, scores = verified_pairs(_pairs_of(star_keys, n), hash_sets, threshold)
     roots = components(n, found)
     strays = (stray_pairs(*band_buckets(band), roots, stray_checks) for band in bands)
-    cross = _union_keys((_keys(pairs, n) for pairs in strays), n)
+    cross = _union_keys(_keys(pairs, n) for pairs in strays)
     cross = np.setdiff1d(cross, star_keys, assume_unique=True)  # a star pair is checked once
     more, more_scores = verified_pairs(_pairs_of(cross, n), hash_sets, threshold)
     order = np.argsort(_keys(np.concatenate([found, more]), n), kind="stable")
@@ -317,10 +317,11 @@ def _keys(pairs: np.ndarray, n: int) -> np.ndarray:
 
 
 def _pairs_of(keys: np.ndarray, n: int) -> np.ndarray:
+    """The (k, 2) pairs of `_keys`."""
     return np.stack(np.divmod(keys, n), axis=1).reshape(-1, 2)
 
 
-def _union_keys(parts: Iterable[np.ndarray], n: int) -> np.ndarray:
+def _union_keys(parts: Iterable[np.ndarray]) -> np.ndarray:
     """The sorted union of pair keys, merged one part (band) at a time."""
     union = np.zeros(0, np.int64)
     for part in parts:
