@@ -88,8 +88,9 @@ DECISION_COLUMNS = ["conversation_id", "kept", "method", "kept_id", "cluster_id"
 def decided_shards(path: Path, clusters: Path, batch_size: int) -> Iterator[Shard]:
     """The input's shards, each batch paired with its own rows of the cluster table (both are
     in input order), so a worker gets the decisions of its batch and of nothing else."""
-    sizes = [count_rows(part) for part in parts(path)]
-    first_rows = dict(zip(parts(path), np.cumsum(sizes) - sizes, strict=True))
+    files = parts(path)
+    sizes = [count_rows(part) for part in files]
+    first_rows = dict(zip(files, np.cumsum(sizes) - sizes, strict=True))
     return input_shards(path, partial(_decided_batches, clusters, first_rows, batch_size))
 
 

@@ -18,6 +18,7 @@ import json
 import logging
 import random
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -222,24 +223,27 @@ def carriers(path: Path, limit: int, seed: int) -> list[str]:
     whole dataset."""
     drawn: list[tuple[int, str]] = []  # a heap of (-rank, text): the largest rank drawn on top
     held: set[str] = set()
+    for text in _eligible_texts(path):
+        if text in held:
+            continue
+        entry = (-int(seeded_key(seed, text), 16), text)
+        if len(drawn) < limit:
+            heapq.heappush(drawn, entry)
+            held.add(text)
+        elif entry > drawn[0]:  # a smaller rank than the largest drawn
+            held.discard(heapq.heapreplace(drawn, entry)[1])
+            held.add(text)
+    return [text for _, text in sorted(drawn, reverse=True)]
+
+
+def _eligible_texts(path: Path) -> Iterator[str]:
+    """Every turn text of the table long enough to carry a value, BATCH_ROWS conversations at a time."""
     for batch in read_batches(path, BATCH_ROWS, columns=["turns"]):
         for turns in batch["turns"]:
             for turn in turns:
                 text = turn["text"]
-                if not _carrier(text) or text in held:
-                    continue
-                entry = (-int(seeded_key(seed, text), 16), text)
-                if len(drawn) < limit:
-                    heapq.heappush(drawn, entry)
-                    held.add(text)
-                elif entry > drawn[0]:  # a smaller rank than the largest drawn
-                    held.discard(heapq.heapreplace(drawn, entry)[1])
-                    held.add(text)
-    return [text for _, text in sorted(drawn, reverse=True)]
-
-
-def _carrier(text: str | None) -> bool:
-    return bool(text) and len(text.split()) >= MIN_WORDS and len(text) <= MAX_CHARS
+                if text and len(text.split()) >= MIN_WORDS and len(text) <= MAX_CHARS:
+                    yield text
 
 
 def benchmark(carriers: list[str], cfg: PrivacyConfig) -> dict:
