@@ -4,12 +4,16 @@ For each --sizes, a corpus of that many conversations: real ones from --input, t
 copies (`bench.dedup_bench.grown`, as the speed benchmark grows its corpus). Each goes through
 the dedup stage's own `dedup.run`, with the repository's params and executor, in a fresh
 process; the peak RSS is that process's or its largest worker's (`resources.measure`, as
-reports/resources.json records it). Semantic dedup is off unless --semantic: embedding two
-texts per conversation on a CPU takes hours at these sizes, and bench/semantic_scaling.py
-times its search apart. Ratios are to the smallest size, measured in the same run.
+reports/resources.json records it). Ratios are to the smallest size, measured in the same run.
+
+Semantic dedup is off unless --semantic: embedding two texts per conversation with MiniLM on a
+CPU takes hours at these sizes (bench/semantic_scaling.py times its search apart). With
+--semantic hash it runs whole, vectors, cache, search and all, but with `HashEncoder` in place
+of the model: a fixed random unit vector per text, computed in microseconds. That measures the
+memory of everything but the model, whose own is the same at any input size.
 
     python -m bench.dedup_memory --input data/interim/anonymized.parquet [--sizes 50000 200000 800000]
-writes bench/results/dedup_memory.json.
+writes bench/results/dedup_memory.json (with --semantic hash: dedup_memory_semantic_hash.json).
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench import command_line
 from bench.dedup_bench import grown
-from pixelated.core import resources
+from pixelated.core import embed, resources
 from pixelated.core.config import load_config
+from pixelated.core.embed import DIMENSION
+from pixelated.core.hashing import text_hash
 from pixelated.core.tableio import to_pandas
 from pixelated.dedup import dedup
 
@@ -41,6 +48,16 @@ def write_corpus(table: pa.Table, size: int, seed: int, path: Path, batch_size: 
     real = to_pandas(table).assign(turns=lambda f: f["turns"].map(list))
     corpus = pa.Table.from_pandas(grown(real, size, seed), schema=table.schema, preserve_index=False)
     pq.write_table(corpus, path, row_group_size=batch_size)
+
+
+class HashEncoder:
+    """Stands in for MiniLM (`embed.load_encoder`): a unit vector seeded by each text's hash."""
+
+    def encode(self, texts, batch_size=64, normalize_embeddings=True, **_) -> np.ndarray:
+        vectors = np.stack(
+            [np.random.default_rng(text_hash(t)).standard_normal(DIMENSION, np.float32) for t in texts]
+        )
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
 def stage_config(semantic: bool) -> dedup.DedupStageConfig:
@@ -67,7 +84,7 @@ def measure_size(table: pa.Table, size: int, args, work: Path) -> dict:
     write_corpus(table, size, args.seed, corpus, stage_config(False).executor.batch_size)
     out.mkdir()
     command = [sys.executable, "-m", "bench.dedup_memory", "--run", str(corpus), str(out)]
-    command += ["--semantic"] if args.semantic else []
+    command += ["--semantic", args.semantic] if args.semantic else []
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     if done.returncode:
@@ -82,12 +99,16 @@ def main() -> None:
     parser.add_argument("--input", type=Path, default=REPO / "data/interim/anonymized.parquet")
     parser.add_argument("--sizes", type=int, nargs="+", default=[50_000, 200_000, 800_000])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--semantic", action="store_true")
+    parser.add_argument("--semantic", choices=["model", "hash"], help="semantic dedup on, with this encoder")
     parser.add_argument("--run", type=Path, nargs=2, metavar=("CORPUS", "OUT"), help=argparse.SUPPRESS)
-    parser.add_argument("--output", type=Path, default=REPO / "bench/results/dedup_memory.json")
+    parser.add_argument("--output", type=Path)
     args = parser.parse_args()
+    name = f"dedup_memory_semantic_{args.semantic}" if args.semantic else "dedup_memory"
+    args.output = args.output or REPO / f"bench/results/{name}.json"
     if args.run:
-        print(json.dumps(run_stage(*args.run, args.semantic)))
+        if args.semantic == "hash":
+            embed.load_encoder = lambda backend="torch": HashEncoder()  # in this fresh process only
+        print(json.dumps(run_stage(*args.run, args.semantic is not None)))
         return
     table = pq.read_table(args.input)
     with tempfile.TemporaryDirectory(prefix="dedup-memory-") as work:

@@ -20,14 +20,20 @@ import pyarrow.parquet as pq
 
 from pixelated.core import resources
 from pixelated.core.atomic import atomic_path
-from pixelated.core.hashing import text_key
+from pixelated.core.hashing import text_hash
 from pixelated.core.progress import Progress
-from pixelated.core.tableio import read_cache_table
+from pixelated.core.shards import parts
+from pixelated.core.tableio import forgiven_cache
+from pixelated.core.vectors import VectorStore
 
 log = logging.getLogger(__name__)
 
 DIMENSION = 384
 LOG_EVERY = 32  # batches per progress log line (2,048 texts at batch size 64)
+LOAD_ROWS = 65_536  # cache rows read at a time
+# cache rows a saved row group holds, each written from one contiguous array: a cache up to this
+# size is the bytes `pq.write_table` gives (a nested column's pages follow the array's chunks)
+SAVE_ROWS = 65_536
 CACHE_SCHEMA = pa.schema([("key", pa.string()), ("embedding", pa.list_(pa.float32(), DIMENSION))])
 
 
@@ -121,13 +127,20 @@ def encode_sorted(model, texts: Sequence[str], batch_size: int = 64, desc: str =
     return out if out is not None else np.zeros((0, DIMENSION), np.float32)
 
 
-def _read_cache(path: Path, owned: bool = False) -> dict[str, np.ndarray]:
-    """key -> vector; empty when the cache is absent or unreadable (see `read_cache_table`)."""
-    table = read_cache_table(path, CACHE_SCHEMA, owned=owned)
-    if table is None:
-        return {}
-    vectors = table.column("embedding").combine_chunks().flatten().to_numpy().reshape(-1, DIMENSION)
-    return dict(zip(table.column("key").to_pylist(), vectors, strict=True))
+def load_store(path: Path, owned: bool = False) -> VectorStore:
+    """A saved cache (a file, or a folder of parts) as a `VectorStore`, read LOAD_ROWS at a
+    time; empty when it is absent or unreadable (see `tableio.forgiven_cache`)."""
+    if path.exists():
+        with forgiven_cache(path, owned):
+            store = VectorStore(DIMENSION)
+            for part in parts(path):
+                if pq.read_schema(part) != CACHE_SCHEMA:
+                    raise ValueError("not an embedding cache's schema")
+                for batch in pq.ParquetFile(part).iter_batches(LOAD_ROWS):
+                    keys = np.array([int(key, 16) for key in batch.column("key").to_pylist()], np.uint64)
+                    store.add(keys, batch.column("embedding").flatten().to_numpy().reshape(-1, DIMENSION))
+            return store
+    return VectorStore(DIMENSION)
 
 
 class EmbeddingCache:
@@ -136,7 +149,8 @@ class EmbeddingCache:
     `path` is the cache this stage writes (loaded if it exists); `read_only` are other stages'
     caches consulted first and never written. `hits` and `misses` count lookups, for reports.
     A `backend` other than torch keys its vectors apart (the text hash of "<backend>\x1f<text>"),
-    so switching `embed.backend` never mixes two backends' vectors.
+    so switching `embed.backend` never mixes two backends' vectors. Vectors live on disk
+    (`VectorStore`): a cache of millions of texts holds 16 bytes a text in memory.
     """
 
     def __init__(
@@ -149,60 +163,76 @@ class EmbeddingCache:
         self.path = Path(path) if path else None
         self.batch_size = batch_size
         self.backend = backend
-        self._shared: dict[str, np.ndarray] = {}
-        for other in read_only:
-            self._shared.update(_read_cache(Path(other)))
-        self._own = _read_cache(self.path, owned=True) if self.path else {}
+        self.shared = [load_store(Path(other)) for other in read_only]
+        self.own = load_store(self.path, owned=True) if self.path else VectorStore(DIMENSION)
         self.hits = 0
         self.misses = 0
 
-    def key(self, text: str) -> str:
+    def key(self, text: str) -> int:
+        """The text's 64-bit hash (`hashing.text_hash`); saved caches spell it in hex."""
         if self.backend == "torch":
-            return text_key(text)
-        return text_key(f"{_KEY_PREFIX.get(self.backend, self.backend)}\x1f{text}")
+            return text_hash(text)
+        return text_hash(f"{_KEY_PREFIX.get(self.backend, self.backend)}\x1f{text}")
+
+    def keys(self, texts: Iterable[str]) -> np.ndarray:
+        return np.fromiter(map(self.key, texts), np.uint64)
 
     def fresh(self) -> EmbeddingCache:
         """A new cache over the same read-only vectors (not re-read from disk): per-request
         state for a long-running process, whose own cache would otherwise grow without bound."""
         cache = EmbeddingCache(batch_size=self.batch_size, backend=self.backend)
-        cache._shared = self._shared
+        cache.shared = self.shared
         return cache
-
-    def _lookup(self, key: str) -> np.ndarray | None:
-        found = self._own.get(key)
-        return self._shared.get(key) if found is None else found
 
     def encode(self, texts: Sequence[str], desc: str = "embed") -> np.ndarray:
         """(len(texts), DIMENSION) float32, L2-normalized; new texts are encoded longest first
         (less padding per batch, see `encode_sorted`) and remembered."""
-        keys = [self.key(text) for text in texts]
-        missing = {key: text for key, text in zip(keys, texts, strict=True) if self._lookup(key) is None}
-        self.misses += len(missing)
-        self.hits += len(keys) - len(missing)
-        if missing:
-            order = sorted(missing, key=lambda key: -len(missing[key]))
+        keys = self.keys(texts)
+        out = np.zeros((len(keys), DIMENSION), np.float32)
+        found = self._fill(keys, out)
+        # each new text once, in order of first appearance, then longest first (a stable sort)
+        _, first = np.unique(keys[~found], return_index=True)
+        new = sorted(np.flatnonzero(~found)[np.sort(first)], key=lambda i: -len(texts[i]))
+        self.misses += len(new)
+        self.hits += len(keys) - len(new)
+        if new:
             encoder = load_encoder(self.backend)
-            vectors = encode_sorted(encoder, [missing[key] for key in order], self.batch_size, desc)
-            self._own.update(zip(order, vectors, strict=True))
-        if not keys:
-            return np.zeros((0, DIMENSION), dtype=np.float32)
-        return np.stack([self._lookup(key) for key in keys]).astype(np.float32, copy=False)
+            self.own.add(keys[new], encode_sorted(encoder, [texts[i] for i in new], self.batch_size, desc))
+            self._fill(keys, out, found)
+        return out
+
+    def _fill(self, keys: np.ndarray, out: np.ndarray, found: np.ndarray | None = None) -> np.ndarray:
+        """Copy into `out` the vectors of `keys` not yet `found`, own cache first; what is found now."""
+        found = np.zeros(len(keys), bool) if found is None else found
+        for store in (self.own, *self.shared):
+            rows = store.find(keys)
+            hit = ~found & (rows >= 0)
+            out[hit] = store.vectors[rows[hit]]
+            found |= hit
+        return found
 
     def save(self, keep: Iterable[str] | None = None) -> None:
-        """Write this stage's cache sorted by key (byte-stable); `keep` restricts it to the texts
-        still in use, so the cache does not grow without bound across data versions."""
+        """Write this stage's cache sorted by key (byte-stable), SAVE_ROWS to a row group; `keep`
+        restricts it to the texts still in use, so it does not grow across data versions."""
         if self.path is None:
             raise ValueError("this cache has no path to save to")
-        wanted = self._own
+        wanted = np.unique(self.own.keys)
         if keep is not None:
-            wanted = {key: self._own[key] for key in map(self.key, keep) if key in self._own}
-        keys = sorted(wanted)
-        flat = np.concatenate([wanted[k] for k in keys]) if keys else np.zeros(0, dtype=np.float32)
-        embedding = pa.FixedSizeListArray.from_arrays(pa.array(flat, pa.float32()), DIMENSION)
-        table = pa.Table.from_arrays([pa.array(keys, pa.string()), embedding], schema=CACHE_SCHEMA)
-        with atomic_path(self.path) as tmp:
-            pq.write_table(table, tmp)
+            wanted = np.intersect1d(wanted, self.keys(keep))
+        rows = self.own.find(wanted)
+        with atomic_path(self.path) as tmp, pq.ParquetWriter(tmp, CACHE_SCHEMA) as writer:
+            for start in range(0, max(len(wanted), 1), SAVE_ROWS):
+                chunk = slice(start, start + SAVE_ROWS)
+                writer.write_table(_cache_table(wanted[chunk], self.own.vectors[rows[chunk]]))
         log.info(
-            "embedding cache %s: %d entries (%d hits, %d new)", self.path, len(keys), self.hits, self.misses
+            "embedding cache %s: %d entries (%d hits, %d new)", self.path, len(wanted), self.hits, self.misses
         )
         resources.note(embedding_cache_hits=self.hits, embedded=self.misses)
+
+
+def _cache_table(keys: np.ndarray, vectors: np.ndarray) -> pa.Table:
+    """Keys in hex (`hashing.text_key`'s spelling) and their vectors, each one contiguous array."""
+    embedding = pa.FixedSizeListArray.from_arrays(pa.array(vectors.ravel(), pa.float32()), DIMENSION)
+    return pa.Table.from_arrays(
+        [pa.array([f"{key:016x}" for key in keys.tolist()], pa.string()), embedding], schema=CACHE_SCHEMA
+    )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -101,22 +102,28 @@ class RowCursor:
 
 
 def read_cache_table(path: Path, schema: pa_arrow.Schema, owned: bool = True) -> pa_arrow.Table | None:
-    """A persistent cache table, or None when it is absent or unreadable.
+    """A persistent cache table, or None when it is absent or unreadable (see `forgiven_cache`)."""
+    if path.exists():
+        with forgiven_cache(path, owned):
+            return pq.read_table(path, schema=schema)
+    return None
+
+
+@contextmanager
+def forgiven_cache(path: Path, owned: bool) -> Iterator[None]:
+    """Reading a persistent cache inside this block: an error ends the block, not the stage.
 
     A cache only saves work, so a truncated or corrupt one must not block its stage: it is
     logged (path and error type, never content), and when this stage `owned` it, deleted so
     the stage rebuilds it as from empty (the last committed copy stays in the DVC cache).
     """
-    if not path.exists():
-        return None
     try:
-        return pq.read_table(path, schema=schema)
+        yield
     except (OSError, ValueError, TypeError, pa_arrow.ArrowException) as err:
         action = "deleted; it is rebuilt" if owned else "ignored"
         log.warning("cache %s is unreadable (%s): %s", path, type(err).__name__, action)
         if owned:
             path.unlink(missing_ok=True)
-        return None
 
 
 def count_rows(path: str | Path) -> int:

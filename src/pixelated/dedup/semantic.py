@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import faiss
 import numpy as np
+import pandas as pd
 
-from pixelated.core.embed import EmbeddingCache
+from pixelated.core.embed import DIMENSION, EmbeddingCache
 from pixelated.core.unionfind import UnionFind
+from pixelated.core.vectors import DiskRows
 from pixelated.dedup.config import SemanticConfig
 from pixelated.dedup.store import Features
 
@@ -15,6 +19,9 @@ TRAIN_POINTS_PER_LIST = 64
 MAX_TRAIN_POINTS = 65_536
 BLOCK_CELLS = 1 << 24  # entries of one similarity block: 64 MB of float32
 SEARCH_BLOCK = 65_536  # rows whose joined vectors are built at once to find their lists
+# representatives embedded per call; the shared data's ~12k are one call (the same batches, so
+# the same vectors, as embedding them all at once)
+EMBED_ROWS = 16_384
 Pair = tuple[int, int, float]
 
 
@@ -36,7 +43,9 @@ def search_for(n: int, cfg: SemanticConfig) -> str:
 
 
 def all_pairs(seeker: np.ndarray, helper: np.ndarray, threshold: float, chunk: int = 2048) -> list[Pair]:
-    """Every pair compared, in blocked matrix products: exact, and quadratic in n."""
+    """Every pair compared, in blocked matrix products: exact, and quadratic in n (so only up
+    to `exact_max` rows, which are read into memory whole)."""
+    seeker, helper = seeker[:], helper[:]
     found = []
     n = len(helper)
     for start in range(0, n, chunk):
@@ -78,12 +87,15 @@ def listed_pairs(
         visitors = members_of[probe_bounds[cell] : probe_bounds[cell + 1]]
         candidates += _close_in_list(seeker, helper, homes, visitors, threshold)
     pairs = np.unique(np.concatenate(candidates), axis=0)
-    a, b = pairs[:, 0], pairs[:, 1]
-    both = np.minimum(
-        np.einsum("ij,ij->i", seeker[a], seeker[b]), np.einsum("ij,ij->i", helper[a], helper[b])
-    )
-    keep = both >= threshold
-    return [(int(i), int(j), float(score)) for i, j, score in zip(a[keep], b[keep], both[keep], strict=True)]
+    found = []
+    for start in range(0, len(pairs), SEARCH_BLOCK):
+        a, b = pairs[start : start + SEARCH_BLOCK].T
+        both = np.minimum(
+            np.einsum("ij,ij->i", seeker[a], seeker[b]), np.einsum("ij,ij->i", helper[a], helper[b])
+        )
+        keep = both >= threshold
+        found += zip(a[keep].tolist(), b[keep].tolist(), both[keep].tolist(), strict=True)
+    return found
 
 
 def joined(seeker: np.ndarray, helper: np.ndarray, rows) -> np.ndarray:
@@ -152,15 +164,9 @@ def semantic_links(
 ) -> tuple[list[tuple[int, int]], dict]:
     """Semantic links (row positions in `features`) among the representatives `reps` of the
     near-duplicate components `near_roots`, and the stats for the report."""
-    seeker_texts, helper_texts = [], []
-    for seeker_part, helper_part in features.side_texts(reps):
-        seeker_texts += seeker_part
-        helper_texts += helper_part
-    seeker = cache.encode(seeker_texts, desc="dedup embed seeker sides")
-    helper = cache.encode(helper_texts, desc="dedup embed helper sides")
+    seeker, helper = side_vectors(features, reps, cache)
     found = semantic_pairs(seeker, helper, cfg)
-    threads = features.keys["thread"].to_numpy(object, na_value=None)
-    links, skipped = _without_shared_threads(threads, near_roots, reps, found)
+    links, skipped = _without_shared_threads(features.keys["thread"], near_roots, reps, found)
     return links, {
         "compared": len(reps),
         "search": search_for(len(reps), cfg),
@@ -169,16 +175,45 @@ def semantic_links(
     }
 
 
-def _without_shared_threads(threads, near_roots, reps, found) -> tuple[list[tuple[int, int]], int]:
+def side_vectors(features: Features, reps: np.ndarray, cache: EmbeddingCache) -> tuple[DiskRows, DiskRows]:
+    """The seeker and helper vectors of `reps`, in files (`DiskRows`), embedded a chunk of
+    texts at a time: memory holds one chunk's texts and vectors, whatever n is."""
+    seeker, helper = DiskRows(DIMENSION), DiskRows(DIMENSION)
+    for seeker_texts, helper_texts in _text_chunks(features, reps):
+        seeker.append(cache.encode(seeker_texts, desc="dedup embed seeker sides"))
+        helper.append(cache.encode(helper_texts, desc="dedup embed helper sides"))
+    return seeker, helper
+
+
+def _text_chunks(features: Features, reps: np.ndarray) -> Iterator[tuple[list[str], list[str]]]:
+    """(seeker texts, helper texts) of `reps`, about EMBED_ROWS at a time (whole row groups)."""
+    seeker: list[str] = []
+    helper: list[str] = []
+    for seeker_part, helper_part in features.side_texts(reps):
+        seeker += seeker_part
+        helper += helper_part
+        if len(seeker) >= EMBED_ROWS:
+            yield seeker, helper
+            seeker, helper = [], []
+    if seeker:
+        yield seeker, helper
+
+
+def _without_shared_threads(threads: pd.Series, near_roots, reps, found) -> tuple[list[tuple[int, int]], int]:
     """Semantic links that never put two conversations of one source thread in one cluster.
 
     Answers to one question (a counsel-chat thread) are alike in meaning but are not copies:
     they share a group, not a cluster. Checking whole components, not just the pair, also
     stops a copy of answer A (near-linked to A) from pulling in answer B of A's thread.
+    Only the components `found` touches are looked at; a conversation without a thread
+    shares none.
     """
-    members: dict[int, set] = {}
-    for i, root in enumerate(near_roots):
-        members.setdefault(int(root), set()).add(threads[i])
+    paired = np.unique(reps[np.asarray([pair[:2] for pair in found], np.int64).reshape(-1)])
+    involved = np.flatnonzero(np.isin(near_roots, near_roots[paired]))
+    members: dict[int, set] = {int(root): set() for root in near_roots[involved]}
+    for row, thread in zip(involved, threads.iloc[involved], strict=True):
+        if not pd.isna(thread):
+            members[int(near_roots[row])].add(int(thread))
     links = UnionFind(members)
     kept, skipped = [], 0
     for a, b, _ in sorted(found, key=lambda p: (-p[2], p[0], p[1])):

@@ -169,7 +169,7 @@ class Scorer:
         self.scorers = Scorers.load(scorers)
         # the score stage's turn-vector cache, read only: a text it embedded gets its vector
         backend = scoring.embed.backend
-        self.vectors = EmbeddingCache(read_only=[p for p in embeddings if p.is_file()], backend=backend)
+        self.vectors = EmbeddingCache(read_only=[p for p in embeddings if p.exists()], backend=backend)
         load_encoder(backend)
         Detector(self.anonymize.privacy.analyzer).detect(["Warm up the analyzer, Alice."])
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pixelated.core.embed import DIMENSION, EmbeddingCache
-from pixelated.core.hashing import text_key
+from pixelated.core.hashing import text_hash
 from pixelated.privacy import cache as span_cache
 from pixelated.privacy.engine import Span
 
@@ -25,7 +25,7 @@ def truncate(path, fraction: float = 0.5) -> None:
 def embedding_cache(path, texts) -> EmbeddingCache:
     cache = EmbeddingCache(path)
     rng = np.random.default_rng(0)
-    cache._own = {text_key(t): rng.random(DIMENSION, dtype=np.float32) for t in texts}
+    cache.own.add(cache.keys(texts), rng.random((len(texts), DIMENSION), dtype=np.float32))
     cache.save()
     return cache
 
@@ -37,12 +37,12 @@ def test_truncated_embedding_cache_loads_empty_with_a_warning_and_saves(tmp_path
     truncate(path, fraction)
     with caplog.at_level(logging.WARNING):
         reopened = EmbeddingCache(path)
-    assert reopened._own == {}
+    assert len(reopened.own) == 0
     assert str(path) in caplog.text and "unreadable" in caplog.text
     assert SECRET not in caplog.text
     assert sorted(p.name for p in path.parent.iterdir()) == []  # deleted, not left beside DVC outs
     embedding_cache(path, ["fresh"])
-    assert list(EmbeddingCache(path)._own) == [text_key("fresh")]
+    assert EmbeddingCache(path).own.keys.tolist() == [text_hash("fresh")]
 
 
 def test_unreadable_shared_cache_is_ignored_not_deleted(tmp_path, caplog):
@@ -52,7 +52,7 @@ def test_unreadable_shared_cache_is_ignored_not_deleted(tmp_path, caplog):
     truncate(other)
     with caplog.at_level(logging.WARNING):
         cache = EmbeddingCache(tmp_path / "own.parquet", read_only=[other])
-    assert cache._shared == {} and other.exists()
+    assert [len(store) for store in cache.shared] == [0] and other.exists()
     assert "ignored" in caplog.text
 
 

@@ -15,6 +15,7 @@ from datasketch import MinHash
 from pixelated.core.config import build_config, read_params
 from pixelated.core.embed import EmbeddingCache
 from pixelated.core.schema import CONVERSATION_SCHEMA, DedupClusterSchema
+from pixelated.dedup import semantic
 from pixelated.dedup.cascade import find_duplicates
 from pixelated.dedup.clusters import ClusterTable
 from pixelated.dedup.dedup import DedupPaths, DedupStageConfig, run
@@ -183,26 +184,29 @@ def test_report_counts_by_method_and_templated_replies():
     assert [t["conversations"] for t in report["templated"]["top"]] == [2, 2]
 
 
+PARAPHRASES = (
+    (
+        "p1",
+        "I feel really anxious about my exams next week and I cannot sleep at night.",
+        "That sounds very stressful. Have you tried making a study plan for each day?",
+    ),
+    (
+        "p2",
+        "I'm extremely anxious about my exams next week and can't sleep at night.",
+        "That sounds really stressful. Have you tried to make a daily study plan?",
+    ),
+    (
+        "p3",
+        "I feel really anxious about my exams next week and I cannot sleep at night.",
+        "Many students feel this way; a school counsellor can help you with exam anxiety.",
+    ),
+)
+
+
 @pytest.mark.parametrize("exact_max", [20_000, 0], ids=["all_pairs", "listed"])
 def test_semantic_paraphrase_removed_but_different_answers_kept(tmp_path, exact_max):
     cfg = stage_config(semantic={"enabled": True, "exact_max": exact_max}).dedup
-    data = named(
-        (
-            "p1",
-            "I feel really anxious about my exams next week and I cannot sleep at night.",
-            "That sounds very stressful. Have you tried making a study plan for each day?",
-        ),
-        (
-            "p2",
-            "I'm extremely anxious about my exams next week and can't sleep at night.",
-            "That sounds really stressful. Have you tried to make a daily study plan?",
-        ),
-        (
-            "p3",
-            "I feel really anxious about my exams next week and I cannot sleep at night.",
-            "Many students feel this way; a school counsellor can help you with exam anxiety.",
-        ),
-    )
+    data = named(*PARAPHRASES)
     cache = EmbeddingCache(tmp_path / "cache.parquet")
     result, features = cluster(data, cfg, cache)
     rows = by_name(result, data)
@@ -224,6 +228,18 @@ def test_semantic_paraphrase_removed_but_different_answers_kept(tmp_path, exact_
     rerun, _ = cluster(data, cfg, again)
     assert again.misses == 0 and again.hits > 0  # a re-run embeds nothing
     pd.testing.assert_frame_equal(result.clusters, rerun.clusters)
+
+
+def test_semantic_dedup_links_conversations_without_threads(tmp_path, monkeypatch):
+    """A source without thread ids (a plain JSONL export) still gets semantic dedup: a missing
+    thread is shared with no one. Embedding a chunk at a time finds the same links."""
+    monkeypatch.setattr(semantic, "EMBED_ROWS", 1)
+    cfg = stage_config(semantic={"enabled": True}).dedup
+    data = named(*PARAPHRASES).assign(thread_id=None)
+    features = spill(features_fn(cfg)(data.iloc[[i]]) for i in range(len(data)))  # a row group each
+    rows = by_name(find_duplicates(features, cfg, EmbeddingCache(tmp_path / "cache.parquet")), data)
+    assert rows["p2"]["method"] == "semantic" and rows["p2"]["kept_id"] == stable_id("p1")
+    assert rows["p3"]["kept"]
 
 
 def test_split_keeps_planted_duplicates_together():

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bench.semantic_scaling import planted_vectors
+from pixelated.core.vectors import DiskRows
 from pixelated.dedup.semantic import all_pairs, listed_pairs
 
 
@@ -44,3 +45,15 @@ def test_one_side_alike_is_not_a_pair():
     seeker[1] = seeker[0]  # same question, unrelated answer: counsel-chat's case
     helper[2], seeker[2] = helper[3], seeker[3]  # both sides alike: a duplicate
     assert [p[:2] for p in listed_pairs(seeker, helper, 0.85, list_size=50, probes=4)] == [(2, 3)]
+
+
+def test_search_reads_vectors_from_disk_as_from_memory(vectors):
+    """Dedup keeps its vectors in files (`DiskRows`); both searches find the same pairs there."""
+    seeker, helper, _ = vectors
+    on_disk = [DiskRows(side.shape[1]) for side in (seeker, helper)]
+    for rows, side in zip(on_disk, (seeker, helper), strict=True):
+        rows.append(side)
+    assert listed_pairs(*on_disk, 0.85, list_size=100, probes=8) == listed_pairs(
+        seeker, helper, 0.85, list_size=100, probes=8
+    )
+    assert all_pairs(*on_disk, 0.85) == all_pairs(seeker, helper, 0.85)
