@@ -109,6 +109,17 @@ def seeker_feedback_mean(turns_column: pd.Series) -> pd.Series:
     return turns_column.map(mean)
 
 
+# the human ratings the sources carry, beside the ESConv turn feedback (`Measured.feedback`)
+HUMAN_RATINGS = (
+    "upvotes",
+    "seeker_empathy",
+    "seeker_relevance",
+    "supporter_relevance",
+    "initial_emotion_intensity",
+    "final_emotion_intensity",
+)
+
+
 def human_agreement(scores: pd.DataFrame, feedback: pd.Series) -> dict:
     """Spearman of the quality score with every human rating the data carries."""
     cc = scores["source"] == "counsel_chat"

@@ -236,7 +236,8 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
         counts.rows_out, elapsed, counts.rows_out / max(elapsed, 1e-9), scoring.embedded, scoring.hits,
     )  # fmt: skip
     evaluated = crisis_eval.evaluate(paths.labels, paths.labelled_from, cfg.executor.batch_size)
-    report = quality_report(read_scores(paths.output), scoring.measured, evaluated, cfg.quality)
+    scores = read_scores(paths.output, extra=agreement.HUMAN_RATINGS)
+    report = quality_report(scores, scoring.measured, evaluated, cfg.quality)
     report["empathy_transfer_esconv"] = empathy_transfer(scoring.transfer)
     report["miti_by_source"] = miti_by_source(scoring.miti_rows)
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)

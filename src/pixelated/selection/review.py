@@ -16,6 +16,7 @@ from markupsafe import Markup
 
 from pixelated.core import csvsafe
 from pixelated.core.hashing import seeded_key
+from pixelated.core.schema import SCORED_SCHEMA
 from pixelated.core.tableio import read_batches
 from pixelated.selection.gates import VERDICT_COLUMNS
 
@@ -130,11 +131,13 @@ def render_review_html(
     )
 
 
-def with_turns(review: pd.DataFrame, scored: Path, batch_size: int) -> pd.DataFrame:
-    """The review rows with their turns, streamed from the scored table (which holds the text)."""
+def with_rows(review: pd.DataFrame, scored: Path, batch_size: int) -> pd.DataFrame:
+    """The review rows whole: the scored columns the decisions did not read (the turns, the
+    safety reason, provenance) streamed from the scored table, for these rows only."""
     wanted = set(review["conversation_id"])
+    columns = ["conversation_id", *(name for name in SCORED_SCHEMA.names if name not in review.columns)]
     parts = [
-        batch.loc[batch["conversation_id"].isin(wanted), ["conversation_id", "turns"]]
+        batch.loc[batch["conversation_id"].isin(wanted), columns]
         for batch in read_batches(scored, batch_size)
     ]
     return review.merge(pd.concat(parts, ignore_index=True), on="conversation_id")

@@ -64,15 +64,16 @@ def run(cfg: SelectConfig, paths: SelectPaths) -> None:
     )
     scores = decisions(paths.input, paths.output, cfg)
     sample = review.review_sample(scores, cfg.review.sample_fraction, cfg.review.seed, cfg.safety.min_score)
-    sample = review.with_turns(sample, paths.input, cfg.executor.batch_size)
+    sample = review.with_rows(sample, paths.input, cfg.executor.batch_size)
     review.write_review(paths.review, sample, verdicts, METRICS, cfg.review.sample_fraction)
     metrics = select_metrics(scores, sample, verdicts, ledger.rows_out, cfg)
     paths.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
 
 
 def decisions(scored: Path, selected: Path, cfg: SelectConfig) -> pd.DataFrame:
-    """Every scored row's scores (no text) with its decision: kept, tier, automatic reason."""
-    scores = read_scores(scored)
+    """Every scored row's scores and bias groups (no text) with its decision: kept, tier,
+    automatic reason."""
+    scores = read_scores(scored, extra=cfg.review.bias_columns)
     kept_ids = set(pq.read_table(selected, columns=["conversation_id"]).column(0).to_pylist())
     scores["kept"] = scores["conversation_id"].isin(kept_ids)
     scores["quality_tier"] = gates.tier_of(scores["quality"], cfg.quality.tiers)

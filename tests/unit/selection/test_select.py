@@ -12,7 +12,7 @@ from pixelated.core.config import build_config, read_params
 from pixelated.core.schema import SCORED_SCHEMA, scored_schema
 from pixelated.core.tableio import ValidatedWriter
 from pixelated.core.validation import canonical_schema
-from pixelated.scoring.metrics import METRICS
+from pixelated.scoring.metrics import DECISION_COLUMNS, METRICS, read_scores
 from pixelated.selection import bias, gates, review
 from pixelated.selection.select import SelectConfig, SelectPaths, run, source_rates
 from tests.conftest import MAX_TURN_CHARS, canonical_row, frame
@@ -152,12 +152,28 @@ def test_bias_report_flags_groups_whose_keep_rate_differs():
     assert report["emotion_type"]["flagged"] == ["anger", "sadness"]
 
 
+def write_scored(batch: pd.DataFrame, path) -> None:
+    with ValidatedWriter(path, SCORED_SCHEMA, scored_schema(canonical_schema(MAX_TURN_CHARS))) as writer:
+        writer.write(batch)
+
+
+def test_decisions_read_no_text_and_the_review_sample_comes_back_whole(tmp_path):
+    """Issue 14: select holds a few scores a conversation, not its turns or provenance; the
+    review sample's rows are read whole, for those rows only."""
+    batch = scored(4, safety_reason=["ok", "ok", "unreferred_crisis", "ok"])
+    write_scored(batch, tmp_path / "scored.parquet")
+    scores = read_scores(tmp_path / "scored.parquet", extra=["topic"])
+    assert list(scores.columns) == [*DECISION_COLUMNS, "topic"]
+    whole = review.with_rows(scores.iloc[[2]].assign(review_reason="sample"), tmp_path / "scored.parquet", 2)
+    assert set(whole.columns) == {*SCORED_SCHEMA.names, "review_reason"}
+    assert whole.loc[0, "safety_reason"] == "unreferred_crisis"
+    assert list(whole.loc[0, "turns"]) == list(batch.loc[2, "turns"])
+
+
 def test_select_writes_outputs_and_applies_verdicts_on_rerun(tmp_path):
     batch = scored(4, quality=[0.9, 0.9, 0.5, 0.9], safety=[1.0, 1.0, 1.0, 0.3])
     batch.loc[3, "crisis_kinds"] = "suicide"
-    schema = scored_schema(canonical_schema(MAX_TURN_CHARS))
-    with ValidatedWriter(tmp_path / "scored.parquet", SCORED_SCHEMA, schema) as writer:
-        writer.write(batch)
+    write_scored(batch, tmp_path / "scored.parquet")
     cfg = build_config(SelectConfig, {**PARAMS, "executor": {**PARAMS["executor"], "batch_size": 2}})
     verdicts = tmp_path / "verdicts.csv"
     verdicts.write_text("conversation_id,verdict,reviewer,note\n")
