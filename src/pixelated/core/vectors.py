@@ -2,13 +2,13 @@
 
 Issue 14 asks that no stage hold the whole dataset. An embedding is 1.5 KB a text; its 64-bit
 key is 8 bytes. `DiskRows` keeps the vectors in an anonymous temporary file (set TMPDIR for a
-larger disk) and reads them through a memory map whose resident pages it hands back to the OS
-after each read, so the process's RSS holds one block of reads, not the file.
+larger disk) and copies out only the rows asked for, with `pread`: the process's RSS holds what
+a read returns, never the file. (A memory map does not: the kernel maps page-cache folios of up
+to megabytes at each fault, so a few hundred scattered rows made the whole file resident.)
 """
 
 from __future__ import annotations
 
-import mmap
 import os
 import tempfile
 
@@ -23,8 +23,6 @@ class DiskRows:
         self.width = width
         self._file = tempfile.TemporaryFile(prefix="pixelated-vectors-")  # noqa: SIM115 - lives with the object
         self._count = 0
-        self._map: mmap.mmap | None = None
-        self._view: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self._count
@@ -35,21 +33,31 @@ class DiskRows:
 
     def append(self, block: np.ndarray) -> None:
         block = np.ascontiguousarray(block, dtype=np.float32).reshape(-1, self.width)
-        self._file.seek(0, os.SEEK_END)
-        self._file.write(block.tobytes())
-        self._file.flush()
+        os.pwrite(self._file.fileno(), block.data, self._count * self.width * 4)
         self._count += len(block)
-        self._view = self._map = None  # remapped at the next read, with the new length
 
     def __getitem__(self, rows) -> np.ndarray:
-        if self._count == 0:
-            return np.zeros((0, self.width), np.float32)[rows]
-        if self._view is None:
-            self._map = mmap.mmap(self._file.fileno(), self._count * self.width * 4, access=mmap.ACCESS_READ)
-            self._view = np.frombuffer(self._map, np.float32).reshape(self._count, self.width)
-        picked = np.array(self._view[rows])
-        self._map.madvise(mmap.MADV_DONTNEED)  # the pages stay in the OS cache, not in our RSS
+        if isinstance(rows, int | np.integer):
+            return self[[rows]][0]
+        if isinstance(rows, slice) and rows.step in (None, 1):
+            first, stop, _ = rows.indices(self._count)
+            return self._read(first, max(0, stop - first))
+        index = np.arange(self._count)[rows] if isinstance(rows, slice) else np.asarray(rows)
+        index = np.flatnonzero(index) if index.dtype == bool else index
+        if len(index) and not (-self._count <= index.min() and index.max() < self._count):
+            raise IndexError(f"rows out of range for {self._count} rows")
+        picked = np.empty((len(index), self.width), np.float32)
+        for row, out in zip((index % max(1, self._count)).tolist(), picked, strict=True):
+            self._read(row, 1, out)
         return picked
+
+    def _read(self, first: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Rows first..first+count-1, into `out` if given."""
+        out = np.empty((count, self.width), np.float32) if out is None else out
+        size = os.preadv(self._file.fileno(), [out], first * self.width * 4)
+        if size != out.nbytes:
+            raise OSError(f"short read of vectors: {size} of {out.nbytes} bytes")
+        return out
 
 
 class VectorStore:

@@ -18,7 +18,7 @@ from pixelated.dedup.store import Features
 TRAIN_POINTS_PER_LIST = 64
 MAX_TRAIN_POINTS = 65_536
 BLOCK_CELLS = 1 << 24  # entries of one similarity block: 64 MB of float32
-SEARCH_BLOCK = 65_536  # rows whose joined vectors are built at once to find their lists
+SEARCH_BLOCK = 16_384  # rows whose joined vectors are built at once (48 MB) to find their lists
 # representatives embedded per call; the shared data's ~12k are one call (the same batches, so
 # the same vectors, as embedding them all at once)
 EMBED_ROWS = 16_384
@@ -101,7 +101,9 @@ def listed_pairs(
 def joined(seeker: np.ndarray, helper: np.ndarray, rows) -> np.ndarray:
     """The unit vector (seeker, helper) / sqrt(2) of `rows`, built per block rather than held
     for all n: its inner products are the mean of the two sides' cosines."""
-    return np.hstack([seeker[rows], helper[rows]]) * np.float32(np.sqrt(0.5))
+    vectors = np.hstack([seeker[rows], helper[rows]])
+    vectors *= np.float32(np.sqrt(0.5))
+    return vectors
 
 
 def _close_in_list(seeker, helper, homes, visitors, threshold) -> list[np.ndarray]:
