@@ -154,7 +154,7 @@ class ShardedScoring:
     def __init__(self, cache: Path, backend: str, scorers: Scorers):
         prepare_folder(cache)  # a single-file cache of the earlier layout is dropped
         self.cache, self.backend, self.scorers = cache, backend, scorers
-        self.measured = Measured()  # source and seeker feedback only: no turns kept
+        self.feedback: dict[str, float] = {}  # mean seeker feedback where there is one (ESConv)
         self.miti_rows: list[tuple[str, str, float]] = []
         self.transfer: list[tuple[str, np.ndarray, np.ndarray]] = []
         self.shards = self.hits = self.embedded = 0
@@ -176,8 +176,7 @@ class ShardedScoring:
     def _record(self, measured: Measured, evidence: list[Evidence]) -> None:
         """What the report reads of a batch: source, seeker feedback, MITI summary scores and
         the empathy levels of ESConv's strategy-labelled helper turns."""
-        self.measured.source.update(measured.source)
-        self.measured.feedback.update(measured.feedback)
+        self.feedback.update((cid, value) for cid, value in measured.feedback.items() if not np.isnan(value))
         for (cid, turns), found in zip(measured.mturns.items(), evidence, strict=True):
             self.miti_rows += miti_rows(found.codes, measured.source[cid])
             helpers = [t for t in turns if t.role == "helper"]
@@ -237,7 +236,7 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
     )  # fmt: skip
     evaluated = crisis_eval.evaluate(paths.labels, paths.labelled_from, cfg.executor.batch_size)
     scores = read_scores(paths.output, extra=agreement.HUMAN_RATINGS)
-    report = quality_report(scores, scoring.measured, evaluated, cfg.quality)
+    report = quality_report(scores, scoring.feedback, evaluated, cfg.quality)
     report["empathy_transfer_esconv"] = empathy_transfer(scoring.transfer)
     report["miti_by_source"] = miti_by_source(scoring.miti_rows)
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
@@ -252,15 +251,16 @@ def scored_batch(item: tuple, weights: dict[str, float]) -> BatchResult:
 
 def quality_report(
     scores: pd.DataFrame,
-    measured: Measured,
+    feedback_by_id: dict[str, float],
     evaluated: dict,
     quality: QualityConfig,
 ) -> dict:
     """reports/quality.json: distributions, agreement with human judgement, crisis flags with
     the detector's accuracy (frozen test set; development set apart) and the safety-drop review,
     the referral check's accuracy and the lowest-scoring
-    conversations (`evaluated`: crisis_eval.report's blocks)."""
-    feedback = scores["conversation_id"].map(measured.feedback).astype(float)
+    conversations (`evaluated`: crisis_eval.report's blocks; `feedback_by_id`: the mean seeker
+    feedback of the conversations that have one)."""
+    feedback = scores["conversation_id"].map(feedback_by_id).astype(float)
     return {
         "conversations": len(scores),
         "distribution": {m: agreement.distribution(scores[m]) for m in (*METRICS, "quality", "safety")},
