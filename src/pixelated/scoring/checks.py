@@ -9,6 +9,8 @@ reported for the learned heads and for the old cue-phrase measure, on the same t
 
 from __future__ import annotations
 
+from array import array
+
 import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
@@ -59,23 +61,30 @@ THRESHOLDS = {
 }
 
 
-def miti_rows(units: np.ndarray, source: str) -> list[tuple[str, str, float]]:
-    """(source, summary score, value) of one conversation's coded units, for each MITI summary
-    score it holds enough coded units of the kinds the score needs to show."""
-    summary = miti.summary(units)
-    return [(source, name, value) for name, (value, evidence) in summary.items() if evidence >= 1.0]
+class MitiSummaries:
+    """MITI summary scores per (source, summary score), collected conversation by conversation
+    as 8-byte floats (not a row of Python objects each), for `report`."""
 
+    def __init__(self):
+        self.values: dict[tuple[str, str], array] = {}
 
-def miti_by_source(rows: list[tuple[str, str, float]]) -> dict:
-    """Per source: mean MITI summary scores over the conversations that can show each (`miti_rows`),
-    and the share of those reaching the published fair and good thresholds."""
-    frame = pd.DataFrame(rows, columns=["source", "summary", "value"])
-    report: dict[str, dict] = {}
-    for (source, name), part in frame.groupby(["source", "summary"], sort=True):
-        entry = {"conversations": len(part), "mean": round(float(part["value"].mean()), 4)}
-        if name in THRESHOLDS:
-            fair, good = THRESHOLDS[name]
-            entry["share_fair"] = round(float((part["value"] >= fair).mean()), 4)
-            entry["share_good"] = round(float((part["value"] >= good).mean()), 4)
-        report.setdefault(source, {})[name] = entry
-    return report
+    def add(self, units: np.ndarray, source: str) -> None:
+        """One conversation's coded units: each summary score it holds enough coded units of
+        the kinds the score needs to show."""
+        for name, (value, evidence) in miti.summary(units).items():
+            if evidence >= 1.0:
+                self.values.setdefault((source, name), array("d")).append(value)
+
+    def report(self) -> dict:
+        """Per source: mean MITI summary scores over the conversations that can show each,
+        and the share of those reaching the published fair and good thresholds."""
+        report: dict[str, dict] = {}
+        for (source, name), values in sorted(self.values.items()):
+            part = pd.Series(values, dtype=float)
+            entry = {"conversations": len(part), "mean": round(float(part.mean()), 4)}
+            if name in THRESHOLDS:
+                fair, good = THRESHOLDS[name]
+                entry["share_fair"] = round(float((part >= fair).mean()), 4)
+                entry["share_good"] = round(float((part >= good).mean()), 4)
+            report.setdefault(source, {})[name] = entry
+        return report

@@ -34,7 +34,7 @@ from pixelated.core.tableio import count_rows
 from pixelated.core.validation import canonical_schema
 from pixelated.scoring import agreement, crisis_eval
 from pixelated.scoring.behaviour import code_units
-from pixelated.scoring.checks import empathy_transfer, miti_by_source, miti_rows, transfer_row
+from pixelated.scoring.checks import MitiSummaries, empathy_transfer, transfer_row
 from pixelated.scoring.config import QualityConfig
 from pixelated.scoring.metrics import METRICS, Evidence, read_scores, score_batch
 from pixelated.scoring.scorers import Scorers
@@ -155,7 +155,7 @@ class ShardedScoring:
         prepare_folder(cache)  # a single-file cache of the earlier layout is dropped
         self.cache, self.backend, self.scorers = cache, backend, scorers
         self.feedback: dict[str, float] = {}  # mean seeker feedback where there is one (ESConv)
-        self.miti_rows: list[tuple[str, str, float]] = []
+        self.miti = MitiSummaries()
         self.transfer: list[tuple[str, np.ndarray, np.ndarray]] = []
         self.shards = self.hits = self.embedded = 0
         self._vectors: EmbeddingCache | None = None
@@ -178,7 +178,7 @@ class ShardedScoring:
         the empathy levels of ESConv's strategy-labelled helper turns."""
         self.feedback.update((cid, value) for cid, value in measured.feedback.items() if not np.isnan(value))
         for (cid, turns), found in zip(measured.mturns.items(), evidence, strict=True):
-            self.miti_rows += miti_rows(found.codes, measured.source[cid])
+            self.miti.add(found.codes, measured.source[cid])
             helpers = [t for t in turns if t.role == "helper"]
             self.transfer += [
                 transfer_row(t.text, t.strategy, levels)
@@ -238,7 +238,7 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
     scores = read_scores(paths.output, extra=agreement.HUMAN_RATINGS)
     report = quality_report(scores, scoring.feedback, evaluated, cfg.quality)
     report["empathy_transfer_esconv"] = empathy_transfer(scoring.transfer)
-    report["miti_by_source"] = miti_by_source(scoring.miti_rows)
+    report["miti_by_source"] = scoring.miti.report()
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
 
