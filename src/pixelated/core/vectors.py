@@ -33,7 +33,9 @@ class DiskRows:
 
     def append(self, block: np.ndarray) -> None:
         block = np.ascontiguousarray(block, dtype=np.float32).reshape(-1, self.width)
-        os.pwrite(self._file.fileno(), block.data, self._count * self.width * 4)
+        written = os.pwrite(self._file.fileno(), block.data, self._count * self.width * 4)
+        if written != block.nbytes:  # a full disk can cut a write short without an error
+            raise OSError(f"short write of vectors: {written} of {block.nbytes} bytes (is TMPDIR full?)")
         self._count += len(block)
 
     def __getitem__(self, rows) -> np.ndarray:

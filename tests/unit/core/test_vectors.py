@@ -1,5 +1,6 @@
 """Issue 14: embeddings on disk with their keys in memory, and an RSS that holds one read."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -94,3 +95,12 @@ def test_a_cache_folder_of_parts_is_read_as_one(tmp_path):
     reader = EmbeddingCache(read_only=[folder])
     assert np.array_equal(reader.encode(["c", "a", "b"]), np.stack([written[t] for t in "cab"]))
     assert reader.misses == 0
+
+
+def test_a_short_write_is_an_error_not_lost_vectors(monkeypatch):
+    """A full TMPDIR can cut a write short without raising; the vectors must not go missing."""
+    rows = DiskRows(2)
+    monkeypatch.setattr(os, "pwrite", lambda fd, data, offset: data.nbytes - 4)
+    with pytest.raises(OSError, match="short write"):
+        rows.append(np.ones((3, 2), np.float32))
+    assert len(rows) == 0
