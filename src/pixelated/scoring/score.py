@@ -174,8 +174,9 @@ class ShardedScoring:
             yield item
 
     def _record(self, measured: Measured, evidence: list[Evidence]) -> None:
-        """What the report reads of a batch: source, seeker feedback, MITI summary scores and
-        the empathy levels of ESConv's strategy-labelled helper turns."""
+        """What the report reads of a batch beside the scored table: seeker feedback where
+        there is one, MITI summary scores and the empathy levels of ESConv's strategy-labelled
+        helper turns."""
         self.feedback.update((cid, value) for cid, value in measured.feedback.items() if not np.isnan(value))
         for (cid, turns), found in zip(measured.mturns.items(), evidence, strict=True):
             self.miti.add(found.codes, measured.source[cid])
