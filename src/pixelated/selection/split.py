@@ -1,34 +1,31 @@
-"""split: deterministic, group-aware, stratified splits (and CV folds for small datasets).
-
-A group is everything that must stay on one side: a source thread (counsel-chat answers
-to one question) joined with a dedup cluster when one is given. Groups are assigned within
-each stratum (source x quality tier) to the split furthest below its target share, in an
-order fixed by a seeded hash, so the same input and seed always give the same splits.
-"""
+"""split: deterministic, group-aware, stratified splits (and CV folds for small datasets),
+planned in DuckDB (`SplitPlan`) and written by routing the input's batches."""
 
 from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Annotated
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import AfterValidator, Field
 
 from pixelated.core.config import Config, ExecutorConfig, ValidateConfig
-from pixelated.core.hashing import seeded_key
 from pixelated.core.runner import BatchResult, Output, run_batches
 from pixelated.core.schema import CONVERSATION_SCHEMA, SPLIT_ASSIGNMENT_SCHEMA, SPLITS, SplitAssignmentSchema
 from pixelated.core.shards import parts
-from pixelated.core.tableio import ValidatedWriter, read_batches, to_pandas
-from pixelated.core.unionfind import UnionFind
+from pixelated.core.tableio import ValidatedWriter, parquet_file, read_batches, rechunked, to_pandas
+from pixelated.core.unionfind import components
 from pixelated.core.validation import canonical_schema
 from pixelated.dedup.cascade import near_duplicate_pairs
+from pixelated.dedup.clusters import CHUNK_ROWS, connect
 from pixelated.dedup.config import DedupConfig, NearConfig
 from pixelated.dedup.features import conversation_features, table_features
 
@@ -66,183 +63,302 @@ class SplitPaths:
 
 
 def run(cfg: SplitStageConfig, paths: SplitPaths) -> None:
-    # select adds quality_tier; split stratifies by source x tier
-    tier = ["quality_tier"] if "quality_tier" in pq.read_schema(parts(paths.input)[0]).names else []
-    keys = to_pandas(pq.read_table(paths.input, columns=KEY_COLUMNS + tier))
-    clusters = to_pandas(pq.read_table(paths.clusters, columns=["conversation_id", "group_id"]))
     split = cfg.split
-    assignments = make_splits(
-        keys,
+    with SplitPlan(
+        key_batches(paths.input),
         split.fractions,
         split.seed,
         split.cv_folds,
         split.cv_below,
-        cluster_groups=clusters.set_index("conversation_id")["group_id"],
-    )
-    paths.output.mkdir(parents=True, exist_ok=True)
-    with ValidatedWriter(
-        paths.output / "assignments.parquet", SPLIT_ASSIGNMENT_SCHEMA, SplitAssignmentSchema
-    ) as writer:
-        writer.write(assignments)
-    written = write_splits(cfg, paths, assignments)
-    metrics = {
-        "conversations": {name: written[name] for name in SPLITS},
-        "proportions": proportions(assignments, keys),
-        "leakage": {
-            **leakage(assignments, keys),
-            "near_duplicate_pairs_across_splits": near_leakage(
-                paths.input, assignments, cfg.dedup.near, cfg.executor
-            ),
-        },
-        "cv_folds": int(assignments["fold"].nunique()),
-        "groups": int(assignments["group"].nunique()),
-    }
+        clusters=paths.clusters,
+        threads=cfg.executor.n_workers,
+    ) as plan:
+        paths.output.mkdir(parents=True, exist_ok=True)
+        with ValidatedWriter(
+            paths.output / "assignments.parquet", SPLIT_ASSIGNMENT_SCHEMA, SplitAssignmentSchema
+        ) as writer:
+            for frame in plan.frames():
+                writer.write(frame)
+        written = write_splits(cfg, paths, plan)
+        near = near_leakage(paths.input, plan, cfg.dedup.near, cfg.executor)
+        metrics = {
+            "conversations": {name: written[name] for name in SPLITS},
+            "proportions": plan.proportions(),
+            "leakage": {**plan.leakage(), "near_duplicate_pairs_across_splits": near},
+            **plan.counts(),
+        }
     paths.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
 
 
-def write_splits(cfg: SplitStageConfig, paths: SplitPaths, assignments: pd.DataFrame) -> Counter[str]:
+def key_batches(path: Path) -> Iterator[pa.RecordBatch]:
+    """What the split needs of each conversation, in input order; select adds the quality
+    tier that split stratifies by."""
+    tier = ["quality_tier"] if "quality_tier" in pq.read_schema(parts(path)[0]).names else []
+    for part in parts(path):
+        yield from parquet_file(part).iter_batches(batch_size=CHUNK_ROWS, columns=KEY_COLUMNS + tier)
+
+
+def write_splits(cfg: SplitStageConfig, paths: SplitPaths, plan: SplitPlan) -> Counter[str]:
     """Route every input conversation to `<split>.parquet`; the rows written per split."""
     check = canonical_schema(cfg.validate_.max_turn_chars)
     written: Counter[str] = Counter()
     run_batches(
         "split",
-        partial(route, assignments.set_index("conversation_id")["split"]),
-        read_batches(paths.input, cfg.executor.batch_size),
+        route,
+        plan.with_sides(read_batches(paths.input, cfg.executor.batch_size)),
         outputs={
             name: Output(paths.output / f"{name}.parquet", CONVERSATION_SCHEMA, check) for name in SPLITS
         },
         quarantine=None,
         ledger=paths.ledger,
         executor=cfg.executor,
-        total=len(assignments),
+        total=plan.size,
         on_result=lambda result: written.update({name: len(part) for name, part in result.kept.items()}),
     )
     return written
 
 
-def route(split_of: pd.Series, batch: pd.DataFrame) -> BatchResult:
-    """One batch, by split; nothing is dropped."""
+def route(payload: tuple[pd.DataFrame, np.ndarray]) -> BatchResult:
+    """One batch, with the split of each row, by split; nothing is dropped."""
+    batch, side = payload
     batch = batch[CONVERSATION_SCHEMA.names]  # splits hold the canonical columns only
-    side = batch["conversation_id"].map(split_of)
     parts = {name: batch[side == name].reset_index(drop=True) for name in SPLITS}
     return BatchResult(batch["source"], parts)
 
 
-def near_leakage(path: Path, assignments: pd.DataFrame, near: NearConfig, executor: ExecutorConfig) -> int:
+def near_leakage(path: Path, plan: SplitPlan, near: NearConfig, executor: ExecutorConfig) -> int:
     """Near-duplicate pairs (dedup's MinHash LSH + Jaccard check) split across sides."""
     with table_features(path, partial(conversation_features, near=near), executor) as features:
         if not len(features):
             return 0
         pairs, _ = near_duplicate_pairs(features, near)
         ids = features.ids()
-    return near_duplicate_leakage(assignments, [(ids[a], ids[b]) for a, b in pairs])
+    return plan.near_duplicate_leakage([(ids[a], ids[b]) for a, b in pairs])
 
 
-def assign_groups(
-    groups: pd.DataFrame, names: tuple[str, ...], fractions: Sequence[float], seed: int
-) -> dict[str, str]:
-    """Map group -> name. `groups` has columns group, stratum, size (conversations).
+# The plan's tables, in the order they are made:
+#   ordered      the input's keys; `pos`, the rank of conversation_id; `input_row`, its place
+#   members      conversation -> group: the smallest conversation_id of its connected component
+#   groups       group -> stratum (of that smallest member), size in conversations
+#   split_of, fold_of   group -> name, by `SplitPlan._assign`
+#   assignments  conversation -> group, split, fold, with what the metrics count by
+_KEYS = """
+CREATE TABLE keys (input_row BIGINT, conversation_id VARCHAR, source VARCHAR, thread_id VARCHAR,
+    content_hash VARCHAR, quality_tier VARCHAR)
+"""
+_ORDERED = (
+    "CREATE TABLE ordered AS SELECT row_number() OVER (ORDER BY conversation_id) - 1 AS pos, * FROM keys"
+)
+# Each conversation links to the first member of its thread and of its dedup group.
+_LINKS = """
+SELECT pos, first FROM (
+    SELECT pos, min(pos) OVER (PARTITION BY thread_id) AS first FROM ordered WHERE thread_id IS NOT NULL
+    UNION ALL
+    SELECT pos, min(pos) OVER (PARTITION BY group_id) AS first
+    FROM ordered JOIN cluster_groups USING (conversation_id) WHERE group_id IS NOT NULL
+) WHERE pos != first
+"""
+_MEMBERS = """
+CREATE TABLE members AS
+SELECT o.input_row, o.conversation_id, o.source, o.quality_tier, o.content_hash, r.conversation_id AS "group"
+FROM ordered o LEFT JOIN moved USING (pos) JOIN ordered r ON r.pos = coalesce(moved.root, o.pos)
+"""
+_GROUPS = """
+CREATE TABLE groups AS
+SELECT m."group", r.source || '|' || r.quality_tier AS stratum, m.size
+FROM (SELECT "group", count(*) AS size FROM members GROUP BY "group") m
+JOIN ordered r ON r.conversation_id = m."group"
+"""
+# The order of `core.hashing.seeded_key(seed, group)`, in SQL; ties cannot happen but would
+# fall back to the group.
+_SEEDED_ORDER = (
+    """SELECT "group", stratum, size FROM ({}) ORDER BY stratum, sha256(? || ':' || "group"), "group" """
+)
+_ASSIGNMENTS = """
+CREATE TABLE assignments AS
+SELECT conversation_id, "group", s.name AS split, CAST(f.name AS BIGINT) AS fold, input_row, content_hash,
+    source, quality_tier
+FROM members JOIN split_of s USING ("group") LEFT JOIN fold_of f USING ("group")
+"""
+_ACROSS = """
+SELECT count(*) FROM (
+    SELECT {key} FROM assignments WHERE {key} IS NOT NULL GROUP BY ALL HAVING count(DISTINCT split) > 1
+)
+"""
 
-    Greedy by deficit: each group goes to the name whose share of its stratum is furthest
-    below target after adding it, which keeps every stratum close to the fractions.
+
+class SplitPlan:
+    """Group-aware, stratified splits (and CV folds) of one input, held in DuckDB whose sorts
+    and joins spill to disk, so that memory does not grow with the input beyond an integer
+    per conversation (the group components).
+
+    A group is everything that must stay on one side: a source thread (counsel-chat answers
+    to one question) joined with a dedup group (`clusters`: a table or Parquet file of
+    conversation_id -> group_id). Groups are assigned within each stratum (source x quality
+    tier) to the split furthest below its target share, in an order fixed by a seeded hash,
+    so the same input and seed always give the same splits, whatever the input's order.
     """
-    assignment: dict[str, str] = {}
-    for _, members in groups.groupby("stratum", sort=True):
-        counts = dict.fromkeys(names, 0)
-        ordered = sorted(members.itertuples(index=False), key=lambda g: seeded_key(seed, g.group))
-        for group in ordered:
-            total = sum(counts.values()) + group.size
-            target = max(names, key=lambda n: fractions[names.index(n)] * total - counts[n])
-            counts[target] += group.size
-            assignment[group.group] = target
-    return assignment
+
+    def __init__(
+        self,
+        keys: Iterable[pa.RecordBatch],
+        fractions: Sequence[float],
+        seed: int,
+        cv_folds: int,
+        cv_below: int,
+        clusters: Path | pa.Table | None = None,
+        threads: int = 2,
+    ):
+        check_fractions(fractions)
+        self.con = connect(threads)
+        self.size = self._load(keys)
+        self._cluster_groups(clusters)
+        self._group()
+        self._assign("split_of", "FROM groups", SPLITS, fractions, seed)
+        # CV folds over train+validation, only for datasets under `cv_below` conversations
+        pool = "FROM groups JOIN split_of USING (\"group\") WHERE name != 'test'"
+        folds = tuple(str(k) for k in range(cv_folds))
+        every_fold = [1 / cv_folds] * cv_folds
+        self._assign(
+            "fold_of", pool if self.size < cv_below else "FROM groups LIMIT 0", folds, every_fold, seed + 1
+        )
+        self.con.execute(_ASSIGNMENTS)
+        self.con.execute("DROP TABLE members; DROP TABLE groups; DROP TABLE split_of; DROP TABLE fold_of")
+
+    def _load(self, keys: Iterable[pa.RecordBatch]) -> int:
+        self.con.execute(_KEYS)
+        rows = 0
+        for batch in keys:
+            table = pa.Table.from_batches([batch])
+            table = table.append_column("input_row", pa.array(np.arange(rows, rows + len(table))))
+            if "quality_tier" not in table.column_names:  # 'unscored' until a scoring stage gives one
+                table = table.append_column("quality_tier", pa.array(["unscored"] * len(table), pa.string()))
+            self._insert("keys", table)
+            rows += len(table)
+        self.con.execute(_ORDERED)
+        self.con.execute("DROP TABLE keys")
+        return rows
+
+    def _insert(self, name: str, table: pa.Table) -> None:
+        self.con.register("chunk", table)
+        self.con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM chunk")
+        self.con.unregister("chunk")
+
+    def _cluster_groups(self, clusters: Path | pa.Table | None) -> None:
+        self.con.execute("CREATE TABLE cluster_groups (conversation_id VARCHAR, group_id VARCHAR)")
+        if isinstance(clusters, Path):
+            self.con.execute(
+                "INSERT INTO cluster_groups SELECT conversation_id, group_id FROM read_parquet(?)",
+                [str(clusters)],
+            )
+        elif clusters is not None:
+            self._insert("cluster_groups", clusters.select(["conversation_id", "group_id"]))
+
+    def _group(self) -> None:
+        """Connected components over positions: integers are all that Python holds."""
+        links = self.con.execute(_LINKS).fetchnumpy()
+        roots = components(self.size, np.column_stack([links["pos"], links["first"]]))
+        moved = np.flatnonzero(roots != np.arange(self.size))
+        self.con.register("moved", pa.table({"pos": moved, "root": roots[moved]}))
+        self.con.execute(_MEMBERS)
+        self.con.unregister("moved")
+        self.con.execute(_GROUPS)
+        self.con.execute("DROP TABLE ordered")
+
+    def _assign(
+        self, name: str, groups: str, names: tuple[str, ...], fractions: Sequence[float], seed: int
+    ) -> None:
+        """Greedy by deficit: each group goes to the name whose share of its stratum is furthest
+        below target after adding it, which keeps every stratum close to the fractions.
+        `groups` (SQL after SELECT ...) gives group, stratum and size."""
+        self.con.execute(f'CREATE TABLE {name} ("group" VARCHAR, name VARCHAR)')
+        query = _SEEDED_ORDER.format(f"SELECT * {groups}")
+        reader = self.con.cursor().sql(query, params=[str(seed)]).to_arrow_reader(CHUNK_ROWS)
+        stratum_now, counts = None, {}
+        for batch in reader:
+            chosen = []
+            for stratum, size in zip(batch["stratum"].to_pylist(), batch["size"].to_pylist(), strict=True):
+                if stratum != stratum_now:
+                    stratum_now, counts = stratum, dict.fromkeys(names, 0)
+                total = sum(counts.values()) + size
+                target = max(names, key=lambda n: fractions[names.index(n)] * total - counts[n])
+                counts[target] += size
+                chosen.append(target)
+            self._insert(name, pa.table({"group": batch["group"], "name": pa.array(chosen, pa.string())}))
+
+    def frames(self, rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+        """conversation_id -> group, split, fold, sorted by conversation_id, `rows` at a time."""
+        query = 'SELECT conversation_id, "group", split, fold FROM assignments ORDER BY conversation_id'
+        for table in rechunked(self.con.cursor().sql(query).to_arrow_reader(rows), rows):
+            yield to_pandas(table)
+
+    def with_sides(self, batches: Iterable[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        """Each input batch, in input order, with the split of each of its rows."""
+        query = "SELECT conversation_id, split FROM assignments ORDER BY input_row"
+        reader = self.con.cursor().sql(query).to_arrow_reader(CHUNK_ROWS)
+        ids, sides = np.empty(0, object), np.empty(0, object)
+        for batch in batches:
+            while len(ids) < len(batch):
+                more = reader.read_next_batch()
+                ids = np.concatenate([ids, more["conversation_id"].to_numpy(zero_copy_only=False)])
+                sides = np.concatenate([sides, more["split"].to_numpy(zero_copy_only=False)])
+            if not np.array_equal(ids[: len(batch)], batch["conversation_id"].to_numpy(object)):
+                raise ValueError("split: the input's rows are not the ones the plan was made from")
+            yield batch, sides[: len(batch)]
+            ids, sides = ids[len(batch) :], sides[len(batch) :]
+
+    def _count(self, query: str) -> int:
+        [(count,)] = self.con.execute(query).fetchall()
+        return count
+
+    def proportions(self) -> dict:
+        """Share of each split overall and within each stratum, for the report."""
+        counts = self.con.execute(
+            "SELECT source, quality_tier, split, count(*) FROM assignments GROUP BY ALL"
+        ).fetchall()
+        overall, by_stratum = Counter(), defaultdict(Counter)
+        for source, tier, split, count in counts:
+            overall[split] += count
+            by_stratum[f"{source}|{tier}"][split] += count
+        return {
+            "overall": _shares(overall),
+            "by_stratum": {stratum: _shares(by_stratum[stratum]) for stratum in sorted(by_stratum)},
+        }
+
+    def leakage(self) -> dict[str, int]:
+        """Groups and identical contents found on more than one side; both must be 0."""
+        groups, contents = (self._count(_ACROSS.format(key=key)) for key in ('"group"', "content_hash"))
+        return {"groups_across_splits": groups, "identical_content_across_splits": contents}
+
+    def near_duplicate_leakage(self, pairs: list[tuple[str, str]]) -> int:
+        """Near-duplicate pairs (conversation ids) whose two sides landed in different splits; must be 0."""
+        a, b = zip(*pairs, strict=True) if pairs else ((), ())
+        self.con.register("pairs", pa.table({"a": pa.array(a, pa.string()), "b": pa.array(b, pa.string())}))
+        count = self._count(
+            """
+            SELECT count(*) FROM pairs JOIN assignments x ON x.conversation_id = pairs.a
+            JOIN assignments y ON y.conversation_id = pairs.b WHERE x.split != y.split
+            """
+        )
+        self.con.unregister("pairs")
+        return count
+
+    def counts(self) -> dict[str, int]:
+        [(folds, groups)] = self.con.execute(
+            'SELECT count(DISTINCT fold), count(DISTINCT "group") FROM assignments'
+        ).fetchall()
+        return {"cv_folds": folds, "groups": groups}
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> SplitPlan:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-def with_tier(conversations: pd.DataFrame) -> pd.DataFrame:
-    """Quality tier for stratification; 'unscored' until a scoring stage provides one."""
-    if "quality_tier" in conversations:
-        return conversations
-    return conversations.assign(quality_tier="unscored")
-
-
-def group_table(
-    conversations: pd.DataFrame, cluster_groups: pd.Series | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(conversation -> group, one row per group: key, stratum of its first member, size).
-
-    A group is a connected component: conversations sharing a source thread, or a dedup
-    cluster (`cluster_groups`: conversation_id -> cluster id), end up in one group.
-    """
-    frame = conversations[["conversation_id", "source", "thread_id", "quality_tier"]]
-    frame = frame.sort_values("conversation_id").reset_index(drop=True)
-    link_columns = [frame["thread_id"]]
-    if cluster_groups is not None:
-        link_columns.append(frame["conversation_id"].map(cluster_groups))
-    links = UnionFind(frame["conversation_id"])
-    for column in link_columns:
-        first_of = {}
-        for conversation_id, key in zip(frame["conversation_id"], column, strict=True):
-            if pd.notna(key):
-                links.union(first_of.setdefault(key, conversation_id), conversation_id)
-    frame = frame.assign(
-        group=frame["conversation_id"].map(links.groups()),
-        stratum=frame["source"] + "|" + frame["quality_tier"],
-    )
-    groups = frame.groupby("group", sort=True).agg(
-        stratum=("stratum", "first"), size=("conversation_id", "size")
-    )
-    return frame[["conversation_id", "group"]], groups.reset_index()
-
-
-def make_splits(
-    conversations: pd.DataFrame,
-    fractions: Sequence[float],
-    seed: int,
-    cv_folds: int,
-    cv_below: int,
-    cluster_groups: pd.Series | None = None,
-) -> pd.DataFrame:
-    """conversation_id -> group, split, fold (fold only when fewer than `cv_below` rows)."""
-    check_fractions(fractions)
-    members, groups = group_table(with_tier(conversations), cluster_groups)
-    split_of = assign_groups(groups, SPLITS, fractions, seed)
-    members = members.assign(split=members["group"].map(split_of))
-    members["fold"] = pd.array([None] * len(members), dtype="Int64")
-    if len(conversations) < cv_below:
-        pool = groups[groups["group"].map(split_of) != "test"]
-        fold_names = tuple(str(k) for k in range(cv_folds))
-        fold_of = assign_groups(pool, fold_names, [1 / cv_folds] * cv_folds, seed + 1)
-        members["fold"] = members["group"].map(fold_of).astype("Int64")
-    return members.sort_values("conversation_id").reset_index(drop=True)
-
-
-def leakage(assignments: pd.DataFrame, conversations: pd.DataFrame) -> dict[str, int]:
-    """Groups and identical contents found on more than one side; both must be 0."""
-    split_count = assignments.groupby("group")["split"].nunique()
-    joined = assignments.merge(conversations[["conversation_id", "content_hash"]], on="conversation_id")
-    content_count = joined.groupby("content_hash")["split"].nunique()
-    return {
-        "groups_across_splits": int((split_count > 1).sum()),
-        "identical_content_across_splits": int((content_count > 1).sum()),
-    }
-
-
-def near_duplicate_leakage(assignments: pd.DataFrame, pairs: list[tuple[str, str]]) -> int:
-    """Near-duplicate pairs (conversation ids) whose two sides landed in different splits; must be 0."""
-    split_of = assignments.set_index("conversation_id")["split"]
-    return sum(split_of[a] != split_of[b] for a, b in pairs)
-
-
-def proportions(assignments: pd.DataFrame, conversations: pd.DataFrame) -> dict:
-    """Share of each split overall and within each stratum, for the report."""
-    columns = ["conversation_id", "source", "quality_tier"]
-    joined = assignments.merge(with_tier(conversations)[columns], on="conversation_id")
-    overall = joined["split"].value_counts(normalize=True)
-    by_stratum = defaultdict(dict)
-    for (source, tier), part in joined.groupby(["source", "quality_tier"], sort=True):
-        shares = part["split"].value_counts(normalize=True)
-        by_stratum[f"{source}|{tier}"] = {s: round(float(shares.get(s, 0.0)), 4) for s in SPLITS}
-    return {
-        "overall": {s: round(float(overall.get(s, 0.0)), 4) for s in SPLITS},
-        "by_stratum": dict(by_stratum),
-    }
+def _shares(counts: Counter[str]) -> dict[str, float]:
+    total = sum(counts.values())
+    return {split: round(counts[split] / total, 4) for split in SPLITS}

@@ -24,7 +24,7 @@ from pixelated.dedup.minhash import HashSets, LshParams, shingles, signatures, t
 from pixelated.dedup.report import summarize
 from pixelated.dedup.store import spill
 from pixelated.ingest.conversation import make_turn, stable_id
-from pixelated.selection.split import make_splits, near_duplicate_leakage
+from pixelated.selection.split import KEY_COLUMNS, SplitPlan
 from tests.conftest import canonical_row
 from tests.conftest import frame as typed_frame
 from tests.paths import REPO
@@ -257,12 +257,13 @@ def test_split_keeps_planted_duplicates_together():
         if a != b
     ]
     assert len(pairs) == 30
-    keys = data.assign(content_hash=data["conversation_id"], quality_tier="unscored")
-    without = make_splits(keys, [0.5, 0.25, 0.25], 3, 5, 0)
-    assert near_duplicate_leakage(without, pairs) > 0  # the check sees leaks
-    groups = result.clusters.set_index("conversation_id")["group_id"]
-    with_groups = make_splits(keys, [0.5, 0.25, 0.25], 3, 5, 0, cluster_groups=groups)
-    assert near_duplicate_leakage(with_groups, pairs) == 0
+    keys = data.assign(content_hash=data["conversation_id"])[KEY_COLUMNS]
+    batches = pa.Table.from_pandas(keys, preserve_index=False).to_batches()
+    with SplitPlan(batches, [0.5, 0.25, 0.25], 3, 5, 0) as without:
+        assert without.near_duplicate_leakage(pairs) > 0  # the check sees leaks
+    groups = pa.Table.from_pandas(result.clusters[["conversation_id", "group_id"]], preserve_index=False)
+    with SplitPlan(batches, [0.5, 0.25, 0.25], 3, 5, 0, clusters=groups) as with_groups:
+        assert with_groups.near_duplicate_leakage(pairs) == 0
 
 
 def test_batch_word_hashes_equal_per_document_shingles():

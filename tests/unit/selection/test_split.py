@@ -3,21 +3,16 @@ stage routing every row to one split."""
 
 import json
 
+import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pixelated.core.config import ConfigError, build_config, read_params
+from pixelated.core.hashing import seeded_key
 from pixelated.core.schema import CONVERSATION_SCHEMA, SPLITS
-from pixelated.selection.split import (
-    SplitPaths,
-    SplitStageConfig,
-    leakage,
-    make_splits,
-    proportions,
-    run,
-)
+from pixelated.selection.split import _SEEDED_ORDER, SplitPaths, SplitPlan, SplitStageConfig, run
 from tests.conftest import canonical_row, frame
 from tests.paths import REPO
 
@@ -38,10 +33,22 @@ def _conversations(n_per_source: int = 400, answers_per_thread: int = 1) -> pd.D
     return pd.DataFrame(rows)
 
 
+def _plan(conversations: pd.DataFrame, *args, clusters: pd.Series | None = None) -> SplitPlan:
+    """A plan of `conversations` (fractions, seed, cv_folds, cv_below), fed in two batches."""
+    keys = pa.Table.from_pandas(conversations, preserve_index=False).to_batches(max_chunksize=700)
+    if clusters is not None:
+        clusters = pa.table({"conversation_id": clusters.index, "group_id": clusters.to_numpy()})
+    return SplitPlan(keys, *args, clusters=clusters)
+
+
+def make_splits(conversations: pd.DataFrame, *args, clusters: pd.Series | None = None) -> pd.DataFrame:
+    with _plan(conversations, *args, clusters=clusters) as plan:
+        return pd.concat(plan.frames(), ignore_index=True)
+
+
 def test_proportions_are_70_15_15_within_every_stratum():
-    conversations = _conversations()
-    assignments = make_splits(conversations, [0.7, 0.15, 0.15], seed=1, cv_folds=5, cv_below=0)
-    shares = proportions(assignments, conversations)
+    with _plan(_conversations(), [0.7, 0.15, 0.15], 1, 5, 0) as plan:
+        shares = plan.proportions()
     assert shares["overall"] == pytest.approx({"train": 0.7, "validation": 0.15, "test": 0.15}, abs=0.01)
     for stratum, split_shares in shares["by_stratum"].items():
         assert split_shares == pytest.approx({"train": 0.7, "validation": 0.15, "test": 0.15}, abs=0.02), (
@@ -56,11 +63,9 @@ def test_threads_and_dedup_clusters_stay_on_one_side():
         {"a000000000000000": "dup-1", "b000000000000000": "dup-1", "c000000000000007": "dup-1"}
     )
     conversations.loc[conversations["conversation_id"].isin(clusters.index), "content_hash"] = "same"
-    assignments = make_splits(conversations, [0.7, 0.15, 0.15], 3, 5, 0, cluster_groups=clusters)
-    assert leakage(assignments, conversations) == {
-        "groups_across_splits": 0,
-        "identical_content_across_splits": 0,
-    }
+    with _plan(conversations, [0.7, 0.15, 0.15], 3, 5, 0, clusters=clusters) as plan:
+        assert plan.leakage() == {"groups_across_splits": 0, "identical_content_across_splits": 0}
+        assignments = pd.concat(plan.frames(), ignore_index=True)
     planted = assignments[assignments["conversation_id"].isin(clusters.index)]
     assert planted["split"].nunique() == 1
     per_thread = (
@@ -80,13 +85,30 @@ def test_same_seed_same_splits_other_seed_differs():
 
 def test_cv_folds_only_below_threshold_and_never_on_test():
     conversations = _conversations()
-    without = make_splits(conversations, [0.7, 0.15, 0.15], 1, 5, cv_below=len(conversations))
+    without = make_splits(conversations, [0.7, 0.15, 0.15], 1, 5, len(conversations))
     assert without["fold"].isna().all()
-    with_folds = make_splits(conversations, [0.7, 0.15, 0.15], 1, 5, cv_below=len(conversations) + 1)
+    with_folds = make_splits(conversations, [0.7, 0.15, 0.15], 1, 5, len(conversations) + 1)
     assert with_folds.loc[with_folds["split"] == "test", "fold"].isna().all()
     folds = with_folds.loc[with_folds["split"] != "test", "fold"]
     assert sorted(folds.unique()) == [0, 1, 2, 3, 4]
     assert folds.value_counts(normalize=True).between(0.18, 0.22).all()
+
+
+def test_groups_are_taken_in_seeded_key_order():
+    """The plan orders groups in SQL by the same sha256 as `seeded_key`, which keeps the splits
+    of earlier releases."""
+    groups = pd.DataFrame({"group": [f"g{i}" for i in range(50)], "stratum": "s", "size": 1})
+    ordered = duckdb.sql(_SEEDED_ORDER.format("SELECT * FROM groups"), params=["11"]).df()["group"]
+    assert list(ordered) == sorted(groups["group"], key=lambda g: seeded_key(11, g))
+
+
+def test_routing_refuses_rows_the_plan_was_not_made_from():
+    conversations = _conversations(10)
+    with _plan(conversations, [0.7, 0.15, 0.15], 1, 5, 0) as plan:
+        routed = list(plan.with_sides([conversations.iloc[:20], conversations.iloc[20:]]))
+        assert [len(side) for _, side in routed] == [20, 10]
+        with pytest.raises(ValueError, match="not the ones the plan was made from"):
+            list(plan.with_sides([conversations.iloc[::-1]]))
 
 
 def test_fractions_must_sum_to_one():
