@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from pixelated.core.config import Config, ExecutorConfig, MlflowConfig
@@ -146,8 +147,11 @@ def cross_validation(splits: Path, pretrained, cfg: EvaluateStageConfig) -> dict
     mean and std over folds. A cheaper recipe than `train`, so it measures variance across
     data, not the headline number."""
     evaluate, train, cv = cfg.evaluate, cfg.train, cfg.evaluate.cv
-    folds = to_pandas(pq.read_table(splits / "assignments.parquet", columns=["conversation_id", "fold"]))
-    folds = folds.dropna(subset=["fold"])
+    # only small datasets have folds (split.cv_below): read those rows, not every conversation's
+    has_fold = pc.field("fold").is_valid()
+    folds = to_pandas(
+        pq.read_table(splits / "assignments.parquet", columns=["conversation_id", "fold"], filters=has_fold)
+    )
     if not cv.enabled or folds.empty:
         return {"folds": 0}
     tables = [splits / f"{name}.parquet" for name in ("train", "validation")]
