@@ -264,7 +264,7 @@ def score_batch(item: tuple[pd.DataFrame, list[Evidence]], weights: dict[str, fl
 
 
 # What decisions and reports read of every scored conversation: ids, scores and crisis flags,
-# never text or provenance (a tenth of a whole row's bytes, without the turns)
+# never text or provenance (about a quarter of a whole row's bytes, without the turns)
 DECISION_COLUMNS = ("conversation_id", "source", *METRICS, "quality", "safety", "crisis_kinds")
 
 
