@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -32,14 +30,13 @@ import pyarrow.parquet as pq
 
 from bench import command_line
 from bench.dedup_bench import grown
+from bench.memory import REPO, run_fresh, with_ratios
 from pixelated.core import embed, resources
 from pixelated.core.config import load_config
 from pixelated.core.embed import DIMENSION
 from pixelated.core.hashing import text_hash
 from pixelated.core.tableio import to_pandas
 from pixelated.dedup import dedup
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def write_corpus(table: pa.Table, size: int, seed: int, path: Path, batch_size: int) -> None:
@@ -83,13 +80,10 @@ def measure_size(table: pa.Table, size: int, args, work: Path) -> dict:
     corpus, out = work / f"corpus-{size}.parquet", work / f"out-{size}"
     write_corpus(table, size, args.seed, corpus, stage_config(False).executor.batch_size)
     out.mkdir()
-    command = [sys.executable, "-m", "bench.dedup_memory", "--run", str(corpus), str(out)]
-    command += ["--semantic", args.semantic] if args.semantic else []
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"dedup on {size} conversations failed:\n{done.stderr[-2000:]}")
-    entry = json.loads(done.stdout.strip().splitlines()[-1])
+    semantic = ["--semantic", args.semantic] if args.semantic else []
+    entry = run_fresh(
+        "bench.dedup_memory", [str(corpus), str(out), *semantic], f"dedup on {size} conversations"
+    )
     corpus.unlink()
     return {key: entry[key] for key in ("wall_s", "cpu_s", "peak_rss_mb", "rows_in", "rows_out")}
 
@@ -113,16 +107,11 @@ def main() -> None:
     table = pq.read_table(args.input)
     with tempfile.TemporaryDirectory(prefix="dedup-memory-") as work:
         rows = {size: measure_size(table, size, args, Path(work)) for size in sorted(args.sizes)}
-    smallest = rows[min(rows)]
-    for size, row in rows.items():
-        row["rss_ratio_to_smallest"] = round(row["peak_rss_mb"] / smallest["peak_rss_mb"], 3)
-        row["time_ratio_to_smallest"] = round(row["wall_s"] / smallest["wall_s"], 3)
-        row["data_ratio_to_smallest"] = round(size / min(rows), 3)
-    largest = rows[max(rows)]
+    smallest, largest = rows[min(rows)], rows[max(rows)]
     result = {
         "semantic": args.semantic,
         "cpus": os.cpu_count(),
-        "sizes": {str(size): row for size, row in rows.items()},
+        "sizes": with_ratios(rows),
         "rss_growth_kb_per_conversation": round(
             (largest["peak_rss_mb"] - smallest["peak_rss_mb"]) * 1024 / max(1, max(rows) - min(rows)), 3
         ),

@@ -14,22 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench import command_line
+from bench.memory import REPO, copies, run_fresh, with_ratios
 from pixelated.core import resources
 from pixelated.core.config import load_config, read_params
 from pixelated.core.schema import SPLITS
 from pixelated.export.export import ExportStageConfig, export_all
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 def grow_splits(source: Path, target: Path, factor: int, batch_size: int) -> dict[str, Path]:
@@ -37,15 +32,9 @@ def grow_splits(source: Path, target: Path, factor: int, batch_size: int) -> dic
     target.mkdir(parents=True, exist_ok=True)
     grown = {}
     for name in SPLITS:
-        table = pq.read_table(source / f"{name}.parquet")
-        column = table.schema.get_field_index("conversation_id")
-        ids = table.column(column)
-        copies = [
-            table.set_column(column, "conversation_id", pc.binary_join_element_wise(ids, f"{k:04d}", ""))
-            for k in range(factor)
-        ]
         grown[name] = target / f"{name}.parquet"
-        pq.write_table(pa.concat_tables(copies), grown[name], row_group_size=batch_size)
+        table = copies(pq.read_table(source / f"{name}.parquet"), factor, ["conversation_id"])
+        pq.write_table(table, grown[name], row_group_size=batch_size)
     return grown
 
 
@@ -61,12 +50,7 @@ def measure_factor(source: Path, factor: int, work: Path) -> dict:
     splits, out = work / f"splits-{factor}", work / f"export-{factor}"
     batch_size = read_params(REPO / "params.yaml")["executor"]["batch_size"]
     grow_splits(source, splits, factor, batch_size)
-    command = [sys.executable, "-m", "bench.export_memory", "--run", str(splits), str(out)]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"export of {factor}x the splits failed:\n{done.stderr[-2000:]}")
-    entry = json.loads(done.stdout.strip().splitlines()[-1])
+    entry = run_fresh("bench.export_memory", [str(splits), str(out)], f"export of {factor}x the splits")
     return {key: entry[key] for key in ("wall_s", "cpu_s", "peak_rss_mb", "rows")}
 
 
@@ -82,11 +66,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="export-memory-") as work:
         rows = {factor: measure_factor(args.splits, factor, Path(work)) for factor in sorted(args.factors)}
-    smallest = rows[min(rows)]
-    for row in rows.values():
-        row["rss_ratio_to_smallest"] = round(row["peak_rss_mb"] / smallest["peak_rss_mb"], 3)
-        row["data_ratio_to_smallest"] = round(row["rows"] / smallest["rows"], 3)
-    result = {"cpus": os.cpu_count(), "factors": {str(factor): row for factor, row in rows.items()}}
+    result = {"cpus": os.cpu_count(), "factors": with_ratios(rows)}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

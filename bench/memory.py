@@ -1,0 +1,68 @@
+"""What the memory benchmarks share: inputs grown by copies with new ids, a stage run in a
+fresh process (so each peak RSS is its own), and ratios to the smallest size of the same run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def copies(
+    table: pa.Table,
+    factor: int,
+    id_columns: Iterable[str],
+    change: Callable[[pa.Table, int], pa.Table] = lambda copy, k: copy,
+) -> pa.Table:
+    """`factor` copies of `table` whose `id_columns` are new in each copy: new conversations,
+    threads and dedup groups, that link to nothing in another copy. `change(copy, k)` may
+    alter copy k further."""
+    grown = []
+    for k in range(factor):
+        copy = change(table, k)
+        for name in id_columns:
+            column = copy.schema.get_field_index(name)
+            copy = copy.set_column(column, name, _renamed(copy.column(column), k))
+        grown.append(copy)
+    return pa.concat_tables(grown)
+
+
+def _renamed(ids: pa.ChunkedArray, copy: int) -> pa.Array:
+    """Each distinct id of copy `copy` as 16 hex digits (the form the schemas check), equal ids
+    alike; nulls stay null."""
+    codes = ids.combine_chunks().dictionary_encode()
+    names = [
+        hashlib.blake2b(f"{copy}:{v}".encode(), digest_size=8).hexdigest()
+        for v in codes.dictionary.to_pylist()
+    ]
+    return pc.take(pa.array(names, pa.string()), codes.indices)
+
+
+def run_fresh(module: str, args: list[str], what: str) -> dict:
+    """`python -m <module> --run <args>` in a fresh process; the JSON of its last output line."""
+    command = [sys.executable, "-m", module, "--run", *args]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{what} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def with_ratios(rows: dict[int, dict]) -> dict[str, dict]:
+    """Rows keyed by data size (conversations, or copies), with peak RSS, time and data as
+    ratios to the smallest size; keys as strings, for JSON."""
+    smallest = rows[min(rows)]
+    for size, row in rows.items():
+        row["rss_ratio_to_smallest"] = round(row["peak_rss_mb"] / smallest["peak_rss_mb"], 3)
+        row["time_ratio_to_smallest"] = round(row["wall_s"] / smallest["wall_s"], 3)
+        row["data_ratio_to_smallest"] = round(size / min(rows), 3)
+    return {str(size): row for size, row in rows.items()}
