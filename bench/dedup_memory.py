@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from bench import command_line
 from bench.dedup_bench import grown
-from bench.memory import REPO, run_fresh, with_ratios
+from bench.memory import REPO, run_fresh, with_ratios, write_result
 from pixelated.core import embed, resources
 from pixelated.core.config import load_config
 from pixelated.core.embed import DIMENSION
@@ -116,9 +116,7 @@ def main() -> None:
             (largest["peak_rss_mb"] - smallest["peak_rss_mb"]) * 1024 / max(1, max(rows) - min(rows)), 3
         ),
     }
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.output, result)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from bench import command_line
-from bench.memory import REPO, copies, run_fresh, with_ratios
+from bench.memory import REPO, copies, run_fresh, with_ratios, write_result
 from pixelated.core import resources
 from pixelated.core.config import load_config, read_params
 from pixelated.core.schema import SPLITS
@@ -67,9 +67,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="export-memory-") as work:
         rows = {factor: measure_factor(args.splits, factor, Path(work)) for factor in sorted(args.factors)}
     result = {"cpus": os.cpu_count(), "factors": with_ratios(rows)}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.output, result)
 
 
 if __name__ == "__main__":

@@ -66,3 +66,10 @@ def with_ratios(rows: dict[int, dict]) -> dict[str, dict]:
         row["time_ratio_to_smallest"] = round(row["wall_s"] / smallest["wall_s"], 3)
         row["data_ratio_to_smallest"] = round(size / min(rows), 3)
     return {str(size): row for size, row in rows.items()}
+
+
+def write_result(output: Path, result: dict) -> None:
+    """The benchmark's JSON under bench/results/, and on stdout."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))

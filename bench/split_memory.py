@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench import command_line
-from bench.memory import REPO, copies, run_fresh, with_ratios
+from bench.memory import REPO, copies, run_fresh, with_ratios, write_result
 from pixelated.core import resources
 from pixelated.core.config import load_config
 from pixelated.selection import split
@@ -97,9 +97,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="split-memory-") as work:
         rows = {factor: measure_factor(args, factor, Path(work)) for factor in sorted(args.factors)}
     result = {"cpus": os.cpu_count(), "factors": with_ratios(rows)}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.output, result)
 
 
 if __name__ == "__main__":
