@@ -61,10 +61,6 @@ class Features:
         """Parquet of the COLUMNS schema, a row group per input batch (for the report's SQL)."""
         return self.path / TABLE
 
-    def ids(self) -> np.ndarray:
-        """Every conversation id, in input order (for callers whose inputs are small: split)."""
-        return pq.read_table(self.table, columns=["conversation_id"]).column(0).to_numpy()
-
     def signatures(self, rows: np.ndarray) -> Iterator[np.ndarray]:
         """The MinHash signatures of `rows`, in order, CHUNK_ROWS at a time."""
         for start in range(0, len(rows), CHUNK_ROWS):

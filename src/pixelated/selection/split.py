@@ -127,13 +127,13 @@ def route(payload: tuple[pd.DataFrame, np.ndarray]) -> BatchResult:
 
 
 def near_leakage(path: Path, plan: SplitPlan, near: NearConfig, executor: ExecutorConfig) -> int:
-    """Near-duplicate pairs (dedup's MinHash LSH + Jaccard check) split across sides."""
+    """Near-duplicate pairs (dedup's MinHash LSH + Jaccard check) split across sides. Features
+    are in input order, so a pair's rows are its conversations' input rows."""
     with table_features(path, partial(conversation_features, near=near), executor) as features:
         if not len(features):
             return 0
         pairs, _ = near_duplicate_pairs(features, near)
-        ids = features.ids()
-    return plan.near_duplicate_leakage([(ids[a], ids[b]) for a, b in pairs])
+    return plan.near_duplicate_leakage(pairs)
 
 
 # The plan's tables, in the order they are made:
@@ -189,8 +189,8 @@ SELECT count(*) FROM (
 
 class SplitPlan:
     """Group-aware, stratified splits (and CV folds) of one input, held in DuckDB whose sorts
-    and joins spill to disk, so that memory does not grow with the input beyond an integer
-    per conversation (the group components).
+    and joins spill to disk, so that memory does not grow with the input beyond a few
+    integers per conversation (the links between them, for the group components).
 
     A group is everything that must stay on one side: a source thread (counsel-chat answers
     to one question) joined with a dedup group (`clusters`: a table or Parquet file of
@@ -237,6 +237,9 @@ class SplitPlan:
             rows += len(table)
         self.con.execute(_ORDERED)
         self.con.execute("DROP TABLE keys")
+        repeated = self._count("SELECT count(*) - count(DISTINCT conversation_id) FROM ordered")
+        if repeated:  # one id, one place: ids name groups and route rows
+            raise ValueError(f"split: {repeated} repeated conversation ids in the input")
         return rows
 
     def _insert(self, name: str, table: pa.Table) -> None:
@@ -330,14 +333,14 @@ class SplitPlan:
         groups, contents = (self._count(_ACROSS.format(key=key)) for key in ('"group"', "content_hash"))
         return {"groups_across_splits": groups, "identical_content_across_splits": contents}
 
-    def near_duplicate_leakage(self, pairs: list[tuple[str, str]]) -> int:
-        """Near-duplicate pairs (conversation ids) whose two sides landed in different splits; must be 0."""
-        a, b = zip(*pairs, strict=True) if pairs else ((), ())
-        self.con.register("pairs", pa.table({"a": pa.array(a, pa.string()), "b": pa.array(b, pa.string())}))
+    def near_duplicate_leakage(self, pairs: np.ndarray) -> int:
+        """Near-duplicate pairs ((k, 2) input rows) whose two sides landed in different splits;
+        must be 0."""
+        self.con.register("pairs", pa.table({"a": pairs[:, 0], "b": pairs[:, 1]}))
         count = self._count(
             """
-            SELECT count(*) FROM pairs JOIN assignments x ON x.conversation_id = pairs.a
-            JOIN assignments y ON y.conversation_id = pairs.b WHERE x.split != y.split
+            SELECT count(*) FROM pairs JOIN assignments x ON x.input_row = pairs.a
+            JOIN assignments y ON y.input_row = pairs.b WHERE x.split != y.split
             """
         )
         self.con.unregister("pairs")

@@ -251,11 +251,14 @@ def test_split_keeps_planted_duplicates_together():
         rows.append(conv(f"copy{i}", text.replace("very low", "so low"), ANSWER, "s"))
     data = pd.DataFrame(rows)
     result = find_duplicates(spill([features_fn(CFG)(data)]), stage_config(exact=False).dedup)
-    pairs = [
-        (a, b)
-        for a, b in zip(result.clusters["conversation_id"], result.clusters["kept_id"], strict=True)
-        if a != b
-    ]
+    row_of = {conversation_id: row for row, conversation_id in enumerate(data["conversation_id"])}
+    pairs = np.array(
+        [
+            (row_of[a], row_of[b])
+            for a, b in zip(result.clusters["conversation_id"], result.clusters["kept_id"], strict=True)
+            if a != b
+        ]
+    )
     assert len(pairs) == 30
     keys = data.assign(content_hash=data["conversation_id"])[KEY_COLUMNS]
     batches = pa.Table.from_pandas(keys, preserve_index=False).to_batches()

@@ -111,6 +111,12 @@ def test_routing_refuses_rows_the_plan_was_not_made_from():
             list(plan.with_sides([conversations.iloc[::-1]]))
 
 
+def test_repeated_ids_are_refused():
+    conversations = _conversations(10)
+    with pytest.raises(ValueError, match="2 repeated conversation ids"):
+        _plan(pd.concat([conversations, conversations.iloc[:2]]), [0.7, 0.15, 0.15], 1, 5, 0)
+
+
 def test_fractions_must_sum_to_one():
     with pytest.raises(ValueError, match="sum to 1"):
         make_splits(_conversations(10), [0.7, 0.2, 0.2], 1, 5, 0)
