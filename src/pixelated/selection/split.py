@@ -180,6 +180,7 @@ SELECT conversation_id, "group", s.name AS split, CAST(f.name AS BIGINT) AS fold
     source, quality_tier
 FROM members JOIN split_of s USING ("group") LEFT JOIN fold_of f USING ("group")
 """
+_NOT_PLANNED = "split: the input's rows are not the ones the plan was made from"
 _ACROSS = """
 SELECT count(*) FROM (
     SELECT {key} FROM assignments WHERE {key} IS NOT NULL GROUP BY ALL HAVING count(DISTINCT split) > 1
@@ -298,17 +299,18 @@ class SplitPlan:
     def with_sides(self, batches: Iterable[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
         """Each input batch, in input order, with the split of each of its rows."""
         query = "SELECT conversation_id, split FROM assignments ORDER BY input_row"
-        reader = self.con.cursor().sql(query).to_arrow_reader(CHUNK_ROWS)
+        planned = iter(self.con.cursor().sql(query).to_arrow_reader(CHUNK_ROWS))
         ids, sides = np.empty(0, object), np.empty(0, object)
         for batch in batches:
-            while len(ids) < len(batch):
-                more = reader.read_next_batch()
+            while len(ids) < len(batch) and (more := next(planned, None)) is not None:
                 ids = np.concatenate([ids, more["conversation_id"].to_numpy(zero_copy_only=False)])
                 sides = np.concatenate([sides, more["split"].to_numpy(zero_copy_only=False)])
             if not np.array_equal(ids[: len(batch)], batch["conversation_id"].to_numpy(object)):
-                raise ValueError("split: the input's rows are not the ones the plan was made from")
+                raise ValueError(_NOT_PLANNED)
             yield batch, sides[: len(batch)]
             ids, sides = ids[len(batch) :], sides[len(batch) :]
+        if len(ids) or next(planned, None) is not None:
+            raise ValueError(_NOT_PLANNED)
 
     def _count(self, query: str) -> int:
         [(count,)] = self.con.execute(query).fetchall()

@@ -107,8 +107,13 @@ def test_routing_refuses_rows_the_plan_was_not_made_from():
     with _plan(conversations, [0.7, 0.15, 0.15], 1, 5, 0) as plan:
         routed = list(plan.with_sides([conversations.iloc[:20], conversations.iloc[20:]]))
         assert [len(side) for _, side in routed] == [20, 10]
-        with pytest.raises(ValueError, match="not the ones the plan was made from"):
-            list(plan.with_sides([conversations.iloc[::-1]]))
+        for other in (
+            [conversations.iloc[::-1]],
+            [conversations.iloc[:29]],
+            [conversations, conversations[:1]],
+        ):
+            with pytest.raises(ValueError, match="not the ones the plan was made from"):
+                list(plan.with_sides(other))  # reordered, one row short, one row more
 
 
 def test_repeated_ids_are_refused():
