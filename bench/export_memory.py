@@ -28,7 +28,7 @@ from pixelated.export.export import ExportStageConfig, export_all
 
 
 def grow_splits(source: Path, target: Path, factor: int, batch_size: int) -> dict[str, Path]:
-    """Each split of `source` copied `factor` times into `target`, copy k's ids suffixed by k."""
+    """Each split of `source` copied `factor` times into `target`, every copy with new ids."""
     target.mkdir(parents=True, exist_ok=True)
     grown = {}
     for name in SPLITS:
