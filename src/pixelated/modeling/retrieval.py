@@ -9,7 +9,7 @@ the same score (an empty TF-IDF vector) gets no credit.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
 
@@ -33,6 +33,7 @@ PAIR_COLUMNS = (
     "context",
     "response",
 )
+PAIR_KEY = ["conversation_id", "turn_index"]  # one pair per helper turn
 TABLE_COLUMNS = ["conversation_id", "thread_id", "content_hash", *GROUP_COLUMNS, "turns"]
 
 
@@ -71,8 +72,15 @@ def pairs_from_batch(
     return pd.DataFrame(rows, columns=list(PAIR_COLUMNS))
 
 
-def load_pairs(path: Path, cfg: TrainConfig, per_conversation: int, executor: ExecutorConfig) -> pd.DataFrame:
-    """Pairs from a conversation table, mapped over its batches, sorted by conversation."""
+def load_pairs(
+    path: Path,
+    cfg: TrainConfig,
+    per_conversation: int,
+    executor: ExecutorConfig,
+    keep: Callable[[pd.DataFrame], pd.DataFrame] = lambda pairs: pairs,
+) -> pd.DataFrame:
+    """Pairs from a conversation table, mapped over its batches, sorted by conversation;
+    `keep` trims each batch's pairs (to their keys, to chosen rows) before they are gathered."""
     work = partial(
         pairs_from_batch,
         context_turns=cfg.context_turns,
@@ -80,9 +88,41 @@ def load_pairs(path: Path, cfg: TrainConfig, per_conversation: int, executor: Ex
         per_conversation=per_conversation,
         seed=cfg.seed,
     )
-    frames = map_with(work, read_batches(path, executor.batch_size), executor)
-    pairs = pd.concat([pd.DataFrame(columns=list(PAIR_COLUMNS)), *frames], ignore_index=True)
-    return pairs.sort_values(["conversation_id", "turn_index"], kind="stable").reset_index(drop=True)
+    frames = (keep(frame) for frame in map_with(work, read_batches(path, executor.batch_size), executor))
+    pairs = pd.concat([keep(pd.DataFrame(columns=list(PAIR_COLUMNS))), *frames], ignore_index=True)
+    return pairs.sort_values(PAIR_KEY, kind="stable").reset_index(drop=True)
+
+
+def load_sample(
+    path: Path,
+    cfg: TrainConfig,
+    per_conversation: int,
+    limit: int | None,
+    seed: int,
+    executor: ExecutorConfig,
+) -> tuple[pd.DataFrame, int]:
+    """`sample_rows(load_pairs(...), limit, seed)` and how many pairs there were, holding the
+    texts of the sample only. A seeded pandas sample depends on the row count alone, so the
+    keys of every pair, in load_pairs' order, pick the same rows; a second pass keeps those."""
+    keys = None if limit is None else load_pairs(path, cfg, per_conversation, executor, lambda p: p[PAIR_KEY])
+    if keys is None or len(keys) <= limit:
+        pairs = load_pairs(path, cfg, per_conversation, executor)
+        return pairs, len(pairs)
+    chosen = sample_rows(keys, limit, seed)
+    rank = {key: place for place, key in enumerate(_keys_of(chosen))}
+    picked = load_pairs(
+        path,
+        cfg,
+        per_conversation,
+        executor,
+        lambda pairs: pairs[np.fromiter((key in rank for key in _keys_of(pairs)), bool, len(pairs))],
+    )
+    order = np.argsort([rank[key] for key in _keys_of(picked)])
+    return picked.iloc[order].reset_index(drop=True), len(keys)
+
+
+def _keys_of(pairs: pd.DataFrame) -> Iterable[tuple]:
+    return zip(*(pairs[key] for key in PAIR_KEY), strict=True)
 
 
 def sample_rows(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:

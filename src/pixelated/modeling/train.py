@@ -14,7 +14,7 @@ from pixelated.core.config import Config, ExecutorConfig, MlflowConfig
 from pixelated.core.hashing import dvc_md5
 from pixelated.modeling.config import TrainConfig
 from pixelated.modeling.finetune import best_epoch, fit
-from pixelated.modeling.retrieval import load_pairs, sample_rows
+from pixelated.modeling.retrieval import load_sample, sample_rows
 from pixelated.reporting.tables import TrainingCurveSchema, write_validated_csv
 from pixelated.reporting.tracking import log_history, log_registered_sentence_model, stage_run
 
@@ -64,17 +64,20 @@ def train_one(
 
 def run(cfg: TrainStageConfig, paths: TrainPaths) -> None:
     train = cfg.train
-    train_pairs = load_pairs(
-        paths.splits / "train.parquet", train, train.pairs_per_conversation, cfg.executor
-    )
-    val_pairs = sample_rows(
-        load_pairs(paths.splits / "validation.parquet", train, 1, cfg.executor),
-        train.val_max_queries,
+    train_pairs, available = load_sample(
+        paths.splits / "train.parquet",
+        train,
+        train.pairs_per_conversation,
+        train.max_pairs,
         train.seed,
+        cfg.executor,
     )
-    curated = train_one("curated", train_pairs, val_pairs, train, paths.output)
+    val_pairs, _ = load_sample(
+        paths.splits / "validation.parquet", train, 1, train.val_max_queries, train.seed, cfg.executor
+    )
+    curated = train_one("curated", train_pairs, val_pairs, train, paths.output)  # sampled already
     write_validated_csv(pd.DataFrame(curated.history), paths.curve, TrainingCurveSchema)
-    metrics = {**curated.summary, "validation_queries": len(val_pairs), "available_pairs": len(train_pairs)}
+    metrics = {**curated.summary, "validation_queries": len(val_pairs), "available_pairs": available}
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
     log_training(cfg, paths, curated, metrics)

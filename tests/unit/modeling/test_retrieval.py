@@ -2,18 +2,28 @@
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from pixelated.core.config import ExecutorConfig, build_config, read_params
+from pixelated.core.schema import CONVERSATION_SCHEMA
 from pixelated.ingest.conversation import make_turn
 from pixelated.modeling.retrieval import (
     candidate_sets,
     conversation_pairs,
     exclude_held_out,
     group_metrics,
+    load_pairs,
+    load_sample,
     pairs_from_batch,
     positive_ranks,
     rank_metrics,
+    sample_rows,
 )
+from pixelated.modeling.train import TrainStageConfig
+from tests.conftest import canonical_row, frame
+from tests.paths import REPO
 
 
 def test_pairs_answer_a_seeker_turn_with_most_recent_context_first():
@@ -56,6 +66,23 @@ def test_pairs_per_conversation_are_capped_and_seeded():
     assert first["problem_type"].isna().all() and (first["topic"] == "t").all()
     others = {tuple(pairs_from_batch(batch, seed=s, **kwargs)["turn_index"]) for s in range(10)}
     assert len(others) > 1  # not always the first replies
+
+
+def test_a_sample_loaded_in_two_passes_is_the_sample_of_all_pairs(tmp_path):
+    """load_sample keeps only the chosen pairs' texts, and picks what sampling them all picks."""
+    rows = []
+    for i in range(1, 41):
+        turns = [make_turn("seeker", f"worry {i}"), make_turn("helper", f"a long enough answer {i}")]
+        rows.append(canonical_row(i, turns * 3))
+    table = tmp_path / "train.parquet"
+    pq.write_table(pa.Table.from_pandas(frame(rows), CONVERSATION_SCHEMA, preserve_index=False), table)
+    cfg = build_config(TrainStageConfig, read_params(REPO / "params.yaml")).train
+    executor = ExecutorConfig(kind="local", batch_size=7)  # batches cross conversations' pairs
+    whole = load_pairs(table, cfg, 2, executor)
+    for limit in (5, 50, len(whole), None):
+        sample, available = load_sample(table, cfg, 2, limit, seed=3, executor=executor)
+        pd.testing.assert_frame_equal(sample, sample_rows(whole, limit, 3))
+        assert available == len(whole) == 80
 
 
 def test_candidate_sets_hold_the_positive_and_distinct_others():
