@@ -365,5 +365,5 @@ class SplitPlan:
 
 
 def _shares(counts: Counter[str]) -> dict[str, float]:
-    total = sum(counts.values())
+    total = sum(counts.values()) or 1  # no conversations: every share is 0
     return {split: round(counts[split] / total, 4) for split in SPLITS}

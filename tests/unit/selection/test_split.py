@@ -122,6 +122,22 @@ def test_repeated_ids_are_refused():
         _plan(pd.concat([conversations, conversations.iloc[:2]]), [0.7, 0.15, 0.15], 1, 5, 0)
 
 
+def test_nothing_selected_gives_empty_splits(tmp_path):
+    """A strict gate can leave select with no conversation: split writes empty files and zeros."""
+    source, clusters = tmp_path / "selected.parquet", tmp_path / "clusters.parquet"
+    pq.write_table(CONVERSATION_SCHEMA.empty_table(), source)
+    pq.write_table(
+        pa.table({"conversation_id": pa.array([], pa.string()), "group_id": pa.array([], pa.string())}),
+        clusters,
+    )
+    paths = SplitPaths(source, tmp_path / "splits", clusters, tmp_path / "ledger.json", tmp_path / "m.json")
+    run(stage_config(), paths)
+    metrics = json.loads(paths.metrics.read_text())
+    assert metrics["conversations"] == dict.fromkeys(SPLITS, 0) and metrics["groups"] == 0
+    assert metrics["proportions"] == {"overall": dict.fromkeys(SPLITS, 0.0), "by_stratum": {}}
+    assert all(pq.read_table(paths.output / f"{name}.parquet").num_rows == 0 for name in SPLITS)
+
+
 def test_fractions_must_sum_to_one():
     with pytest.raises(ValueError, match="sum to 1"):
         make_splits(_conversations(10), [0.7, 0.2, 0.2], 1, 5, 0)
