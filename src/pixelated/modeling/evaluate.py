@@ -27,6 +27,7 @@ from pixelated.modeling.retrieval import (
     embedding_similarity,
     group_metrics,
     load_pairs,
+    load_sample,
     positive_ranks,
     rank_metrics,
     sample_rows,
@@ -59,8 +60,8 @@ class EvaluatePaths:
 
 def run(cfg: EvaluateStageConfig, paths: EvaluatePaths) -> None:
     evaluate, train = cfg.evaluate, cfg.train
-    test = sample_rows(
-        load_pairs(paths.splits / "test.parquet", train, 1, cfg.executor), evaluate.max_queries, evaluate.seed
+    test, _ = load_sample(
+        paths.splits / "test.parquet", train, 1, evaluate.max_queries, evaluate.seed, cfg.executor
     )
     train_pairs = load_pairs(
         paths.splits / "train.parquet", train, train.pairs_per_conversation, cfg.executor
