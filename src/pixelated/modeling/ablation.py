@@ -36,11 +36,14 @@ from pixelated.modeling.config import EvaluateConfig, TrainConfig
 from pixelated.modeling.finetune import fit
 from pixelated.modeling.retrieval import (
     HELD_OUT_KEYS,
+    PAIR_KEY,
+    candidate_ranks,
     candidate_sets,
-    embedding_similarity,
+    encode_pairs,
     exclude_held_out,
+    fetch_pairs,
+    load_keys,
     load_pairs,
-    positive_ranks,
     sample_rows,
 )
 
@@ -53,8 +56,9 @@ METRICS = {"recall_at_1": lambda ranks: (ranks <= 1).astype(float), "mrr": lambd
 
 @dataclass(frozen=True)
 class AblationData:
-    curated_pairs: pd.DataFrame  # the train split's pairs
-    passed_pairs: pd.DataFrame  # pairs of everything that passed dedup, minus all held-out keys
+    tables: dict[str, Path]  # arm -> the conversation table its pairs come from
+    curated_keys: pd.DataFrame  # the train split's pairs, keys only
+    passed_keys: pd.DataFrame  # pairs of everything that passed dedup minus all held-out keys, keys only
     test_pairs: pd.DataFrame  # the un-curated test split's queries, the curated test split's first
     test_sizes: dict[str, int]  # test split name -> its first rows of `test_pairs`
     counts: dict[str, int]
@@ -65,12 +69,15 @@ def _keys(path: Path) -> pd.DataFrame:
     return to_pandas(pq.read_table(path, columns=list(HELD_OUT_KEYS)))
 
 
-def added_test_ids(passed: pd.DataFrame, curated: dict[str, pd.DataFrame], seed: int) -> tuple[set[str], int]:
+def added_test_ids(
+    passed: pd.DataFrame, curated: dict[str, pd.DataFrame], seed: int, sampled: float = 1.0
+) -> tuple[set[str], int]:
     """Ids of the not-selected conversations that join the curated test split to make the
     un-curated one: the curated test share of them, in a seeded hash order, minus those sharing a
     thread or content with the curated train or validation split. Also: how many were left out.
-    `curated` maps each split to its conversations' keys."""
-    share = len(curated["test"]) / max(sum(map(len, curated.values())), 1)
+    `curated` maps each split to its conversations' keys; `sampled` is the share of the curated
+    test queries that evaluate ranks (evaluate.max_queries), taken of the added ones too."""
+    share = sampled * len(curated["test"]) / max(sum(map(len, curated.values())), 1)
     selected = set().union(*(set(frame["conversation_id"]) for frame in curated.values()))
     others = passed[~passed["conversation_id"].isin(selected)]
     order = sorted(others["conversation_id"], key=lambda cid: seeded_key(seed, cid))
@@ -85,43 +92,70 @@ def added_test_ids(passed: pd.DataFrame, curated: dict[str, pd.DataFrame], seed:
 def load_ablation_data(
     splits: Path,
     passed_dedup: Path,
-    curated_pairs: pd.DataFrame,
     curated_test: pd.DataFrame,
+    sampled: float,
     train: TrainConfig,
     executor: ExecutorConfig,
 ) -> AblationData:
-    """The training pools and both test splits' query pairs, given the train split's pairs and
-    the headline's test queries (both already loaded by `evaluate`)."""
+    """The training pools (the keys of their pairs: arms sample keys, then fetch those pairs' texts)
+    and both test splits' query pairs, given the headline's test queries, a `sampled` share of
+    the curated test split's."""
     curated = {name: _keys(splits / f"{name}.parquet") for name in ("train", "validation", "test")}
     passed = _keys(passed_dedup)
-    added, left_out = added_test_ids(passed, curated, train.seed)
-    queries = load_pairs(passed_dedup, train, 1, executor)
-    test_pairs = pd.concat([curated_test, queries[queries["conversation_id"].isin(added)]], ignore_index=True)
+    added, left_out = added_test_ids(passed, curated, train.seed, sampled)
+    queries = load_pairs(
+        passed_dedup, train, 1, executor, lambda pairs: pairs[pairs["conversation_id"].isin(added)]
+    )
+    test_pairs = pd.concat([curated_test, queries], ignore_index=True)
     held_out = pd.concat(
         [curated["validation"], curated["test"], passed[passed["conversation_id"].isin(added)]]
     )
-    pool = load_pairs(passed_dedup, train, train.pairs_per_conversation, executor)
-    passed_pairs, excluded = exclude_held_out(pool, held_out)
+    per_conversation = train.pairs_per_conversation
+    pool = load_keys(passed_dedup, train, per_conversation, executor, [*PAIR_KEY, *HELD_OUT_KEYS[1:]])
+    passed_keys, excluded = exclude_held_out(pool, held_out)
     counts = {
         "added_test_conversations": len(added),
-        "added_test_queries": len(test_pairs) - len(curated_test),
+        "added_test_queries": len(queries),
         "added_test_left_out_for_leaks": left_out,
         "passed_dedup_excluded_conversations": excluded,
     }
     sizes = {"curated": len(curated_test), "uncurated": len(test_pairs)}
-    return AblationData(curated_pairs, passed_pairs, test_pairs, sizes, counts)
+    return AblationData(
+        tables={"curated": splits / "train.parquet"} | dict.fromkeys(BASELINE_ARMS, passed_dedup),
+        curated_keys=load_keys(splits / "train.parquet", train, per_conversation, executor),
+        passed_keys=passed_keys[PAIR_KEY],
+        test_pairs=test_pairs,
+        test_sizes=sizes,
+        counts=counts,
+    )
 
 
 def arm_pool(arm: str, data: AblationData, seed: int) -> pd.DataFrame:
-    """The pairs an arm samples its budget from, for one seed."""
+    """The keys of the pairs an arm samples its budget from, for one seed."""
     if arm == "curated":
-        return data.curated_pairs
+        return data.curated_keys
     if arm == "passed_dedup":
-        return data.passed_pairs
-    conversations = np.sort(data.passed_pairs["conversation_id"].unique())
-    size = min(data.curated_pairs["conversation_id"].nunique(), len(conversations))
+        return data.passed_keys
+    conversations = np.sort(data.passed_keys["conversation_id"].unique())
+    size = min(data.curated_keys["conversation_id"].nunique(), len(conversations))
     picked = np.random.default_rng(seed).choice(conversations, size=size, replace=False)
-    return data.passed_pairs[data.passed_pairs["conversation_id"].isin(set(picked))].reset_index(drop=True)
+    return data.passed_keys[data.passed_keys["conversation_id"].isin(set(picked))].reset_index(drop=True)
+
+
+def fetch_samples(
+    data: AblationData,
+    samples: dict[tuple[int, str], pd.DataFrame],
+    train: TrainConfig,
+    executor: ExecutorConfig,
+) -> dict[tuple[int, str], pd.DataFrame]:
+    """The pairs of every (seed, arm) sample of keys, one pass over each arm's table."""
+    fetched = {}
+    for table in sorted(set(data.tables.values())):
+        wanted = [key for key in samples if data.tables[key[1]] == table]
+        chosen = [samples[key] for key in wanted]
+        frames = fetch_pairs(table, train, train.pairs_per_conversation, executor, chosen)
+        fetched.update(zip(wanted, frames, strict=True))
+    return fetched
 
 
 def rank_test_splits(model, data: AblationData, cfg: EvaluateConfig) -> dict[str, np.ndarray]:
@@ -129,9 +163,9 @@ def rank_test_splits(model, data: AblationData, cfg: EvaluateConfig) -> dict[str
     sets (for the curated split, the very sets of the headline figures). One encoding serves
     both splits: the curated one is the first rows of the un-curated one."""
     model.eval()
-    similarity = embedding_similarity(model, data.test_pairs, cfg.encode_batch_size)
+    queries, responses = encode_pairs(model, data.test_pairs, cfg.encode_batch_size)
     return {
-        name: positive_ranks(similarity[:n, :n], candidate_sets(n, cfg.candidates, cfg.seed))
+        name: candidate_ranks(queries[:n], responses[:n], candidate_sets(n, cfg.candidates, cfg.seed))
         for name, n in data.test_sizes.items()
     }
 
@@ -180,24 +214,28 @@ def ablation_report(ranks: dict[str, dict[str, np.ndarray]], pretrained: dict, c
     return report
 
 
-def run_ablation(data: AblationData, pretrained, train: TrainConfig, cfg: EvaluateConfig) -> dict:
+def run_ablation(
+    data: AblationData, pretrained, train: TrainConfig, cfg: EvaluateConfig, executor: ExecutorConfig
+) -> dict:
     """Fit every arm under every seed, rank both test splits, and summarise."""
     pretrained.max_seq_length = train.max_seq_length  # every model reads as much context
     ranks: dict[str, dict[str, list[np.ndarray]]] = {
         arm: {test: [] for test in data.test_sizes} for arm in ARMS
     }
     pool_sizes = {unit: {arm: [] for arm in ARMS} for unit in ("conversations", "pairs")}
+    samples = {}
     for seed in cfg.ablation.seeds:
-        recipe = train.model_copy(update={"seed": seed})
         for arm in ARMS:
             pool = arm_pool(arm, data, seed)
             pool_sizes["conversations"][arm].append(int(pool["conversation_id"].nunique()))
             pool_sizes["pairs"][arm].append(len(pool))
-            pairs = sample_rows(pool, train.max_pairs, seed)
-            model, _ = fit(pairs, None, recipe)
-            for test, arm_ranks in rank_test_splits(model, data, cfg).items():
-                ranks[arm][test].append(arm_ranks)
-            log.info("ablation seed %d, %s: %d of %d pairs", seed, arm, len(pairs), len(pool))
+            samples[seed, arm] = sample_rows(pool, train.max_pairs, seed)
+    fetched = fetch_samples(data, samples, train, executor)
+    for seed, arm in samples:
+        model, _ = fit(fetched[seed, arm], None, train.model_copy(update={"seed": seed}))
+        for test, arm_ranks in rank_test_splits(model, data, cfg).items():
+            ranks[arm][test].append(arm_ranks)
+        log.info("ablation seed %d, %s: %d pairs", seed, arm, len(fetched[seed, arm]))
     stacked = {arm: {test: np.stack(r) for test, r in per_test.items()} for arm, per_test in ranks.items()}
     budget = {
         "pairs": train.max_pairs,

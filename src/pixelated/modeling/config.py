@@ -39,6 +39,7 @@ class TrainConfig(Config):
 
 class TfidfConfig(Config):
     ngram_max: int = Field(ge=1)
+    max_fit_pairs: int | None = Field(ge=1, description="a seeded sample of train pairs to fit on")
     min_df: int = Field(ge=1)
     sublinear_tf: bool
 

@@ -23,15 +23,15 @@ from pixelated.modeling.ablation import load_ablation_data, run_ablation
 from pixelated.modeling.config import EvaluateConfig, TrainConfig
 from pixelated.modeling.finetune import fit, resolve_device
 from pixelated.modeling.retrieval import (
+    candidate_ranks,
     candidate_sets,
-    embedding_similarity,
+    encode_pairs,
     group_metrics,
     load_pairs,
     load_sample,
-    positive_ranks,
     rank_metrics,
     sample_rows,
-    tfidf_similarity,
+    tfidf_vectors,
 )
 from pixelated.reporting.tables import FairnessSchema, RecallCurveSchema, write_validated_csv
 from pixelated.reporting.tracking import log_stage_run
@@ -60,11 +60,16 @@ class EvaluatePaths:
 
 def run(cfg: EvaluateStageConfig, paths: EvaluatePaths) -> None:
     evaluate, train = cfg.evaluate, cfg.train
-    test, _ = load_sample(
+    test, available = load_sample(
         paths.splits / "test.parquet", train, 1, evaluate.max_queries, evaluate.seed, cfg.executor
     )
-    train_pairs = load_pairs(
-        paths.splits / "train.parquet", train, train.pairs_per_conversation, cfg.executor
+    tfidf_fit, _ = load_sample(
+        paths.splits / "train.parquet",
+        train,
+        train.pairs_per_conversation,
+        evaluate.tfidf.max_fit_pairs,
+        evaluate.seed,
+        cfg.executor,
     )
     device = resolve_device(train.device)
     pretrained = load_sentence_model(device=device)
@@ -72,16 +77,15 @@ def run(cfg: EvaluateStageConfig, paths: EvaluatePaths) -> None:
         "finetuned": load_sentence_model(paths.model, device=device),
         "pretrained": pretrained,
     }
-    ranks, n_candidates = model_ranks(models, test, texts_of(train_pairs), evaluate, train.max_seq_length)
+    ranks, n_candidates = model_ranks(models, test, texts_of(tfidf_fit), evaluate, train.max_seq_length)
     write_validated_csv(recall_curve(ranks, evaluate.ks, n_candidates), paths.recall_curve, RecallCurveSchema)
     fairness = group_metrics(test, ranks, HEADLINE_KS, evaluate.fairness_min_queries)
     write_validated_csv(fairness, paths.fairness, FairnessSchema)
 
     headline = {name: rank_metrics(r, HEADLINE_KS) for name, r in ranks.items()}
-    ablation_data = load_ablation_data(
-        paths.splits, paths.passed_dedup, train_pairs, test, train, cfg.executor
-    )
-    ablation = run_ablation(ablation_data, pretrained, train, evaluate)
+    sampled = len(test) / max(available, 1)
+    ablation_data = load_ablation_data(paths.splits, paths.passed_dedup, test, sampled, train, cfg.executor)
+    ablation = run_ablation(ablation_data, pretrained, train, evaluate, cfg.executor)
     curated_test_gains = ablation["curated"]["curation_gain"]
     metrics = {
         "test": {"queries": len(test), "candidates": n_candidates, **headline},
@@ -129,12 +133,12 @@ def fairness_gaps(fairness: pd.DataFrame) -> dict[str, dict[str, float]]:
 def model_ranks(models: dict, pairs: pd.DataFrame, fit_texts: list[str], cfg: EvaluateConfig, seq_len: int):
     """Rank of each query's response for every model on one shared set of candidate sets."""
     candidates = candidate_sets(len(pairs), cfg.candidates, cfg.seed)
-    ranks = {"tfidf": positive_ranks(tfidf_similarity(fit_texts, pairs, cfg.tfidf), candidates)}
+    ranks = {"tfidf": candidate_ranks(*tfidf_vectors(fit_texts, pairs, cfg.tfidf), candidates)}
     for name, model in models.items():
         model.max_seq_length = seq_len  # every bi-encoder reads the same amount of context
         model.eval()
-        similarity = embedding_similarity(model, pairs, cfg.encode_batch_size)
-        ranks[name] = positive_ranks(similarity, candidates)
+        vectors = encode_pairs(model, pairs, cfg.encode_batch_size)
+        ranks[name] = candidate_ranks(*vectors, candidates)
     return ranks, candidates.shape[1]
 
 

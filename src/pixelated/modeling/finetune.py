@@ -22,7 +22,12 @@ import pandas as pd
 from pixelated.core.embed import load_sentence_model
 from pixelated.core.progress import progress
 from pixelated.modeling.config import TrainConfig
-from pixelated.modeling.retrieval import candidate_sets, embedding_similarity, positive_ranks, rank_metrics
+from pixelated.modeling.retrieval import (
+    candidate_ranks,
+    candidate_sets,
+    encode_pairs,
+    rank_metrics,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +46,15 @@ def validation_scores(model, pairs: pd.DataFrame, cfg: TrainConfig) -> dict[str,
     import torch
 
     model.eval()
-    similarity = embedding_similarity(model, pairs, cfg.eval_batch_size)
-    ranks = positive_ranks(similarity, candidate_sets(len(pairs), cfg.val_candidates, cfg.seed))
+    queries, responses = encode_pairs(model, pairs, cfg.eval_batch_size)
+    candidates = candidate_sets(len(pairs), cfg.val_candidates, cfg.seed)
+    ranks = candidate_ranks(queries, responses, candidates)
     # the training loss on validation: the same in-batch softmax over batch_size-sized blocks
-    scores = torch.from_numpy(similarity) * cfg.scale
     size = cfg.batch_size
-    blocks = [scores[i : i + size, i : i + size] for i in range(0, len(pairs), size)]
+    blocks = [
+        torch.from_numpy(queries[i : i + size] @ responses[i : i + size].T) * cfg.scale
+        for i in range(0, len(pairs), size)
+    ]
     losses = [torch.nn.functional.cross_entropy(b, torch.arange(len(b))).item() * len(b) for b in blocks]
     return {**rank_metrics(ranks), "loss": float(sum(losses) / max(len(pairs), 1))}
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from pixelated.core.config import ExecutorConfig
 from pixelated.core.embed import encode_sorted
@@ -34,6 +35,7 @@ PAIR_COLUMNS = (
     "response",
 )
 PAIR_KEY = ["conversation_id", "turn_index"]  # one pair per helper turn
+SCORE_BLOCK_QUERIES = 256  # x 100 candidates x 384 dims of float32: about 40 MB a block
 TABLE_COLUMNS = ["conversation_id", "thread_id", "content_hash", *GROUP_COLUMNS, "turns"]
 
 
@@ -104,21 +106,44 @@ def load_sample(
     """`sample_rows(load_pairs(...), limit, seed)` and how many pairs there were, holding the
     texts of the sample only. A seeded pandas sample depends on the row count alone, so the
     keys of every pair, in load_pairs' order, pick the same rows; a second pass keeps those."""
-    keys = None if limit is None else load_pairs(path, cfg, per_conversation, executor, lambda p: p[PAIR_KEY])
+    keys = None if limit is None else load_keys(path, cfg, per_conversation, executor)
     if keys is None or len(keys) <= limit:
         pairs = load_pairs(path, cfg, per_conversation, executor)
         return pairs, len(pairs)
-    chosen = sample_rows(keys, limit, seed)
-    rank = {key: place for place, key in enumerate(_keys_of(chosen))}
-    picked = load_pairs(
+    (sample,) = fetch_pairs(path, cfg, per_conversation, executor, [sample_rows(keys, limit, seed)])
+    return sample, len(keys)
+
+
+def load_keys(
+    path: Path,
+    cfg: TrainConfig,
+    per_conversation: int,
+    executor: ExecutorConfig,
+    columns: Iterable[str] = PAIR_KEY,
+) -> pd.DataFrame:
+    """`load_pairs(...)[columns]` without holding any text: the rows to sample from."""
+    return load_pairs(path, cfg, per_conversation, executor, lambda pairs: pairs[list(columns)])
+
+
+def fetch_pairs(
+    path: Path,
+    cfg: TrainConfig,
+    per_conversation: int,
+    executor: ExecutorConfig,
+    chosen: list[pd.DataFrame],
+) -> list[pd.DataFrame]:
+    """For each frame of keys in `chosen`, the pairs with those keys in its row order, as
+    `load_pairs` builds them; one pass over the table keeps the chosen pairs' texts only."""
+    wanted = {key for keys in chosen for key in _keys_of(keys)}
+    found = load_pairs(
         path,
         cfg,
         per_conversation,
         executor,
-        lambda pairs: pairs[np.fromiter((key in rank for key in _keys_of(pairs)), bool, len(pairs))],
+        lambda pairs: pairs[np.fromiter((key in wanted for key in _keys_of(pairs)), bool, len(pairs))],
     )
-    order = np.argsort([rank[key] for key in _keys_of(picked)])
-    return picked.iloc[order].reset_index(drop=True), len(keys)
+    place = {key: row for row, key in enumerate(_keys_of(found))}
+    return [found.iloc[[place[key] for key in _keys_of(keys)]].reset_index(drop=True) for keys in chosen]
 
 
 def _keys_of(pairs: pd.DataFrame) -> Iterable[tuple]:
@@ -146,13 +171,29 @@ def candidate_sets(n: int, size: int, seed: int) -> np.ndarray:
     return sets
 
 
-def positive_ranks(similarity: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+def positive_ranks(scores: np.ndarray) -> np.ndarray:
     """1-based rank of each query's own response among its candidates (ties count against it).
 
-    `similarity[i, j]` scores query i against response j.
+    `scores[i, j]` scores query i against its j-th candidate; column 0 is its own response.
     """
-    scores = np.take_along_axis(similarity, candidates, axis=1)
     return 1 + (scores[:, 1:] >= scores[:, :1]).sum(axis=1)
+
+
+def candidate_scores(queries, responses, candidates: np.ndarray) -> np.ndarray:
+    """`scores[i, j]`: the dot product of query i's vector with the vector of its j-th candidate
+    response. Only the candidate sets are scored, a block of queries at a time, so time and memory
+    grow with queries x candidates, not with queries squared. Vectors are dense rows or the rows
+    of a sparse matrix (TF-IDF)."""
+    scores = np.empty(candidates.shape, np.result_type(queries.dtype, responses.dtype))
+    for start in range(0, len(candidates), SCORE_BLOCK_QUERIES):
+        block = candidates[start : start + SCORE_BLOCK_QUERIES]
+        own = np.repeat(np.arange(start, start + len(block)), block.shape[1])
+        if sparse.issparse(queries):
+            products = np.asarray(queries[own].multiply(responses[block.ravel()]).sum(axis=1))
+        else:
+            products = np.einsum("id,id->i", queries[own], responses[block.ravel()])
+        scores[start : start + len(block)] = products.reshape(block.shape)
+    return scores
 
 
 def rank_metrics(ranks: np.ndarray, ks: Iterable[int] = (1, 5)) -> dict[str, float]:
@@ -165,15 +206,21 @@ def rank_metrics(ranks: np.ndarray, ks: Iterable[int] = (1, 5)) -> dict[str, flo
     return metrics
 
 
-def embedding_similarity(model, pairs: pd.DataFrame, batch_size: int) -> np.ndarray:
-    """Cosine similarity of every context to every response under a bi-encoder."""
+def candidate_ranks(queries, responses, candidates: np.ndarray) -> np.ndarray:
+    """Each query's rank of its own response among its candidates, from their vectors."""
+    return positive_ranks(candidate_scores(queries, responses, candidates))
+
+
+def encode_pairs(model, pairs: pd.DataFrame, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors of every context and every response under a bi-encoder."""
     queries = encode_sorted(model, pairs["context"].tolist(), batch_size, "encode contexts")
     responses = encode_sorted(model, pairs["response"].tolist(), batch_size, "encode responses")
-    return queries @ responses.T
+    return queries, responses
 
 
-def tfidf_similarity(fit_texts: list[str], pairs: pd.DataFrame, cfg: TfidfConfig) -> np.ndarray:
-    """The lexical baseline: cosine of TF-IDF vectors fitted on training texts only."""
+def tfidf_vectors(fit_texts: list[str], pairs: pd.DataFrame, cfg: TfidfConfig):
+    """The lexical baseline: sparse TF-IDF vectors of every context and every response, fitted
+    on training texts only (unit rows, so their dot product is a cosine)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     vectorizer = TfidfVectorizer(
@@ -185,7 +232,7 @@ def tfidf_similarity(fit_texts: list[str], pairs: pd.DataFrame, cfg: TfidfConfig
     vectorizer.fit(fit_texts)
     queries = vectorizer.transform(pairs["context"].tolist())
     responses = vectorizer.transform(pairs["response"].tolist())
-    return (queries @ responses.T).toarray()
+    return queries.tocsr(), responses.tocsr()
 
 
 def group_metrics(

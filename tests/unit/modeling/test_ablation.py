@@ -47,6 +47,9 @@ def test_the_uncurated_test_split_adds_the_test_share_of_the_rest_without_leaks(
     assert not others[others["conversation_id"].isin(added)]["thread_id"].str.startswith("t-train").any()
     assert added_test_ids(passed, splits, seed=3) == (added, left_out)
     assert added_test_ids(passed, splits, seed=4)[0] != added
+    # evaluate ranks half the curated test queries: half as many join them, the first drawn ones
+    half, half_left_out = added_test_ids(passed, splits, seed=3, sampled=0.5)
+    assert len(half) + half_left_out == 10 and half <= added
 
 
 def pairs_of(conversations: list[str]) -> pd.DataFrame:
@@ -56,7 +59,7 @@ def pairs_of(conversations: list[str]) -> pd.DataFrame:
 def test_the_random_subset_has_the_curated_size_and_is_drawn_per_seed():
     curated = pairs_of(["a", "b", "c"])
     passed = pairs_of([*"abcdefghijklmnop"])
-    data = AblationData(curated, passed, pd.DataFrame(), {}, {})
+    data = AblationData({}, curated, passed, pd.DataFrame(), {}, {})
     subset = arm_pool("random_subset", data, seed=1)
     assert subset["conversation_id"].nunique() == 3 and set(subset["conversation_id"]) <= set(
         "abcdefghijklmnop"
@@ -113,8 +116,8 @@ def test_one_encoding_ranks_both_test_splits_on_their_own_candidate_sets():
     tests = pd.DataFrame(
         {"context": [f"{w} shared words" for w in words], "response": [f"{w} reply" for w in words]}
     )
-    data = AblationData(pd.DataFrame(), pd.DataFrame(), tests, {"curated": 12, "uncurated": 30}, {})
+    data = AblationData({}, pd.DataFrame(), pd.DataFrame(), tests, {"curated": 12, "uncurated": 30}, {})
     ranks = rank_test_splits(WordCounts(), data, EVALUATE)
     assert {name: len(r) for name, r in ranks.items()} == {"curated": 12, "uncurated": 30}
-    alone = AblationData(pd.DataFrame(), pd.DataFrame(), tests[:12], {"curated": 12}, {})
+    alone = AblationData({}, pd.DataFrame(), pd.DataFrame(), tests[:12], {"curated": 12}, {})
     assert np.array_equal(ranks["curated"], rank_test_splits(WordCounts(), alone, EVALUATE)["curated"])

@@ -5,15 +5,22 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from scipy import sparse
 
 from pixelated.core.config import ExecutorConfig, build_config, read_params
 from pixelated.core.schema import CONVERSATION_SCHEMA
 from pixelated.ingest.conversation import make_turn
+from pixelated.modeling import retrieval
 from pixelated.modeling.retrieval import (
+    PAIR_KEY,
+    candidate_ranks,
+    candidate_scores,
     candidate_sets,
     conversation_pairs,
     exclude_held_out,
+    fetch_pairs,
     group_metrics,
+    load_keys,
     load_pairs,
     load_sample,
     pairs_from_batch,
@@ -68,15 +75,23 @@ def test_pairs_per_conversation_are_capped_and_seeded():
     assert len(others) > 1  # not always the first replies
 
 
+TRAIN = build_config(TrainStageConfig, read_params(REPO / "params.yaml")).train
+
+
+def exchanges_table(path, conversations: int, exchanges: int):
+    """Conversations of `exchanges` (worry, answer) exchanges: a pair for each answer."""
+    rows = []
+    for i in range(1, conversations + 1):
+        turns = [make_turn("seeker", f"worry {i}"), make_turn("helper", f"a long enough answer {i}")]
+        rows.append(canonical_row(i, turns * exchanges))
+    pq.write_table(pa.Table.from_pandas(frame(rows), CONVERSATION_SCHEMA, preserve_index=False), path)
+    return path
+
+
 def test_a_sample_loaded_in_two_passes_is_the_sample_of_all_pairs(tmp_path):
     """load_sample keeps only the chosen pairs' texts, and picks what sampling them all picks."""
-    rows = []
-    for i in range(1, 41):
-        turns = [make_turn("seeker", f"worry {i}"), make_turn("helper", f"a long enough answer {i}")]
-        rows.append(canonical_row(i, turns * 3))
-    table = tmp_path / "train.parquet"
-    pq.write_table(pa.Table.from_pandas(frame(rows), CONVERSATION_SCHEMA, preserve_index=False), table)
-    cfg = build_config(TrainStageConfig, read_params(REPO / "params.yaml")).train
+    table = exchanges_table(tmp_path / "train.parquet", 40, 3)
+    cfg = TRAIN
     executor = ExecutorConfig(kind="local", batch_size=7)  # batches cross conversations' pairs
     whole = load_pairs(table, cfg, 2, executor)
     for limit in (5, 50, len(whole), None):
@@ -95,21 +110,50 @@ def test_candidate_sets_hold_the_positive_and_distinct_others():
     assert candidate_sets(5, 100, seed=0).shape == (5, 5)  # fewer queries than candidates
 
 
-def test_ranks_and_metrics_on_a_known_matrix():
-    similarity = np.array(
+def test_ranks_and_metrics_on_known_scores():
+    scores = np.array(
         [
             [0.9, 0.1, 0.2],  # own response best: rank 1
-            [0.5, 0.4, 0.3],  # one above: rank 2
+            [0.4, 0.5, 0.3],  # one above: rank 2
             [0.7, 0.7, 0.7],  # all tied: ties count against the model, rank 3
         ]
     )
-    candidates = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1]])
-    ranks = positive_ranks(similarity, candidates)
+    ranks = positive_ranks(scores)
     assert ranks.tolist() == [1, 2, 3]
     metrics = rank_metrics(ranks, ks=(1, 2))
     assert metrics["recall_at_1"] == pytest.approx(1 / 3)
     assert metrics["recall_at_2"] == pytest.approx(2 / 3)
     assert metrics["mrr"] == pytest.approx((1 + 1 / 2 + 1 / 3) / 3)
+
+
+@pytest.mark.parametrize("as_matrix", [np.asarray, sparse.csr_matrix])
+def test_candidate_scores_are_the_similarity_matrix_at_the_candidates(as_matrix, monkeypatch):
+    """Scored a block of queries at a time (blocks of 4 here, the last one short), only the
+    candidate sets, dense vectors or sparse ones."""
+    monkeypatch.setattr(retrieval, "SCORE_BLOCK_QUERIES", 4)
+    rng = np.random.default_rng(0)
+    queries, responses = rng.random((10, 6)), rng.random((10, 6))
+    queries[3] = 0  # an empty TF-IDF row scores 0 everywhere
+    candidates = candidate_sets(10, 5, seed=1)
+    expected = np.take_along_axis(queries @ responses.T, candidates, axis=1)
+    scores = candidate_scores(as_matrix(queries), as_matrix(responses), candidates)
+    np.testing.assert_allclose(scores, expected, rtol=1e-12)
+    assert candidate_ranks(as_matrix(queries), as_matrix(responses), candidates)[3] == 5
+    assert candidate_scores(queries[:0], responses[:0], candidate_sets(0, 5, seed=1)).shape == (0, 0)
+
+
+def test_fetched_pairs_come_in_the_order_of_their_keys(tmp_path):
+    """One pass fetches several samples of keys, each in its own row order."""
+    table, cfg = exchanges_table(tmp_path / "pool.parquet", 20, 2), TRAIN
+    executor = ExecutorConfig(kind="local", batch_size=3)
+    whole = load_pairs(table, cfg, 2, executor)
+    keys = load_keys(table, cfg, 2, executor)
+    pd.testing.assert_frame_equal(keys, whole[PAIR_KEY])
+    samples = [sample_rows(keys, 6, seed) for seed in (1, 2)] + [keys.iloc[:0]]
+    fetched = fetch_pairs(table, cfg, 2, executor, samples)
+    for sample, pairs in zip(samples, fetched, strict=True):
+        pd.testing.assert_frame_equal(pairs[PAIR_KEY], sample.reset_index(drop=True))
+    pd.testing.assert_frame_equal(fetched[0], sample_rows(whole, 6, 1))
 
 
 def test_fairness_table_skips_small_groups():
