@@ -20,17 +20,26 @@ def _r(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 4)
 
 
+BOOTSTRAP_BLOCK_CELLS = 2**22  # resampled row indices per block of rounds: 32 MB of int64
+
+
 def bootstrap_ci(
     statistic: Callable[[np.ndarray], np.ndarray], n: int, rounds: int = 1000, seed: int = 13
 ) -> list[float | None]:
     """95% percentile bootstrap interval of a statistic over `n` resampled rows.
 
     `statistic` maps a (rounds, n) matrix of resampled row indices to one value per round (NaN
-    where undefined), so all rounds are computed in a few array operations. The rounds are
-    drawn one at a time, so the draws stay those of a per-round loop."""
+    where undefined), so rounds are computed a block at a time in a few array operations; a
+    block holds at most BOOTSTRAP_BLOCK_CELLS indices, so memory does not grow with rounds x n.
+    The rounds are drawn one at a time, so the draws stay those of a per-round loop."""
     rng = np.random.default_rng(seed)
-    rows = np.stack([rng.integers(0, n, n) for _ in range(rounds)])
-    values = statistic(rows)
+    per_block = max(1, BOOTSTRAP_BLOCK_CELLS // max(n, 1))
+    values = np.concatenate(
+        [
+            statistic(np.stack([rng.integers(0, n, n) for _ in range(min(per_block, rounds - start))]))
+            for start in range(0, rounds, per_block)
+        ]
+    )
     values = values[np.isfinite(values)]
     if not len(values):
         return [None, None]

@@ -5,7 +5,8 @@ import numpy as np
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
-from pixelated.scoring.agreement import _spearman_rows, auc_with_ci, roc_auc
+from pixelated.scoring import agreement
+from pixelated.scoring.agreement import _auc_rows, _spearman_rows, auc_with_ci, bootstrap_ci, roc_auc
 
 
 def test_roc_auc_matches_sklearn_with_ties_and_refuses_one_class():
@@ -33,3 +34,19 @@ def test_rho_of_every_bootstrap_round_is_scipys_spearman():
     assert np.isnan(rho[0])
     expected = [spearmanr(a, b)[0] for a, b in zip(x[1:], y[1:], strict=True)]
     assert np.allclose(rho[1:], expected, rtol=0, atol=1e-12)
+
+
+def test_bootstrap_rounds_go_in_blocks_with_the_draws_of_one_matrix(monkeypatch):
+    """Blocks of rounds bound memory at any n, and give the interval of all rounds at once."""
+    rng = np.random.default_rng(2)
+    y, score = rng.integers(0, 2, 300), np.round(rng.random(300), 2)
+    whole = auc_with_ci(y, score)["ci95"]
+    seen = []
+
+    def auc_rows(rows):
+        seen.append(rows.shape)
+        return _auc_rows(y[rows], score[rows])
+
+    monkeypatch.setattr(agreement, "BOOTSTRAP_BLOCK_CELLS", 300 * 64)
+    assert bootstrap_ci(auc_rows, 300) == whole
+    assert seen == [(64, 300)] * 15 + [(40, 300)]  # 1000 rounds, 64 a block
