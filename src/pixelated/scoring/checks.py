@@ -27,30 +27,40 @@ EXPRESSED_BY = {
 }
 
 
-def transfer_row(text: str, strategy: str, learned: np.ndarray) -> tuple[str, np.ndarray, np.ndarray]:
-    """One ESConv helper turn for `empathy_transfer`: its canonical strategy, the heads'
-    expected level per mechanism and the cue phrases' level per mechanism."""
-    cue = np.array([epitome_level(text, cues()["epitome"][mechanism]) for mechanism in MECHANISMS])
-    return strategy, learned, cue
+class EmpathyTransfer:
+    """ESConv's strategy-labelled helper turns, collected turn by turn for `report`: whether the
+    strategy expresses each mechanism, the heads' expected level and the cue phrases' level,
+    as flat arrays of bytes and 8-byte floats (not a row of Python objects each)."""
 
+    def __init__(self):
+        self.expressed = {mechanism: array("b") for mechanism in MECHANISMS}
+        self.learned = {mechanism: array("d") for mechanism in MECHANISMS}
+        self.cue = {mechanism: array("d") for mechanism in MECHANISMS}
+        self.turns = 0
 
-def empathy_transfer(turns: list[tuple[str, np.ndarray, np.ndarray]]) -> dict:
-    """AUC per mechanism of the learned heads and of the cue phrases over `transfer_row`s."""
-    if not turns:
-        return {"turns": 0}
-    strategies = [strategy for strategy, _, _ in turns]
-    learned, cue = (np.stack([row[i] for row in turns]) for i in (1, 2))
-    report = {"turns": len(turns)}
-    for m, mechanism in enumerate(MECHANISMS):
-        y = np.isin(strategies, EXPRESSED_BY[mechanism]).astype(int)
-        if len(set(y)) < 2:
-            continue
-        report[mechanism] = {
-            "positive_strategies": list(EXPRESSED_BY[mechanism]),
-            "auc_learned": round(float(roc_auc_score(y, learned[:, m])), 4),
-            "auc_cue_phrases": round(float(roc_auc_score(y, cue[:, m])), 4),
-        }
-    return report
+    def add(self, text: str, strategy: str, learned: np.ndarray) -> None:
+        """One helper turn: its canonical strategy and the heads' level per mechanism."""
+        self.turns += 1
+        for m, mechanism in enumerate(MECHANISMS):
+            self.expressed[mechanism].append(strategy in EXPRESSED_BY[mechanism])
+            self.learned[mechanism].append(learned[m])
+            self.cue[mechanism].append(epitome_level(text, cues()["epitome"][mechanism]))
+
+    def report(self) -> dict:
+        """AUC per mechanism of the learned heads and of the cue phrases."""
+        if not self.turns:
+            return {"turns": 0}
+        report = {"turns": self.turns}
+        for mechanism in MECHANISMS:
+            y = np.frombuffer(self.expressed[mechanism], np.int8)
+            if np.unique(y).size < 2:
+                continue
+            report[mechanism] = {
+                "positive_strategies": list(EXPRESSED_BY[mechanism]),
+                "auc_learned": round(float(roc_auc_score(y, np.asarray(self.learned[mechanism]))), 4),
+                "auc_cue_phrases": round(float(roc_auc_score(y, np.asarray(self.cue[mechanism]))), 4),
+            }
+        return report
 
 
 # MITI 4.2.1 (R:Q, %CR) and MITI 3.1.1 (%OQ) practice thresholds: (fair, good)

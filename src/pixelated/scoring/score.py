@@ -34,7 +34,7 @@ from pixelated.core.tableio import count_rows
 from pixelated.core.validation import canonical_schema
 from pixelated.scoring import agreement, crisis_eval
 from pixelated.scoring.behaviour import code_units
-from pixelated.scoring.checks import MitiSummaries, empathy_transfer, transfer_row
+from pixelated.scoring.checks import EmpathyTransfer, MitiSummaries
 from pixelated.scoring.config import QualityConfig
 from pixelated.scoring.metrics import METRICS, Evidence, read_scores, score_batch
 from pixelated.scoring.scorers import Scorers
@@ -156,7 +156,7 @@ class ShardedScoring:
         self.cache, self.backend, self.scorers = cache, backend, scorers
         self.feedback: dict[str, float] = {}  # mean seeker feedback where there is one (ESConv)
         self.miti = MitiSummaries()
-        self.transfer: list[tuple[str, np.ndarray, np.ndarray]] = []
+        self.transfer = EmpathyTransfer()
         self.shards = self.hits = self.embedded = 0
         self._vectors: EmbeddingCache | None = None
         self._texts: set[str] = set()
@@ -181,11 +181,9 @@ class ShardedScoring:
         for (cid, turns), found in zip(measured.mturns.items(), evidence, strict=True):
             self.miti.add(found.codes, measured.source[cid])
             helpers = [t for t in turns if t.role == "helper"]
-            self.transfer += [
-                transfer_row(t.text, t.strategy, levels)
-                for t, levels in zip(helpers, found.empathy, strict=True)
-                if t.strategy
-            ]
+            for turn, levels in zip(helpers, found.empathy, strict=True):
+                if turn.strategy:
+                    self.transfer.add(turn.text, turn.strategy, levels)
 
     def take(self) -> dict:
         """After a shard: save its cache part, pruned to its texts."""
@@ -238,7 +236,7 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
     evaluated = crisis_eval.evaluate(paths.labels, paths.labelled_from, cfg.executor.batch_size)
     scores = read_scores(paths.output, extra=agreement.HUMAN_RATINGS)
     report = quality_report(scores, scoring.feedback, evaluated, cfg.quality)
-    report["empathy_transfer_esconv"] = empathy_transfer(scoring.transfer)
+    report["empathy_transfer_esconv"] = scoring.transfer.report()
     report["miti_by_source"] = scoring.miti.report()
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
