@@ -9,15 +9,19 @@ import base64
 import hashlib
 import importlib.resources
 import math
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 from markupsafe import Markup
 
 from pixelated.core import csvsafe
 from pixelated.core.hashing import seeded_key
 from pixelated.core.schema import SCORED_SCHEMA
-from pixelated.core.tableio import read_batches
+from pixelated.core.shards import parts
+from pixelated.core.tableio import rechunked, to_pandas
+from pixelated.dedup.clusters import connect
 from pixelated.selection.gates import VERDICT_COLUMNS
 
 
@@ -104,8 +108,20 @@ def _prior_verdicts(verdicts: pd.DataFrame) -> dict[str, dict[str, str]]:
 def render_review_html(
     review: pd.DataFrame, metrics: tuple[str, ...], fraction: float, verdicts: pd.DataFrame | None = None
 ) -> str:
-    """The review page: each conversation with its scores and flags, and a keep/drop form whose
-    verdicts are saved in the browser and exported as a reviews/verdicts.csv file."""
+    """The review page of whole review rows (see `review_page`), as one string."""
+    return "".join(review_page(page_rows([review]), review, metrics, fraction, verdicts))
+
+
+def review_page(
+    conversations: Iterable[dict],
+    review: pd.DataFrame,
+    metrics: tuple[str, ...],
+    fraction: float,
+    verdicts: pd.DataFrame | None = None,
+) -> Iterator[str]:
+    """The review page, a piece at a time: each conversation with its scores and flags, and a
+    keep/drop form whose verdicts are saved in the browser and exported as a reviews/verdicts.csv
+    file. `conversations` are `review`'s rows whole, from `page_rows`, read as the page is written."""
     import jinja2
 
     env = jinja2.Environment(
@@ -113,14 +129,10 @@ def render_review_html(
         autoescape=True,
         keep_trailing_newline=True,
     )
-    conversations = []
-    for row in review.to_dict("records"):
-        row["turns"] = list(row["turns"])
-        row["crisis_turn_set"] = {int(i) for i in row["crisis_turns"].split(",") if i}
-        conversations.append(row)
     prior = _prior_verdicts(verdicts if verdicts is not None else pd.DataFrame(columns=VERDICT_COLUMNS[1:]))
-    return env.get_template("review.html.j2").render(
+    return env.get_template("review.html.j2").generate(
         conversations=conversations,
+        count=len(review),
         metrics=metrics,
         fraction_percent=f"{100 * fraction:g}",
         set_id=review_set_id(review["conversation_id"]),
@@ -131,22 +143,73 @@ def render_review_html(
     )
 
 
-def with_rows(review: pd.DataFrame, scored: Path, batch_size: int) -> pd.DataFrame:
-    """The review rows whole: the scored columns the decisions did not read (the turns, the
-    safety reason, provenance) streamed from the scored table, for these rows only."""
-    wanted = set(review["conversation_id"])
-    columns = ["conversation_id", *(name for name in SCORED_SCHEMA.names if name not in review.columns)]
-    parts = [
-        batch.loc[batch["conversation_id"].isin(wanted), columns]
-        for batch in read_batches(scored, batch_size)
-    ]
-    return review.merge(pd.concat(parts, ignore_index=True), on="conversation_id")
+def page_rows(batches: Iterable[pd.DataFrame]) -> Iterator[dict]:
+    """The template's view of whole review rows: turns as a list, crisis turns as a set."""
+    for batch in batches:
+        for row in batch.to_dict("records"):
+            row["turns"] = list(row["turns"])
+            row["crisis_turn_set"] = {int(i) for i in row["crisis_turns"].split(",") if i}
+            yield row
+
+
+REVIEW_BATCH_ROWS = 256
+_REVIEW_ROWS = """
+SELECT {columns} FROM read_parquet(?)
+WHERE conversation_id IN (SELECT conversation_id FROM wanted)
+ORDER BY conversation_id
+"""
+
+
+def review_batches(review: pd.DataFrame, scored: Path, threads: int) -> Iterator[pd.DataFrame]:
+    """`review`'s rows whole, in its (conversation_id) order, REVIEW_BATCH_ROWS at a time (at
+    least one batch, maybe empty): the scored columns the decisions did not read (turns, safety
+    reason, provenance) picked and sorted from the scored table by DuckDB, which spills past its
+    cap, so the turns of the whole review set (every crisis flag: it grows with the data) are
+    never held at once."""
+    names = ["conversation_id", *(name for name in SCORED_SCHEMA.names if name not in review.columns)]
+    schema = pa.schema([SCORED_SCHEMA.field(name) for name in names])
+    con = connect(threads)
+    try:
+        wanted = pa.array(review["conversation_id"], pa.string())
+        con.register("wanted", pa.table({"conversation_id": wanted}))
+        query = _REVIEW_ROWS.format(columns=", ".join(f'"{name}"' for name in names))
+        files = [str(part) for part in parts(scored)]
+        reader = con.sql(query, params=[files]).to_arrow_reader(REVIEW_BATCH_ROWS)
+        start = 0
+        for table in rechunked(reader, REVIEW_BATCH_ROWS):
+            rows = to_pandas(table.cast(schema))
+            decided = review.iloc[start : start + len(rows)]
+            start += len(rows)
+            if decided["conversation_id"].tolist() != rows["conversation_id"].tolist():
+                raise ValueError(f"{scored}: the review's conversations are not all in the scored table once")
+            yield decided.merge(rows, on="conversation_id")
+        if start != len(review):
+            raise ValueError(
+                f"{scored}: {len(review) - start} review conversations are not in the scored table"
+            )
+    finally:
+        con.close()
 
 
 def write_review(
-    directory: Path, review: pd.DataFrame, verdicts: pd.DataFrame, metrics: tuple[str, ...], fraction: float
+    directory: Path,
+    review: pd.DataFrame,
+    batches: Iterable[pd.DataFrame],
+    verdicts: pd.DataFrame,
+    metrics: tuple[str, ...],
+    fraction: float,
 ) -> None:
-    """data/review: review.csv (verdicts to fill in) and review.html (what to read)."""
+    """data/review: review.html (what to read) written as `batches` of whole review rows
+    (`review_batches`) stream in, and review.csv (verdicts to fill in), built from their
+    template columns on the way."""
     directory.mkdir(parents=True, exist_ok=True)
-    csvsafe.to_csv(verdict_template(review, verdicts), directory / "review.csv", index=False)
-    (directory / "review.html").write_text(render_review_html(review, metrics, fraction, verdicts))
+    templates = []
+
+    def conversations() -> Iterator[dict]:
+        for batch in batches:
+            templates.append(verdict_template(batch, verdicts))
+            yield from page_rows([batch])
+
+    with open(directory / "review.html", "w") as page:
+        page.writelines(review_page(conversations(), review, metrics, fraction, verdicts))
+    csvsafe.to_csv(pd.concat(templates, ignore_index=True), directory / "review.csv", index=False)

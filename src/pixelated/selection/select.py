@@ -64,8 +64,8 @@ def run(cfg: SelectConfig, paths: SelectPaths) -> None:
     )
     scores = decisions(paths.input, paths.output, cfg)
     sample = review.review_sample(scores, cfg.review.sample_fraction, cfg.review.seed, cfg.safety.min_score)
-    sample = review.with_rows(sample, paths.input, cfg.executor.batch_size)
-    review.write_review(paths.review, sample, verdicts, METRICS, cfg.review.sample_fraction)
+    batches = review.review_batches(sample, paths.input, threads=cfg.executor.n_workers)
+    review.write_review(paths.review, sample, batches, verdicts, METRICS, cfg.review.sample_fraction)
     metrics = select_metrics(scores, sample, verdicts, ledger.rows_out, cfg)
     paths.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
 

@@ -92,7 +92,8 @@ def test_issue17_item10_report_and_review_csvs_are_neutralized(tmp_path):
     (tmp_path / "verdicts.csv").write_text(",".join(VERDICT_COLUMNS) + "\n")  # none given yet
 
     verdicts = read_verdicts(tmp_path / "verdicts.csv")
-    write_review(tmp_path / "review", review.assign(turns=[[]], crisis_turns=[""]), verdicts, (), 0.1)
+    whole = review.assign(turns=[[]], crisis_turns=[""])
+    write_review(tmp_path / "review", review, [whole], verdicts, (), 0.1)
     cells = _cells(tmp_path / "review" / "review.csv")
     assert "=cmd" not in cells and "'=cmd" in cells
 

@@ -164,10 +164,38 @@ def test_decisions_read_no_text_and_the_review_sample_comes_back_whole(tmp_path)
     write_scored(batch, tmp_path / "scored.parquet")
     scores = read_scores(tmp_path / "scored.parquet", extra=["topic"])
     assert list(scores.columns) == [*DECISION_COLUMNS, "topic"]
-    whole = review.with_rows(scores.iloc[[2]].assign(review_reason="sample"), tmp_path / "scored.parquet", 2)
+    (whole,) = review.review_batches(
+        scores.iloc[[2]].assign(review_reason="sample"), tmp_path / "scored.parquet", 1
+    )
     assert set(whole.columns) == {*SCORED_SCHEMA.names, "review_reason"}
     assert whole.loc[0, "safety_reason"] == "unreferred_crisis"
     assert list(whole.loc[0, "turns"]) == list(batch.loc[2, "turns"])
+
+
+def test_review_rows_stream_in_batches_in_id_order_from_a_sharded_table(tmp_path, monkeypatch):
+    """The review set's whole rows come a few at a time, sorted by id across the table's parts,
+    and a review conversation missing from the scored table is an error, not a short page."""
+    batch = scored(7)
+    folder = tmp_path / "scored"
+    folder.mkdir()
+    write_scored(batch.iloc[[4, 1, 6]].reset_index(drop=True), folder / "part-00000.parquet")
+    write_scored(batch.iloc[[0, 5, 3, 2]].reset_index(drop=True), folder / "part-00001.parquet")
+    scores = read_scores(folder).sort_values("conversation_id").reset_index(drop=True)
+    picked = scores.iloc[[0, 2, 3, 5, 6]].reset_index(drop=True)
+    monkeypatch.setattr(review, "REVIEW_BATCH_ROWS", 2)
+    batches = list(review.review_batches(picked, folder, 1))
+    assert [len(b) for b in batches] == [2, 2, 1]
+    whole = pd.concat(batches, ignore_index=True)
+    assert whole["conversation_id"].tolist() == picked["conversation_id"].tolist()
+    by_id = batch.set_index("conversation_id")
+    for row in whole.itertuples():
+        assert list(row.turns) == list(by_id.loc[row.conversation_id, "turns"])
+    assert [len(b) for b in review.review_batches(picked.iloc[:0], folder, 1)] == [0]
+    stranger = pd.concat(
+        [picked, picked.iloc[[0]].assign(conversation_id="zz-not-scored")], ignore_index=True
+    )
+    with pytest.raises(ValueError, match="not in the scored table"):
+        list(review.review_batches(stranger, folder, 1))
 
 
 def test_select_writes_outputs_and_applies_verdicts_on_rerun(tmp_path):
