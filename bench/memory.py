@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 REPO = Path(__file__).resolve().parents[1]
+CONVERSATION_IDS = ("conversation_id", "thread_id", "content_hash")  # a conversation, its thread, its content
 
 
 def copies(

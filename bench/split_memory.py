@@ -27,13 +27,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench import command_line
-from bench.memory import REPO, copies, run_fresh, with_ratios, write_result
+from bench.memory import CONVERSATION_IDS, REPO, copies, run_fresh, with_ratios, write_result
 from pixelated.core import resources
 from pixelated.core.config import load_config
 from pixelated.selection import split
 
-# what names a conversation, its thread, its content or its dedup group, per table
-SELECTED_IDS = ("conversation_id", "thread_id", "content_hash")
+# what names a conversation or its dedup group in the cluster table
 CLUSTER_IDS = ("conversation_id", "cluster_id", "group_id", "kept_id")
 
 
@@ -41,7 +40,7 @@ def grow(selected: Path, clusters: Path, factor: int, work: Path, batch_size: in
     """Both tables copied `factor` times into `work`; their paths."""
     grown = work / f"selected-{factor}.parquet", work / f"clusters-{factor}.parquet"
     tables = (
-        copies(pq.read_table(selected), factor, SELECTED_IDS, marked),
+        copies(pq.read_table(selected), factor, CONVERSATION_IDS, marked),
         copies(pq.read_table(clusters), factor, CLUSTER_IDS),
     )
     for table, target in zip(tables, grown, strict=True):

@@ -9,19 +9,22 @@ import base64
 import hashlib
 import importlib.resources
 import math
+import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from markupsafe import Markup
 
 from pixelated.core import csvsafe
 from pixelated.core.hashing import seeded_key
 from pixelated.core.schema import SCORED_SCHEMA
 from pixelated.core.shards import parts
-from pixelated.core.tableio import rechunked, to_pandas
-from pixelated.dedup.clusters import connect
+from pixelated.core.tableio import parquet_file, to_pandas
 from pixelated.selection.gates import VERDICT_COLUMNS
 
 
@@ -152,43 +155,49 @@ def page_rows(batches: Iterable[pd.DataFrame]) -> Iterator[dict]:
             yield row
 
 
-REVIEW_BATCH_ROWS = 256
-_REVIEW_ROWS = """
-SELECT {columns} FROM read_parquet(?)
-WHERE conversation_id IN (SELECT conversation_id FROM wanted)
-ORDER BY conversation_id
-"""
+REVIEW_BUCKET_ROWS = 2048  # review rows sorted in memory at a time
 
 
-def review_batches(review: pd.DataFrame, scored: Path, threads: int) -> Iterator[pd.DataFrame]:
-    """`review`'s rows whole, in its (conversation_id) order, REVIEW_BATCH_ROWS at a time (at
-    least one batch, maybe empty): the scored columns the decisions did not read (turns, safety
-    reason, provenance) picked and sorted from the scored table by DuckDB, which spills past its
-    cap, so the turns of the whole review set (every crisis flag: it grows with the data) are
-    never held at once."""
+def review_batches(review: pd.DataFrame, scored: Path, batch_size: int) -> Iterator[pd.DataFrame]:
+    """`review`'s rows whole, in its (conversation_id) order, a bucket of REVIEW_BUCKET_ROWS
+    consecutive ids at a time (at least one batch, maybe empty), with the scored columns the
+    decisions did not read (turns, safety reason, provenance).
+
+    The review set holds every crisis flag, so it grows with the data: its rows are never held
+    at once. One pass over the scored table appends each review row to its bucket's file (by
+    where its id falls among every REVIEW_BUCKET_ROWS-th id); each bucket is then read and
+    sorted alone. DuckDB's ORDER BY of these rows ran out of its memory cap at 1.9M
+    conversations: the turns are a large sort payload."""
+    ids = review["conversation_id"].to_numpy(dtype=object)
+    bounds = ids[REVIEW_BUCKET_ROWS::REVIEW_BUCKET_ROWS]  # the first id of every later bucket
     names = ["conversation_id", *(name for name in SCORED_SCHEMA.names if name not in review.columns)]
-    schema = pa.schema([SCORED_SCHEMA.field(name) for name in names])
-    con = connect(threads)
-    try:
-        wanted = pa.array(review["conversation_id"], pa.string())
-        con.register("wanted", pa.table({"conversation_id": wanted}))
-        query = _REVIEW_ROWS.format(columns=", ".join(f'"{name}"' for name in names))
-        files = [str(part) for part in parts(scored)]
-        reader = con.sql(query, params=[files]).to_arrow_reader(REVIEW_BATCH_ROWS)
+    wanted = pa.array(ids, pa.string())
+    with tempfile.TemporaryDirectory(prefix="review-") as folder:
+        files = [Path(folder) / f"{bucket}.parquet" for bucket in range(len(bounds) + 1)]
+        writers: dict[int, pq.ParquetWriter] = {}
+        try:
+            for part in parts(scored):
+                for batch in parquet_file(part).iter_batches(batch_size=batch_size, columns=names):
+                    rows = batch.filter(pc.is_in(batch["conversation_id"], value_set=wanted))
+                    bucket_of = np.searchsorted(bounds, rows["conversation_id"].to_pylist(), side="right")
+                    for bucket in np.unique(bucket_of):
+                        if bucket not in writers:
+                            writers[bucket] = pq.ParquetWriter(files[bucket], rows.schema)
+                        writers[bucket].write_batch(rows.filter(pa.array(bucket_of == bucket)))
+        finally:
+            for writer in writers.values():
+                writer.close()
         start = 0
-        for table in rechunked(reader, REVIEW_BATCH_ROWS):
-            rows = to_pandas(table.cast(schema))
+        for bucket, file in enumerate(files):
+            table = pq.read_table(file) if bucket in writers else SCORED_SCHEMA.empty_table().select(names)
+            rows = to_pandas(table).sort_values("conversation_id").reset_index(drop=True)
             decided = review.iloc[start : start + len(rows)]
             start += len(rows)
             if decided["conversation_id"].tolist() != rows["conversation_id"].tolist():
                 raise ValueError(f"{scored}: the review's conversations are not all in the scored table once")
             yield decided.merge(rows, on="conversation_id")
-        if start != len(review):
-            raise ValueError(
-                f"{scored}: {len(review) - start} review conversations are not in the scored table"
-            )
-    finally:
-        con.close()
+    if start != len(review):
+        raise ValueError(f"{scored}: {len(review) - start} review conversations are not in the scored table")
 
 
 def write_review(

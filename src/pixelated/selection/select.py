@@ -64,7 +64,7 @@ def run(cfg: SelectConfig, paths: SelectPaths) -> None:
     )
     scores = decisions(paths.input, paths.output, cfg)
     sample = review.review_sample(scores, cfg.review.sample_fraction, cfg.review.seed, cfg.safety.min_score)
-    batches = review.review_batches(sample, paths.input, threads=cfg.executor.n_workers)
+    batches = review.review_batches(sample, paths.input, cfg.executor.batch_size)
     review.write_review(paths.review, sample, batches, verdicts, METRICS, cfg.review.sample_fraction)
     metrics = select_metrics(scores, sample, verdicts, ledger.rows_out, cfg)
     paths.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")

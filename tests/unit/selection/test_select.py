@@ -173,8 +173,9 @@ def test_decisions_read_no_text_and_the_review_sample_comes_back_whole(tmp_path)
 
 
 def test_review_rows_stream_in_batches_in_id_order_from_a_sharded_table(tmp_path, monkeypatch):
-    """The review set's whole rows come a few at a time, sorted by id across the table's parts,
-    and a review conversation missing from the scored table is an error, not a short page."""
+    """The review set's whole rows come a bucket of ids at a time, sorted by id across the
+    table's parts, and a review conversation missing from the scored table is an error, not a
+    short page."""
     batch = scored(7)
     folder = tmp_path / "scored"
     folder.mkdir()
@@ -182,7 +183,7 @@ def test_review_rows_stream_in_batches_in_id_order_from_a_sharded_table(tmp_path
     write_scored(batch.iloc[[0, 5, 3, 2]].reset_index(drop=True), folder / "part-00001.parquet")
     scores = read_scores(folder).sort_values("conversation_id").reset_index(drop=True)
     picked = scores.iloc[[0, 2, 3, 5, 6]].reset_index(drop=True)
-    monkeypatch.setattr(review, "REVIEW_BATCH_ROWS", 2)
+    monkeypatch.setattr(review, "REVIEW_BUCKET_ROWS", 2)
     batches = list(review.review_batches(picked, folder, 1))
     assert [len(b) for b in batches] == [2, 2, 1]
     whole = pd.concat(batches, ignore_index=True)
