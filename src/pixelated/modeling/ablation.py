@@ -36,7 +36,6 @@ from pixelated.modeling.config import EvaluateConfig, TrainConfig
 from pixelated.modeling.finetune import fit
 from pixelated.modeling.retrieval import (
     HELD_OUT_KEYS,
-    PAIR_KEY,
     candidate_ranks,
     candidate_sets,
     encode_pairs,
@@ -110,9 +109,12 @@ def load_ablation_data(
     held_out = pd.concat(
         [curated["validation"], curated["test"], passed[passed["conversation_id"].isin(added)]]
     )
+    # a pair's thread and content are its conversation's: exclusion is decided per conversation
+    kept = exclude_held_out(passed, held_out)
     per_conversation = train.pairs_per_conversation
-    pool = load_keys(passed_dedup, train, per_conversation, executor, [*PAIR_KEY, *HELD_OUT_KEYS[1:]])
-    passed_keys, excluded = exclude_held_out(pool, held_out)
+    pool = load_keys(passed_dedup, train, per_conversation, executor)
+    leaked = ~pool["conversation_id"].isin(kept["conversation_id"])
+    excluded = int(pool.loc[leaked, "conversation_id"].nunique())
     counts = {
         "added_test_conversations": len(added),
         "added_test_queries": len(queries),
@@ -123,7 +125,7 @@ def load_ablation_data(
     return AblationData(
         tables={"curated": splits / "train.parquet"} | dict.fromkeys(BASELINE_ARMS, passed_dedup),
         curated_keys=load_keys(splits / "train.parquet", train, per_conversation, executor),
-        passed_keys=passed_keys[PAIR_KEY],
+        passed_keys=pool[~leaked].reset_index(drop=True),
         test_pairs=test_pairs,
         test_sizes=sizes,
         counts=counts,

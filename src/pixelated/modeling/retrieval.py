@@ -114,15 +114,9 @@ def load_sample(
     return sample, len(keys)
 
 
-def load_keys(
-    path: Path,
-    cfg: TrainConfig,
-    per_conversation: int,
-    executor: ExecutorConfig,
-    columns: Iterable[str] = PAIR_KEY,
-) -> pd.DataFrame:
-    """`load_pairs(...)[columns]` without holding any text: the rows to sample from."""
-    return load_pairs(path, cfg, per_conversation, executor, lambda pairs: pairs[list(columns)])
+def load_keys(path: Path, cfg: TrainConfig, per_conversation: int, executor: ExecutorConfig) -> pd.DataFrame:
+    """`load_pairs(...)[PAIR_KEY]` without holding any text: the rows to sample from."""
+    return load_pairs(path, cfg, per_conversation, executor, lambda pairs: pairs[PAIR_KEY])
 
 
 def fetch_pairs(
@@ -262,12 +256,11 @@ def group_metrics(
 HELD_OUT_KEYS = ("conversation_id", "thread_id", "content_hash")
 
 
-def exclude_held_out(pairs: pd.DataFrame, held_out: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Drop pairs whose conversation, source thread or exact content is in `held_out` (the
-    validation and test conversations), so a model trained on other data is scored fairly on
-    the test splits. Returns the kept pairs and how many conversations were dropped."""
-    leaked = pd.Series(False, index=pairs.index)
+def exclude_held_out(rows: pd.DataFrame, held_out: pd.DataFrame) -> pd.DataFrame:
+    """Drop the rows (conversations, or their pairs) whose conversation, source thread or exact
+    content is in `held_out` (the validation and test conversations), so a model trained on
+    other data is scored fairly on the test splits."""
+    leaked = pd.Series(False, index=rows.index)
     for key in HELD_OUT_KEYS:
-        leaked |= pairs[key].isin(set(held_out[key].dropna()))
-    dropped = int(pairs.loc[leaked, "conversation_id"].nunique())
-    return pairs[~leaked].reset_index(drop=True), dropped
+        leaked |= rows[key].isin(set(held_out[key].dropna()))
+    return rows[~leaked].reset_index(drop=True)

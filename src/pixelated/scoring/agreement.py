@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import rankdata, spearmanr
 
-from pixelated.scoring.metrics import METRICS, sinking_metric
+from pixelated.scoring.metrics import METRICS, sinking_metrics
 
 
 def _r(x: float) -> float | None:
@@ -156,10 +156,10 @@ def error_analysis(scores: pd.DataFrame, weights: dict[str, float], n: int) -> l
             "conversation_id": row.conversation_id,
             "source": row.source,
             "quality": round(float(row.quality), 4),
-            "sank_by": sinking_metric(row, weights),
+            "sank_by": sank,
             **{m: round(float(row[m]), 4) for m in METRICS},
         }
-        for _, row in lowest.iterrows()
+        for (_, row), sank in zip(lowest.iterrows(), sinking_metrics(lowest, weights), strict=True)
     ]
 
 

@@ -13,7 +13,7 @@ def bias_report(
     differs from the overall rate of its source set by more than `max_relative_gap` (relative)."""
     report = {}
     for column in group_columns:
-        part = decisions[decisions[column].notna()]
+        part = decisions.loc[decisions[column].notna(), [column, "kept", "quality"]]
         if part.empty:
             continue
         overall = float(part["kept"].mean())

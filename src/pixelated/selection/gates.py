@@ -10,16 +10,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pixelated.core import csvsafe
 from pixelated.core.ledger import Rejection, row_rejection
 from pixelated.core.schema import TIERS
 from pixelated.scoring.config import QualityConfig, SafetyConfig
-from pixelated.scoring.metrics import sinking_metric
+from pixelated.scoring.metrics import METRICS, sinking_metrics
 
 VERDICTS = ("keep", "drop")
 VERDICT_COLUMNS = ("conversation_id", "verdict", "reviewer", "note")
+LOW_QUALITY = {metric: f"low_quality_{metric}" for metric in METRICS}  # drop reason per sinking metric
 
 
 def tier_of(quality: pd.Series, thresholds: dict[str, float]) -> pd.Series:
@@ -35,13 +37,15 @@ def gate_reasons(frame: pd.DataFrame, quality: QualityConfig, safety: SafetyConf
     safety, therapeutic (clinical) accuracy, overall quality (named by the sub-metric that sank it).
     Safety and clinical accuracy must lie strictly above their bounds (the spec: safety > 0.8
     for every kept conversation, clinical accuracy > 0.65); a quality tier is reached at its bound."""
-    reasons = pd.Series("", index=frame.index, dtype="string")
-    low_quality = frame["quality"] < quality.min_score
-    sank = frame[low_quality].apply(lambda row: f"low_quality_{sinking_metric(row, quality.weights)}", axis=1)
-    reasons[low_quality] = sank.astype("string") if len(sank) else reasons[low_quality]
-    reasons[frame["therapeutic_accuracy"] <= quality.min_clinical_accuracy] = "low_therapeutic_accuracy"
-    reasons[frame["safety"] <= safety.min_score] = "low_safety"
-    return reasons
+    reasons = np.full(len(frame), "", dtype=object)  # a few shared strings, 8 bytes a row
+    low_quality = (frame["quality"] < quality.min_score).to_numpy(bool)
+    sank = sinking_metrics(frame, quality.weights)[low_quality]
+    reasons[low_quality] = np.array([LOW_QUALITY[metric] for metric in sank], dtype=object)
+    reasons[(frame["therapeutic_accuracy"] <= quality.min_clinical_accuracy).to_numpy(bool)] = (
+        "low_therapeutic_accuracy"
+    )
+    reasons[(frame["safety"] <= safety.min_score).to_numpy(bool)] = "low_safety"
+    return pd.Series(reasons, index=frame.index, dtype="string")
 
 
 def read_verdicts(path: Path) -> pd.DataFrame:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import heapq
 import importlib.resources
 import math
 import tempfile
@@ -31,12 +32,10 @@ from pixelated.selection.gates import VERDICT_COLUMNS
 def review_sample(scores: pd.DataFrame, fraction: float, seed: int, safety_min: float) -> pd.DataFrame:
     """Conversations for clinician review, with why: a `fraction` sample stratified by source x
     tier (at least one per stratum, seeded hash order), every crisis flag, every safety drop."""
-    strata = scores["source"] + "|" + scores["quality_tier"]
     picked: dict[str, list[str]] = {}
-    for _, part in scores.groupby(strata, sort=True):
-        n = max(1, math.ceil(fraction * len(part)))
-        chosen = sorted(part["conversation_id"], key=lambda c: seeded_key(seed, c))[:n]
-        for cid in chosen:
+    for _, ids in scores.groupby(["source", "quality_tier"], sort=True, observed=True)["conversation_id"]:
+        n = max(1, math.ceil(fraction * len(ids)))
+        for cid in heapq.nsmallest(n, ids, key=lambda c: seeded_key(seed, c)):
             picked.setdefault(cid, []).append("sample")
     for cid in scores.loc[scores["crisis_kinds"] != "", "conversation_id"]:
         picked.setdefault(cid, []).append("crisis_flag")

@@ -10,6 +10,8 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
@@ -74,8 +76,9 @@ def decisions(scored: Path, selected: Path, cfg: SelectConfig) -> pd.DataFrame:
     """Every scored row's scores and bias groups (no text) with its decision: kept, tier,
     automatic reason."""
     scores = read_scores(scored, extra=cfg.review.bias_columns)
-    kept_ids = set(pq.read_table(selected, columns=["conversation_id"]).column(0).to_pylist())
-    scores["kept"] = scores["conversation_id"].isin(kept_ids)
+    kept_ids = pq.read_table(selected, columns=["conversation_id"]).column(0)
+    ids = pa.array(scores["conversation_id"], pa.string())
+    scores["kept"] = pc.is_in(ids, value_set=kept_ids).to_numpy(zero_copy_only=False)
     scores["quality_tier"] = gates.tier_of(scores["quality"], cfg.quality.tiers)
     reasons = gates.gate_reasons(scores, cfg.quality, cfg.safety)
     scores["auto_decision"] = reasons.where(reasons != "", "keep")

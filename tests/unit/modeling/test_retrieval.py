@@ -181,6 +181,5 @@ def test_held_out_conversations_threads_and_contents_are_excluded():
         }
     )
     held_out = pd.DataFrame({"conversation_id": ["c1"], "thread_id": ["t3"], "content_hash": ["h4"]})
-    kept, dropped = exclude_held_out(pairs, held_out)
+    kept = exclude_held_out(pairs, held_out)
     assert kept["conversation_id"].tolist() == ["c2"]
-    assert dropped == 3
