@@ -99,3 +99,26 @@ def test_script_writes_no_markup():
 def test_review_set_id_names_the_set_not_its_order():
     assert review.review_set_id(["b", "a"]) == review.review_set_id(["a", "b"])
     assert review.review_set_id(["a"]) != review.review_set_id(["a", "b"])
+
+
+def test_the_page_reads_its_conversations_as_it_is_written():
+    """review_page takes the rows as a stream: it never asks for their number (jinja's
+    loop.length would read them all into a list first)."""
+    batch = scored(3)
+    batch["quality_tier"] = gates.tier_of(batch["quality"], CFG.quality.tiers)
+    batch["auto_decision"], batch["review_reason"] = "keep", "sample"
+    consumed = []
+
+    def rows():
+        for row in review.page_rows([batch]):
+            consumed.append(row["conversation_id"])
+            yield row
+
+    pieces = review.review_page(rows(), batch, METRICS, 0.01)
+    written = ""
+    while "2 of 3:" not in written:
+        written += next(pieces)
+        assert len(consumed) <= 2 or "2 of 3:" in written  # the third row waits for the second
+    assert "1 of 3:" in written and len(consumed) == 2
+    "".join(pieces)
+    assert consumed == batch["conversation_id"].tolist()
