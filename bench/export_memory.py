@@ -12,15 +12,12 @@ writes bench/results/export_memory.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
 from bench import command_line
-from bench.memory import REPO, copies, run_fresh, with_ratios, write_result
+from bench.memory import REPO, copies, run_factors, run_fresh
 from pixelated.core import resources
 from pixelated.core.config import load_config, read_params
 from pixelated.core.schema import SPLITS
@@ -61,13 +58,7 @@ def main() -> None:
     parser.add_argument("--run", type=Path, nargs=2, metavar=("SPLITS", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, default=REPO / "bench/results/export_memory.json")
     args = parser.parse_args()
-    if args.run:
-        print(json.dumps(run_export(*args.run)))
-        return
-    with tempfile.TemporaryDirectory(prefix="export-memory-") as work:
-        rows = {factor: measure_factor(args.splits, factor, Path(work)) for factor in sorted(args.factors)}
-    result = {"cpus": os.cpu_count(), "factors": with_ratios(rows)}
-    write_result(args.output, result)
+    run_factors(args, "export", run_export, lambda factor, work: measure_factor(args.splits, factor, work))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
+from argparse import Namespace
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -74,3 +76,17 @@ def write_result(output: Path, result: dict) -> None:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
+
+
+def run_factors(
+    args: Namespace, name: str, run: Callable[..., dict], measure: Callable[[int, Path], dict]
+) -> None:
+    """A copies benchmark's main: with `--run`, the stage in this process (the child `run_fresh`
+    starts), its resources entry printed; else `measure(factor, work)` for each --factors, with
+    ratios to the smallest, written to --output."""
+    if args.run:
+        print(json.dumps(run(*args.run)))
+        return
+    with tempfile.TemporaryDirectory(prefix=f"{name}-memory-") as work:
+        rows = {factor: measure(factor, Path(work)) for factor in sorted(args.factors)}
+    write_result(args.output, {"cpus": os.cpu_count(), "factors": with_ratios(rows)})

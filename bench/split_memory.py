@@ -17,9 +17,6 @@ writes bench/results/split_memory.json.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from bench import command_line
-from bench.memory import CONVERSATION_IDS, REPO, copies, run_fresh, with_ratios, write_result
+from bench.memory import CONVERSATION_IDS, REPO, copies, run_factors, run_fresh
 from pixelated.core import resources
 from pixelated.core.config import load_config
 from pixelated.selection import split
@@ -90,13 +87,7 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, default=REPO / "bench/results/split_memory.json")
     args = parser.parse_args()
-    if args.run:
-        print(json.dumps(run_split(*args.run)))
-        return
-    with tempfile.TemporaryDirectory(prefix="split-memory-") as work:
-        rows = {factor: measure_factor(args, factor, Path(work)) for factor in sorted(args.factors)}
-    result = {"cpus": os.cpu_count(), "factors": with_ratios(rows)}
-    write_result(args.output, result)
+    run_factors(args, "split", run_split, lambda factor, work: measure_factor(args, factor, work))
 
 
 if __name__ == "__main__":
