@@ -9,21 +9,19 @@ and the keep-or-quarantine pass reads each batch's rows back from the written fi
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from pixelated.core.schema import CLUSTER_METHODS
+from pixelated.core.sql import connect
 from pixelated.core.tableio import rechunked
 
 if TYPE_CHECKING:
     from pixelated.dedup.cascade import DedupResult
 
-SQL_MEMORY = "128MB"  # DuckDB's, per connection (`connect`): a cap that holds at 3.2M conversations
 CHUNK_ROWS = 1 << 16  # rows per frame, and per row group of the written table
 
 # Two tables, not one query of CTEs: DuckDB materializes a CTE read three times in memory,
@@ -45,13 +43,6 @@ JOIN (SELECT group_root, min(conversation_id) AS group_id FROM named GROUP BY gr
 JOIN named AS keeper ON keeper.row = named.kept_row
 """
 COLUMNS = ("conversation_id", "cluster_id", "group_id", "kept", "method", "kept_id")
-
-
-def connect(threads: int) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB whose sorts, joins and aggregates spill to the temporary folder past
-    SQL_MEMORY: its default limit, most of the machine's memory, let them grow with the data."""
-    config = {"threads": int(threads), "memory_limit": SQL_MEMORY, "temp_directory": tempfile.gettempdir()}
-    return duckdb.connect(config=config)
 
 
 class ClusterTable:

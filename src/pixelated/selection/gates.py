@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pixelated.core import csvsafe
 from pixelated.core.ledger import Rejection, row_rejection
@@ -64,18 +65,27 @@ def read_verdicts(path: Path) -> pd.DataFrame:
     return verdicts.set_index("conversation_id")
 
 
-def decide_batch(
-    batch: pd.DataFrame, quality: QualityConfig, safety: SafetyConfig, verdicts: pd.DataFrame
-) -> tuple[pd.DataFrame, list[Rejection]]:
-    """Kept rows (with quality_tier and decision_source) and one rejection per dropped row."""
-    reasons = gate_reasons(batch, quality, safety)
+def review_override(
+    batch: pd.DataFrame, reasons: pd.Series, verdicts: pd.DataFrame
+) -> tuple[pd.Series, pd.Series]:
+    """The final reason to drop each row ('' = keep) and who decided it ('automatic' or
+    'review'): a reviewer's verdict overrides the gates' `reasons`."""
+    reasons = reasons.copy()
     source = pd.Series("automatic", index=batch.index, dtype="string")
-    verdict = batch["conversation_id"].map(verdicts["verdict"]) if len(verdicts) else None
-    if verdict is not None:
+    if len(verdicts):
+        verdict = batch["conversation_id"].map(verdicts["verdict"])
         reviewed = verdict.notna()
         reasons[reviewed & (verdict == "keep")] = ""
         reasons[reviewed & (verdict == "drop")] = "review_rejected"
         source[reviewed] = "review"
+    return reasons, source
+
+
+def decide_batch(
+    batch: pd.DataFrame, quality: QualityConfig, safety: SafetyConfig, verdicts: pd.DataFrame
+) -> tuple[pd.DataFrame, list[Rejection]]:
+    """Kept rows (with quality_tier and decision_source) and one rejection per dropped row."""
+    reasons, source = review_override(batch, gate_reasons(batch, quality, safety), verdicts)
     keep = reasons == ""
     kept = batch.assign(quality_tier=tier_of(batch["quality"], quality.tiers), decision_source=source)[keep]
     rejections = [
@@ -98,10 +108,30 @@ def _detail(row: pd.Series, reason: str) -> str:
     return f"quality={row['quality']:.3f} {metric}={row[metric]:.3f}"
 
 
-def tier_counts(scores: pd.DataFrame, quality: QualityConfig, safety: SafetyConfig) -> dict[str, int]:
-    """How many conversations each tier would keep (same gates, that tier's threshold)."""
-    counts = {}
-    for tier in TIERS[:-1]:
+KEEPS_AT = {tier: f"keeps_at_{tier}" for tier in TIERS[:-1]}  # decision column: would that tier keep it
+DECISION_FIELDS = pa.schema(
+    [("kept", pa.bool_()), ("quality_tier", pa.string()), ("auto_decision", pa.string())]
+    + [("decision_source", pa.string())]
+    + [(column, pa.bool_()) for column in KEEPS_AT.values()]
+)  # what `decisions` adds to a batch
+
+
+def decisions(
+    batch: pd.DataFrame, quality: QualityConfig, safety: SafetyConfig, verdicts: pd.DataFrame
+) -> pd.DataFrame:
+    """`batch` (scores, no text) with each row's decision, as `decide_batch` makes it: kept,
+    quality_tier, the gates' auto_decision ('keep' or the reason), decision_source, and
+    whether each tier's threshold would keep it (same gates, KEEPS_AT), for select's report."""
+    auto = gate_reasons(batch, quality, safety)
+    reasons, source = review_override(batch, auto, verdicts)
+    at_tier = {}
+    for tier, column in KEEPS_AT.items():
         trial = quality.model_copy(update={"min_score": quality.tiers[tier]})
-        counts[tier] = int((gate_reasons(scores, trial, safety) == "").sum())
-    return counts
+        at_tier[column] = (gate_reasons(batch, trial, safety) == "").to_numpy(bool)
+    return batch.assign(
+        kept=(reasons == "").to_numpy(bool),
+        quality_tier=tier_of(batch["quality"], quality.tiers),
+        auto_decision=auto.where(auto != "", "keep"),
+        decision_source=source,
+        **at_tier,
+    )

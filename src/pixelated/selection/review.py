@@ -7,46 +7,53 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import heapq
 import importlib.resources
-import math
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from markupsafe import Markup
 
 from pixelated.core import csvsafe
-from pixelated.core.hashing import seeded_key
 from pixelated.core.schema import SCORED_SCHEMA
 from pixelated.core.shards import parts
 from pixelated.core.tableio import parquet_file, to_pandas
-from pixelated.selection.gates import VERDICT_COLUMNS
+from pixelated.selection.gates import KEEPS_AT, VERDICT_COLUMNS
+
+_REVIEW_SAMPLE = """
+WITH sampled AS (
+    SELECT conversation_id FROM (
+        SELECT conversation_id,
+            row_number() OVER (PARTITION BY source, quality_tier
+                ORDER BY sha256(CAST($seed AS VARCHAR) || ':' || conversation_id)) AS place,
+            count(*) OVER (PARTITION BY source, quality_tier) AS stratum
+        FROM decisions)
+    WHERE place <= greatest(1, ceil(CAST($fraction AS DOUBLE) * stratum)))
+SELECT decisions.* EXCLUDE ({decision_only}),
+    concat_ws('+', CASE WHEN sampled.conversation_id IS NOT NULL THEN 'sample' END,
+        CASE WHEN crisis_kinds <> '' THEN 'crisis_flag' END,
+        CASE WHEN safety < $safety_min THEN 'low_safety' END) AS review_reason
+FROM decisions LEFT JOIN sampled USING (conversation_id)
+WHERE review_reason <> ''
+ORDER BY conversation_id
+"""
 
 
-def review_sample(scores: pd.DataFrame, fraction: float, seed: int, safety_min: float) -> pd.DataFrame:
+def review_sample(
+    decisions: duckdb.DuckDBPyConnection, fraction: float, seed: int, safety_min: float
+) -> pd.DataFrame:
     """Conversations for clinician review, with why: a `fraction` sample stratified by source x
-    tier (at least one per stratum, seeded hash order), every crisis flag, every safety drop."""
-    picked: dict[str, list[str]] = {}
-    for _, ids in scores.groupby(["source", "quality_tier"], sort=True, observed=True)["conversation_id"]:
-        n = max(1, math.ceil(fraction * len(ids)))
-        for cid in heapq.nsmallest(n, ids, key=lambda c: seeded_key(seed, c)):
-            picked.setdefault(cid, []).append("sample")
-    for cid in scores.loc[scores["crisis_kinds"] != "", "conversation_id"]:
-        picked.setdefault(cid, []).append("crisis_flag")
-    for cid in scores.loc[scores["safety"] < safety_min, "conversation_id"]:
-        picked.setdefault(cid, []).append("low_safety")
-    reasons = pd.Series(
-        {cid: "+".join(dict.fromkeys(why)) for cid, why in picked.items()}, name="review_reason"
-    )
-    chosen = scores[scores["conversation_id"].isin(reasons.index)].copy()
-    chosen["review_reason"] = chosen["conversation_id"].map(reasons)
-    return chosen.sort_values("conversation_id").reset_index(drop=True)
+    tier (at least one per stratum, the first in `hashing.seeded_key` order, which SQL
+    computes), every crisis flag, every safety drop; their rows of select's `decisions` table
+    (see `select.decision_table`), in id order."""
+    query = _REVIEW_SAMPLE.format(decision_only=", ".join(["decision_source", *KEEPS_AT.values()]))
+    params = {"seed": seed, "fraction": fraction, "safety_min": safety_min}
+    return to_pandas(decisions.sql(query, params=params).to_arrow_table())
 
 
 def verdict_template(review: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
@@ -166,14 +173,17 @@ def review_batches(review: pd.DataFrame, scored: Path, batch_size: int) -> Itera
     at once. One pass over the scored table appends each review row to its bucket's file (by
     where its id falls among every REVIEW_BUCKET_ROWS-th id); each bucket is then read and
     sorted alone. DuckDB's ORDER BY of these rows ran out of its memory cap at 1.9M
-    conversations: the turns are a large sort payload."""
+    conversations: the turns are a large sort payload. The bucket files are Arrow IPC
+    streams: a Parquet writer keeps every row group's metadata until it closes, and with a
+    row group per bucket per scored batch that grew with the square of the data (860 MB at
+    1.9M conversations)."""
     ids = review["conversation_id"].to_numpy(dtype=object)
     bounds = ids[REVIEW_BUCKET_ROWS::REVIEW_BUCKET_ROWS]  # the first id of every later bucket
     names = ["conversation_id", *(name for name in SCORED_SCHEMA.names if name not in review.columns)]
     wanted = pa.array(ids, pa.string())
     with tempfile.TemporaryDirectory(prefix="review-") as folder:
-        files = [Path(folder) / f"{bucket}.parquet" for bucket in range(len(bounds) + 1)]
-        writers: dict[int, pq.ParquetWriter] = {}
+        files = [Path(folder) / f"{bucket}.arrows" for bucket in range(len(bounds) + 1)]
+        writers: dict[int, pa.ipc.RecordBatchStreamWriter] = {}
         try:
             for part in parts(scored):
                 for batch in parquet_file(part).iter_batches(batch_size=batch_size, columns=names):
@@ -181,14 +191,14 @@ def review_batches(review: pd.DataFrame, scored: Path, batch_size: int) -> Itera
                     bucket_of = np.searchsorted(bounds, rows["conversation_id"].to_pylist(), side="right")
                     for bucket in np.unique(bucket_of):
                         if bucket not in writers:
-                            writers[bucket] = pq.ParquetWriter(files[bucket], rows.schema)
+                            writers[bucket] = pa.ipc.new_stream(files[bucket], rows.schema)
                         writers[bucket].write_batch(rows.filter(pa.array(bucket_of == bucket)))
         finally:
             for writer in writers.values():
                 writer.close()
-        start = 0
+        start, empty = 0, SCORED_SCHEMA.empty_table().select(names)
         for bucket, file in enumerate(files):
-            table = pq.read_table(file) if bucket in writers else SCORED_SCHEMA.empty_table().select(names)
+            table = pa.ipc.open_stream(file).read_all() if bucket in writers else empty
             rows = to_pandas(table).sort_values("conversation_id").reset_index(drop=True)
             decided = review.iloc[start : start + len(rows)]
             start += len(rows)

@@ -5,22 +5,28 @@ bias report. Cheap: reads the scores, never recomputes them."""
 from __future__ import annotations
 
 import json
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from duckdb import DuckDBPyConnection
 from pydantic import Field
 
+from pixelated.core import sql
 from pixelated.core.config import Config, ExecutorConfig, ValidateConfig
 from pixelated.core.runner import TablePaths, filter_table
-from pixelated.core.schema import SELECTED_SCHEMA, selected_schema
+from pixelated.core.schema import SCORED_SCHEMA, SELECTED_SCHEMA, selected_schema
+from pixelated.core.tableio import read_batches
 from pixelated.core.validation import canonical_schema
 from pixelated.scoring.config import QualityConfig, SafetyConfig
-from pixelated.scoring.metrics import METRICS, read_scores
+from pixelated.scoring.metrics import DECISION_COLUMNS, METRICS
 from pixelated.selection import bias, gates, review
 
 
@@ -64,46 +70,57 @@ def run(cfg: SelectConfig, paths: SelectPaths) -> None:
         config=cfg,
         inputs=[paths.verdicts],
     )
-    scores = decisions(paths.input, paths.output, cfg)
-    sample = review.review_sample(scores, cfg.review.sample_fraction, cfg.review.seed, cfg.safety.min_score)
-    batches = review.review_batches(sample, paths.input, cfg.executor.batch_size)
-    review.write_review(paths.review, sample, batches, verdicts, METRICS, cfg.review.sample_fraction)
-    metrics = select_metrics(scores, sample, verdicts, ledger.rows_out, cfg)
+    with decision_table(paths.input, cfg, verdicts) as decisions:
+        fraction = cfg.review.sample_fraction
+        sample = review.review_sample(decisions, fraction, cfg.review.seed, cfg.safety.min_score)
+        batches = review.review_batches(sample, paths.input, cfg.executor.batch_size)
+        review.write_review(paths.review, sample, batches, verdicts, METRICS, fraction)
+        metrics = select_metrics(decisions, sample, ledger.rows_out, cfg)
     paths.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
 
 
-def decisions(scored: Path, selected: Path, cfg: SelectConfig) -> pd.DataFrame:
-    """Every scored row's scores and bias groups (no text) with its decision: kept, tier,
-    automatic reason."""
-    scores = read_scores(scored, extra=cfg.review.bias_columns)
-    kept_ids = pq.read_table(selected, columns=["conversation_id"]).column(0)
-    ids = pa.array(scores["conversation_id"], pa.string())
-    scores["kept"] = pc.is_in(ids, value_set=kept_ids).to_numpy(zero_copy_only=False)
-    scores["quality_tier"] = gates.tier_of(scores["quality"], cfg.quality.tiers)
-    reasons = gates.gate_reasons(scores, cfg.quality, cfg.safety)
-    scores["auto_decision"] = reasons.where(reasons != "", "keep")
-    return scores
+@contextmanager
+def decision_table(scored: Path, cfg: SelectConfig, verdicts: pd.DataFrame) -> Iterator[DuckDBPyConnection]:
+    """A DuckDB connection whose view `decisions` holds every scored row's scores and bias
+    groups (no text) with its decision (`gates.decisions`), for the report and the review
+    sample. The rows are decided a batch at a time into a temporary Parquet file that the
+    SQL reads, so select holds no column per conversation (issue 14)."""
+    columns = [*DECISION_COLUMNS, *cfg.review.bias_columns]
+    schema = pa.schema([*(SCORED_SCHEMA.field(name) for name in columns), *gates.DECISION_FIELDS])
+    with tempfile.TemporaryDirectory(prefix="decisions-") as folder:
+        path = Path(folder) / "decisions.parquet"
+        with pq.ParquetWriter(path, schema) as writer:
+            for batch in read_batches(scored, cfg.executor.batch_size, columns):
+                decided = gates.decisions(batch, cfg.quality, cfg.safety, verdicts)
+                writer.write_table(pa.Table.from_pandas(decided, schema=schema, preserve_index=False))
+        with sql.connect(cfg.executor.n_workers) as con:
+            con.read_parquet(str(path)).create_view("decisions")
+            yield con
 
 
-def select_metrics(
-    scores: pd.DataFrame, sample: pd.DataFrame, verdicts: pd.DataFrame, kept: int, cfg: SelectConfig
-) -> dict:
+_KEEPS_AT_COUNTS = ", ".join(f"count_if({column})" for column in gates.KEEPS_AT.values())  # per tier
+
+
+def select_metrics(decisions: DuckDBPyConnection, sample: pd.DataFrame, kept: int, cfg: SelectConfig) -> dict:
     """reports/select.json: what was kept, by tier and at every tier, per source, the review set,
     the bias report."""
+    (would_keep,) = decisions.sql(f"SELECT {_KEEPS_AT_COUNTS} FROM decisions").fetchall()
+    kept_by_tier = decisions.sql("SELECT quality_tier, count(*) FROM decisions WHERE kept GROUP BY ALL")
+    ((reviewed,),) = decisions.sql("SELECT count_if(decision_source = 'review') FROM decisions").fetchall()
     return {
         "tier": cfg.quality.tier,
         "min_score": cfg.quality.min_score,
         "kept": kept,
-        "kept_by_tier": scores[scores["kept"]]["quality_tier"].value_counts().sort_index().to_dict(),
-        "would_keep_at_tier": gates.tier_counts(scores, cfg.quality, cfg.safety),
-        "by_source": source_rates(scores, cfg),
+        "kept_by_tier": dict(sorted(kept_by_tier.fetchall())),
+        "would_keep_at_tier": dict(zip(gates.KEEPS_AT, would_keep, strict=True)),
+        "by_source": source_rates(decisions),
         "review": {
             "conversations": len(sample),
             "by_reason": sample["review_reason"].value_counts().sort_index().to_dict(),
-            "verdicts_applied": int(scores["conversation_id"].isin(verdicts.index).sum()),
+            "verdicts_applied": reviewed,
         },
         "bias": bias.bias_report(
-            scores, cfg.review.bias_columns, cfg.review.bias_min_group, cfg.review.bias_max_relative_gap
+            decisions, cfg.review.bias_columns, cfg.review.bias_min_group, cfg.review.bias_max_relative_gap
         ),
     }
 
@@ -111,22 +128,30 @@ def select_metrics(
 TOP_DROP_REASONS = 3
 
 
-def source_rates(scores: pd.DataFrame, cfg: SelectConfig) -> dict:
+def source_rates(decisions: DuckDBPyConnection) -> dict:
     """Per source: conversations scored and kept, the keep rate at the chosen tier and at every
     tier (same gates), and the commonest drop reasons: where a scoring bias against one
     conversation shape (a single written answer, a long chat) shows first."""
-    dropped = scores["auto_decision"].where(scores["auto_decision"] != "keep", "review_rejected")
+    counts = decisions.sql(
+        f"SELECT source, count(*), count_if(kept), {_KEEPS_AT_COUNTS} FROM decisions GROUP BY ALL"
+    )
+    drops = decisions.sql(
+        "SELECT source, CASE WHEN auto_decision = 'keep' THEN 'review_rejected' ELSE auto_decision END,"
+        " count(*) FROM decisions WHERE NOT kept GROUP BY ALL"
+    )
+    reasons = defaultdict(list)
+    for source, reason, count in drops.fetchall():
+        reasons[source].append((reason, count))
     rates = {}
-    for source, group in scores.groupby("source", sort=True):
-        n = len(group)
-        at_tier = gates.tier_counts(group, cfg.quality, cfg.safety)
-        reasons = dropped[group.index[~group["kept"]]].value_counts()
-        top = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))[:TOP_DROP_REASONS]
+    for source, n, kept, *at_tier in counts.fetchall():
+        top = sorted(reasons[source], key=lambda item: (-item[1], item[0]))[:TOP_DROP_REASONS]
         rates[source] = {
             "scored": n,
-            "kept": int(group["kept"].sum()),
-            "keep_rate": round(float(group["kept"].mean()), 4),
-            "keep_rate_at_tier": {tier: round(count / n, 4) for tier, count in at_tier.items()},
-            "top_drop_reasons": {str(reason): int(count) for reason, count in top},
+            "kept": kept,
+            "keep_rate": round(kept / n, 4),
+            "keep_rate_at_tier": {
+                tier: round(count / n, 4) for tier, count in zip(gates.KEEPS_AT, at_tier, strict=True)
+            },
+            "top_drop_reasons": dict(top),
         }
     return rates

@@ -225,6 +225,7 @@ def test_speed_bench_cached_rerun_is_faster_and_identical(tmp_path):
 def test_issue17_item1_typed_and_nested_metadata_is_anonymized(canonical_row, frame):
     """The probe's repro: an email and an SSN in `topic` and in a list under `extra` reached
     splits, exports and reports/select.json (topic is a bias-group key) untouched."""
+    from pixelated.core import sql
     from pixelated.selection.bias import bias_report
 
     batch = _batch(
@@ -240,7 +241,8 @@ def test_issue17_item1_typed_and_nested_metadata_is_anonymized(canonical_row, fr
     for planted in ("jane.doe@example.org", "536-82-4917", "4155550134", "Jennifer Walsh"):
         assert planted not in everything, planted
     assert row["topic"].startswith("anxiety ")
-    decisions = _anonymize(batch).kept.assign(kept=True, quality=0.5)
+    decisions = sql.connect(1)
+    decisions.register("decisions", _anonymize(batch).kept.assign(kept=True, quality=0.5))
     groups = bias_report(decisions, ["topic", "emotion_type"], min_group=1, max_relative_gap=0.5)
     assert "jane.doe" not in json.dumps(groups) and "Walsh" not in json.dumps(groups)
 

@@ -4,17 +4,20 @@ repo's own params."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from pixelated.core import sql
 from pixelated.core.config import build_config, read_params
+from pixelated.core.hashing import seeded_key
 from pixelated.core.schema import SCORED_SCHEMA, scored_schema
 from pixelated.core.tableio import ValidatedWriter
 from pixelated.core.validation import canonical_schema
-from pixelated.scoring.metrics import DECISION_COLUMNS, METRICS, read_scores
+from pixelated.scoring.metrics import DECISION_COLUMNS, METRICS
 from pixelated.selection import bias, gates, review
-from pixelated.selection.select import SelectConfig, SelectPaths, run, source_rates
+from pixelated.selection.select import SelectConfig, SelectPaths, decision_table, run, source_rates
 from tests.conftest import MAX_TURN_CHARS, canonical_row, frame
 from tests.paths import REPO
 
@@ -58,7 +61,9 @@ def test_tiers_and_gates_name_the_failing_metric():
         "low_therapeutic_accuracy",
         "low_safety",
     ]
-    assert gates.tier_counts(batch, CFG.quality, CFG.safety) == {
+    decided = gates.decisions(batch, CFG.quality, CFG.safety, no_verdicts())
+    assert decided["kept"].tolist() == [True, True, False, False, False]
+    assert {tier: int(decided[column].sum()) for tier, column in gates.KEEPS_AT.items()} == {
         "production": 1,
         "recommended": 2,
         "minimum": 3,
@@ -79,13 +84,26 @@ def test_safety_and_clinical_accuracy_must_lie_above_their_bounds():
     assert kept["conversation_id"].tolist() == at_bounds["conversation_id"].tolist()[2:]
 
 
-def test_keep_rates_and_drop_reasons_per_source():
+def decisions_table(frame: pd.DataFrame):
+    """`frame` as the DuckDB view `decisions` that select's report and review sample read."""
+    con = sql.connect(1)
+    con.register("decisions", frame)
+    return con
+
+
+def verdicts_of(path, rows: dict[str, str]) -> pd.DataFrame:
+    """reviews/verdicts.csv giving each id in `rows` its verdict, read back."""
+    frame = pd.DataFrame({"conversation_id": list(rows), "verdict": list(rows.values())})
+    frame.assign(reviewer="dr a", note="").to_csv(path, index=False)
+    return gates.read_verdicts(path)
+
+
+def test_keep_rates_and_drop_reasons_per_source(tmp_path):
     scores = scored(6, quality=[0.9, 0.9, 0.5, 0.9, 0.9, 0.9], safety=[1.0, 1.0, 1.0, 0.3, 1.0, 1.0])
-    scores["source"] = ["a", "a", "a", "b", "b", "b"]
-    scores["auto_decision"] = gates.gate_reasons(scores, CFG.quality, CFG.safety).replace("", "keep")
-    scores["kept"] = scores["auto_decision"] == "keep"
-    scores.loc[5, "kept"] = False  # a reviewer dropped what the gates kept
-    rates = source_rates(scores, CFG)
+    scores["source"] = pd.array(["a", "a", "a", "b", "b", "b"], dtype="string")
+    dropped = verdicts_of(tmp_path / "verdicts.csv", {scores.loc[5, "conversation_id"]: "drop"})
+    decided = gates.decisions(scores, CFG.quality, CFG.safety, dropped)  # a reviewer dropped a kept one
+    rates = source_rates(decisions_table(decided))
     assert {s: (r["scored"], r["kept"], r["keep_rate"]) for s, r in rates.items()} == {
         "a": (3, 2, 0.6667),
         "b": (3, 1, 0.3333),
@@ -130,13 +148,17 @@ def test_unknown_verdict_is_refused(tmp_path):
 def test_review_sample_is_stratified_and_holds_every_crisis_flag():
     batch = scored(300, crisis_kinds=["suicide"] + [""] * 299, safety=[0.85] + [1.0] * 299)
     batch["source"] = pd.array(["a"] * 150 + ["b"] * 150, dtype="string")
-    batch["quality_tier"] = gates.tier_of(batch["quality"], CFG.quality.tiers)
-    sample = review.review_sample(batch, 0.01, 7, 0.8)
+    decided = decisions_table(gates.decisions(batch, CFG.quality, CFG.safety, no_verdicts()))
+    sample = review.review_sample(decided, 0.01, 7, 0.8)
     reasons = sample.set_index("conversation_id")["review_reason"]
     assert "crisis_flag" in reasons[batch.loc[0, "conversation_id"]]
     sampled = sample[sample["review_reason"].str.contains("sample")]
     assert sampled["source"].value_counts().to_dict() == {"a": 2, "b": 2}  # ceil(1% of 150) each
-    assert sample.equals(review.review_sample(batch, 0.01, 7, 0.8))  # deterministic
+    for source, ids in batch.groupby("source")["conversation_id"]:  # the first in seeded_key order
+        first = sorted(ids, key=lambda cid: seeded_key(7, cid))[:2]
+        assert sorted(sampled.loc[sampled["source"] == source, "conversation_id"]) == sorted(first)
+    assert sample["conversation_id"].is_monotonic_increasing
+    assert sample.equals(review.review_sample(decided, 0.01, 7, 0.8))  # deterministic
 
 
 def test_bias_report_flags_groups_whose_keep_rate_differs():
@@ -147,9 +169,28 @@ def test_bias_report_flags_groups_whose_keep_rate_differs():
             "quality": [0.8] * 8,
         }
     )
-    report = bias.bias_report(decisions, ["emotion_type"], min_group=2, max_relative_gap=0.2)
+    report = bias.bias_report(decisions_table(decisions), ["emotion_type"], min_group=2, max_relative_gap=0.2)
     assert report["emotion_type"]["overall_keep_rate"] == 0.625
     assert report["emotion_type"]["flagged"] == ["anger", "sadness"]
+
+
+def test_bias_quantiles_are_exactly_pandas_numbers():
+    """The report's quartiles and median come from a few order statistics per group, yet are
+    the very floats pandas gives for the group's whole column: small and large groups (numpy
+    takes another median path from 600 values), odd and even sizes, ties."""
+    rng = np.random.default_rng(3)
+    sizes = [1, 2, 3, 4, 5, 8, 13, 64, 599, 600, 601, 1202]
+    groups = np.repeat([f"g{n}" for n in sizes], sizes)
+    quality = np.round(rng.random(len(groups)), 6)
+    quality[::7] = 0.5  # ties
+    frame = pd.DataFrame({"topic": groups, "quality": quality, "kept": True})
+    quantiles = bias.quality_quantiles(decisions_table(frame), "topic")
+    for group, members in frame.groupby("topic")["quality"]:
+        assert quantiles[group] == {
+            "quality_p25": members.quantile(0.25),
+            "quality_median": members.median(),
+            "quality_p75": members.quantile(0.75),
+        }, group
 
 
 def write_scored(batch: pd.DataFrame, path) -> None:
@@ -158,18 +199,19 @@ def write_scored(batch: pd.DataFrame, path) -> None:
 
 
 def test_decisions_read_no_text_and_the_review_sample_comes_back_whole(tmp_path):
-    """Issue 14: select holds a few scores a conversation, not its turns or provenance; the
-    review sample's rows are read whole, for those rows only."""
+    """Issue 14: select's decisions table holds a few scores a conversation, not its turns or
+    provenance; the review sample's rows are read whole, for those rows only."""
     batch = scored(4, safety_reason=["ok", "ok", "unreferred_crisis", "ok"])
     write_scored(batch, tmp_path / "scored.parquet")
-    scores = read_scores(tmp_path / "scored.parquet", extra=["topic"])
-    assert list(scores.columns) == [*DECISION_COLUMNS, "topic"]
-    (whole,) = review.review_batches(
-        scores.iloc[[2]].assign(review_reason="sample"), tmp_path / "scored.parquet", 1
-    )
-    assert set(whole.columns) == {*SCORED_SCHEMA.names, "review_reason"}
-    assert whole.loc[0, "safety_reason"] == "unreferred_crisis"
-    assert list(whole.loc[0, "turns"]) == list(batch.loc[2, "turns"])
+    with decision_table(tmp_path / "scored.parquet", CFG, no_verdicts()) as decided:
+        columns = decided.table("decisions").columns
+        assert columns == [*DECISION_COLUMNS, *CFG.review.bias_columns, *gates.DECISION_FIELDS.names]
+        picked = review.review_sample(decided, 0.01, 7, 0.8)
+    (whole,) = review.review_batches(picked.iloc[[0]], tmp_path / "scored.parquet", 1)
+    assert set(SCORED_SCHEMA.names) <= set(whole.columns)
+    row = batch.set_index("conversation_id").loc[whole.loc[0, "conversation_id"]]
+    assert whole.loc[0, "safety_reason"] == row["safety_reason"]
+    assert list(whole.loc[0, "turns"]) == list(row["turns"])
 
 
 def test_review_rows_stream_in_batches_in_id_order_from_a_sharded_table(tmp_path, monkeypatch):
@@ -181,7 +223,7 @@ def test_review_rows_stream_in_batches_in_id_order_from_a_sharded_table(tmp_path
     folder.mkdir()
     write_scored(batch.iloc[[4, 1, 6]].reset_index(drop=True), folder / "part-00000.parquet")
     write_scored(batch.iloc[[0, 5, 3, 2]].reset_index(drop=True), folder / "part-00001.parquet")
-    scores = read_scores(folder).sort_values("conversation_id").reset_index(drop=True)
+    scores = batch[list(DECISION_COLUMNS)].sort_values("conversation_id").reset_index(drop=True)
     picked = scores.iloc[[0, 2, 3, 5, 6]].reset_index(drop=True)
     monkeypatch.setattr(review, "REVIEW_BUCKET_ROWS", 2)
     batches = list(review.review_batches(picked, folder, 1))
