@@ -7,12 +7,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import pandas as pd
+from duckdb import DuckDBPyConnection
 from scipy.stats import rankdata, spearmanr
 
+from pixelated.core import sql
 from pixelated.scoring.metrics import METRICS, sinking_metrics
 
 
@@ -129,10 +131,21 @@ HUMAN_RATINGS = (
 )
 
 
+UPVOTED_SOURCE = "counsel_chat"  # answers with readers' upvotes
+SEEKER_RATED_PREFIX = "esconv"  # ESConv sources: seekers rated their supporters
+
+
+def rated_sources(sources: Iterable[str], accepted: str, rejected: str) -> list[str]:
+    """The sources whose conversations the agreement statistics read: the accepted and
+    rejected ESConv sets, counsel-chat (upvotes) and every ESConv source (seeker ratings)."""
+    rated = (accepted, rejected, UPVOTED_SOURCE)
+    return sorted(s for s in sources if s in rated or s.startswith(SEEKER_RATED_PREFIX))
+
+
 def human_agreement(scores: pd.DataFrame, feedback: pd.Series) -> dict:
     """Spearman of the quality score with every human rating the data carries."""
-    cc = scores["source"] == "counsel_chat"
-    esconv = scores["source"].str.startswith("esconv")
+    cc = scores["source"] == UPVOTED_SOURCE
+    esconv = scores["source"].str.startswith(SEEKER_RATED_PREFIX)
     improvement = scores["initial_emotion_intensity"] - scores["final_emotion_intensity"]
     return {
         "counsel_chat_upvotes": spearman(scores[cc], "quality", scores.loc[cc, "upvotes"]),
@@ -163,9 +176,23 @@ def error_analysis(scores: pd.DataFrame, weights: dict[str, float], n: int) -> l
     ]
 
 
-def distribution(values: pd.Series) -> dict:
-    quantiles = values.quantile([0.1, 0.25, 0.5, 0.75, 0.9])
+DISTRIBUTION = (0.1, 0.25, 0.5, 0.75, 0.9)  # quantiles the report gives, beside the mean
+
+
+def distribution(con: DuckDBPyConnection, relation: str, column: str, group: str | None = None) -> dict:
+    """Mean and DISTRIBUTION quantiles of `column` of `relation` (a DuckDB table or view), per
+    value of `group` (one group, None, if not given: all None when the table is empty). SQL
+    ranks the values; the quantiles are pandas' exact numbers (`sql.quantile`)."""
+    by, value = sql.identifier(group) if group else "NULL", sql.identifier(column)
+    means = dict(con.sql(f"SELECT {by}, avg({value}) FROM {relation} GROUP BY ALL").fetchall())
+    ranked = sql.order_statistics(con, relation, column, DISTRIBUTION, group)
+    if not ranked and group is None:
+        return {None: {"mean": None, **{_quantile_name(q): None for q in DISTRIBUTION}}}
     return {
-        "mean": _r(values.mean()),
-        **{f"p{int(q * 100)}": _r(v) for q, v in quantiles.items()},
+        key: {"mean": _r(means[key]), **{_quantile_name(q): _r(sql.quantile(n, at, q)) for q in DISTRIBUTION}}
+        for key, (n, at) in ranked.items()
     }
+
+
+def _quantile_name(q: float) -> str:
+    return f"p{int(q * 100)}"

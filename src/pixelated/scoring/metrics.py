@@ -14,16 +14,12 @@ from __future__ import annotations
 import functools
 import importlib.resources
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from pixelated.core.schema import SCORE_FIELDS, SCORE_METRICS
-from pixelated.core.tableio import to_pandas
 from pixelated.scoring import miti
 from pixelated.scoring.calibration import calibrate
 from pixelated.scoring.cues import asserted, cues
@@ -265,11 +261,6 @@ def score_batch(item: tuple[pd.DataFrame, list[Evidence]], weights: dict[str, fl
     return pd.concat([batch, scores[[name for name, _ in SCORE_FIELDS]]], axis=1)
 
 
-# What decisions and reports read of every scored conversation: ids, scores and crisis flags,
+# What select's decisions read of every scored conversation: ids, scores and crisis flags,
 # never text or provenance (about a quarter of a whole row's bytes, without the turns)
 DECISION_COLUMNS = ("conversation_id", "source", *METRICS, "quality", "safety", "crisis_kinds")
-
-
-def read_scores(path: Path, extra: Iterable[str] = ()) -> pd.DataFrame:
-    """A scored table's DECISION_COLUMNS and `extra` columns, for every conversation."""
-    return to_pandas(pq.read_table(path, columns=[*DECISION_COLUMNS, *extra]))

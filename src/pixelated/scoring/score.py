@@ -22,21 +22,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from duckdb import DuckDBPyConnection
 from pydantic import Field
 
-from pixelated.core import resources
+from pixelated.core import resources, sql
 from pixelated.core.config import Config, EmbedConfig, ExecutorConfig, ValidateConfig
 from pixelated.core.embed import DIMENSION, EmbeddingCache
 from pixelated.core.runner import BatchResult, Output, run_shards, table_shards
 from pixelated.core.schema import SCORED_SCHEMA, scored_schema
-from pixelated.core.shards import Shard, part_path, prepare_folder, remove_beyond
-from pixelated.core.tableio import count_rows
+from pixelated.core.shards import Shard, part_path, parts, prepare_folder, remove_beyond
+from pixelated.core.tableio import count_rows, to_pandas
 from pixelated.core.validation import canonical_schema
 from pixelated.scoring import agreement, crisis_eval
 from pixelated.scoring.behaviour import code_units
 from pixelated.scoring.checks import EmpathyTransfer, MitiSummaries
 from pixelated.scoring.config import QualityConfig
-from pixelated.scoring.metrics import METRICS, Evidence, read_scores, score_batch
+from pixelated.scoring.metrics import METRICS, Evidence, score_batch
 from pixelated.scoring.scorers import Scorers
 from pixelated.scoring.turns import MTurn, measurement_turns
 
@@ -234,8 +235,9 @@ def run(cfg: ScoreConfig, paths: ScorePaths) -> None:
         counts.rows_out, elapsed, counts.rows_out / max(elapsed, 1e-9), scoring.embedded, scoring.hits,
     )  # fmt: skip
     evaluated = crisis_eval.evaluate(paths.labels, paths.labelled_from, cfg.executor.batch_size)
-    scores = read_scores(paths.output, extra=agreement.HUMAN_RATINGS)
-    report = quality_report(scores, scoring.feedback, evaluated, cfg.quality)
+    with sql.connect(cfg.executor.n_workers) as scores:
+        scores.read_parquet([str(part) for part in parts(paths.output)]).create_view("scores")
+        report = quality_report(scores, scoring.feedback, evaluated, cfg.quality)
     report["empathy_transfer_esconv"] = scoring.transfer.report()
     report["miti_by_source"] = scoring.miti.report()
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
@@ -249,7 +251,7 @@ def scored_batch(item: tuple, weights: dict[str, float]) -> BatchResult:
 
 
 def quality_report(
-    scores: pd.DataFrame,
+    scores: DuckDBPyConnection,
     feedback_by_id: dict[str, float],
     evaluated: dict,
     quality: QualityConfig,
@@ -258,31 +260,65 @@ def quality_report(
     the detector's accuracy (frozen test set; development set apart) and the safety-drop review,
     the referral check's accuracy and the lowest-scoring
     conversations (`evaluated`: crisis_eval.report's blocks; `feedback_by_id`: the mean seeker
-    feedback of the conversations that have one)."""
-    feedback = scores["conversation_id"].map(feedback_by_id).astype(float)
+    feedback of the conversations that have one).
+
+    `scores` is a DuckDB connection with the scored table as the view `scores`: the report is
+    SQL over it, and holds in memory only the human-rated sources' scores, which the rank
+    statistics and their bootstrap resample, and the lowest-scoring rows."""
+    sizes = dict(scores.sql("SELECT source, count(*) FROM scores GROUP BY ALL").fetchall())
+    ((flagged,),) = scores.sql("SELECT count_if(crisis_kinds <> '') FROM scores").fetchall()
+    rated = _rated(scores, list(sizes), quality)
+    feedback = rated["conversation_id"].map(feedback_by_id).astype(float)
+    lowest = scores.sql(
+        f"SELECT {', '.join(SCORE_COLUMNS)} FROM scores ORDER BY quality, conversation_id LIMIT $n",
+        params={"n": quality.error_analysis_rows},
+    )
     return {
-        "conversations": len(scores),
-        "distribution": {m: agreement.distribution(scores[m]) for m in (*METRICS, "quality", "safety")},
+        "conversations": sum(sizes.values()),
+        "distribution": {
+            m: agreement.distribution(scores, "scores", m)[None] for m in (*METRICS, "quality", "safety")
+        },
         "by_source": {
-            source: {"n": len(part), **agreement.distribution(part["quality"])}
-            for source, part in scores.groupby("source", sort=True)
+            source: {"n": sizes[source], **quality_of}
+            for source, quality_of in agreement.distribution(scores, "scores", "quality", "source").items()
         },
         "agreement": {
             "rejected_vs_accepted": agreement.rejected_vs_accepted_auc(
-                scores, quality.accepted_source, quality.rejected_source
+                rated, quality.accepted_source, quality.rejected_source
             ),
-            "spearman": agreement.human_agreement(scores, feedback),
+            "spearman": agreement.human_agreement(rated, feedback),
         },
         "crisis": {
-            "conversations_flagged": int((scores["crisis_kinds"] != "").sum()),
-            "by_kind": _kind_counts(scores["crisis_kinds"]),
+            "conversations_flagged": flagged,
+            "by_kind": _kind_counts(scores),
             **evaluated["crisis"],
         },
         "referral": evaluated["referral"],
-        "error_analysis": agreement.error_analysis(scores, quality.weights, quality.error_analysis_rows),
+        "error_analysis": agreement.error_analysis(
+            to_pandas(lowest.to_arrow_table()), quality.weights, quality.error_analysis_rows
+        ),
     }
 
 
-def _kind_counts(kinds: pd.Series) -> dict[str, int]:
-    exploded = kinds[kinds != ""].str.split(",").explode()
-    return {k: int(n) for k, n in exploded.value_counts().sort_index().items()}
+SCORE_COLUMNS = ("conversation_id", "source", *METRICS, "quality", "safety")  # what agreement reads
+
+
+def _rated(scores: DuckDBPyConnection, sources: list[str], quality: QualityConfig) -> pd.DataFrame:
+    """The scores and human ratings of the human-rated sources' conversations, in the table's
+    order (the bootstrap's draws pick rows by place)."""
+    rated = agreement.rated_sources(sources, quality.accepted_source, quality.rejected_source)
+    rows = scores.sql(
+        f"SELECT {', '.join((*SCORE_COLUMNS, *agreement.HUMAN_RATINGS))} FROM scores"
+        " WHERE list_contains($sources, source)",
+        params={"sources": rated},
+    )
+    return to_pandas(rows.to_arrow_table())
+
+
+def _kind_counts(scores: DuckDBPyConnection) -> dict[str, int]:
+    """Crisis flags per kind (a conversation's kinds are comma-separated)."""
+    kinds = scores.sql(
+        "SELECT kind, count(*) FROM (SELECT unnest(string_split(crisis_kinds, ',')) AS kind"
+        " FROM scores WHERE crisis_kinds <> '') GROUP BY ALL"
+    )
+    return dict(sorted(kinds.fetchall()))

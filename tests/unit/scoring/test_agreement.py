@@ -1,10 +1,12 @@
 """Agreement with human labels: the bootstrap's AUC is sklearn's and its rho is scipy's, ties
-included."""
+included; the report's distributions, in SQL, are pandas' numbers."""
 
 import numpy as np
+import pandas as pd
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
+from pixelated.core import sql
 from pixelated.scoring import agreement
 from pixelated.scoring.agreement import _auc_rows, _spearman_rows, auc_with_ci, bootstrap_ci, roc_auc
 
@@ -50,3 +52,19 @@ def test_bootstrap_rounds_go_in_blocks_with_the_draws_of_one_matrix(monkeypatch)
     monkeypatch.setattr(agreement, "BOOTSTRAP_BLOCK_CELLS", 300 * 64)
     assert bootstrap_ci(auc_rows, 300) == whole
     assert seen == [(64, 300)] * 15 + [(40, 300)]  # 1000 rounds, 64 a block
+
+
+def test_distribution_in_sql_gives_pandas_quantiles_per_group_and_nones_when_empty():
+    quality = [0.1, 0.4, 0.2, 0.9, 0.5, 0.3, 0.3, 0.8, 0.6]
+    frame = pd.DataFrame({"source": ["a"] * 5 + ["b"] * 4, "quality": quality})
+    con = sql.connect(1)
+    con.register("scores", frame)
+    by_source = agreement.distribution(con, "scores", "quality", "source")
+    for source, values in frame.groupby("source")["quality"]:
+        assert by_source[source] == {
+            "mean": round(values.mean(), 4),
+            **{f"p{int(q * 100)}": round(values.quantile(q), 4) for q in agreement.DISTRIBUTION},
+        }
+    assert agreement.distribution(con, "scores", "quality")[None]["p50"] == frame["quality"].median()
+    con.register("empty", frame.iloc[:0])
+    assert set(agreement.distribution(con, "empty", "quality")[None].values()) == {None}
