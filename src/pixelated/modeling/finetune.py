@@ -13,6 +13,7 @@ keep the untuned weights while every finer measure improved.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 
@@ -59,6 +60,24 @@ def validation_scores(model, pairs: pd.DataFrame, cfg: TrainConfig) -> dict[str,
     return {**rank_metrics(ranks), "loss": float(sum(losses) / max(len(pairs), 1))}
 
 
+MMAP_THRESHOLD_BYTES = 4 << 20  # glibc malloc: larger blocks are mapped, and unmapped when freed
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
+
+
+def return_large_blocks_to_the_system() -> None:
+    """Fix glibc's mmap threshold at MMAP_THRESHOLD_BYTES, so a fit's large tensors are
+    handed back when freed. By default glibc raises the threshold after each large free (up
+    to 32 MB), and later activations then come from the heap, which keeps their pages: on the
+    shared data evaluate's peak fell from 3,147 to 2,909 MB with this (2 seeds, no CV; 457 vs
+    466 s; a 64 KB threshold gave 2,508 MB but took 51% longer). Same numbers either way; a
+    no-op where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
+
+
 def fit(
     train_pairs: pd.DataFrame, val_pairs: pd.DataFrame | None, cfg: TrainConfig, epochs: int | None = None
 ):
@@ -73,6 +92,7 @@ def fit(
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
     from transformers import get_linear_schedule_with_warmup, set_seed
 
+    return_large_blocks_to_the_system()
     set_seed(cfg.seed)
     device = resolve_device(cfg.device)
     model = load_sentence_model(device=device)
