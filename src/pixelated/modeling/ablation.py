@@ -22,126 +22,185 @@ test queries; the gains are paired (same seed index, same queries).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
+import pyarrow as pa
 
 from pixelated.core.config import ExecutorConfig
-from pixelated.core.hashing import seeded_key
-from pixelated.core.tableio import to_pandas
+from pixelated.core.shards import parts
+from pixelated.core.sql import connect
 from pixelated.modeling.config import EvaluateConfig, TrainConfig
 from pixelated.modeling.finetune import fit
 from pixelated.modeling.retrieval import (
-    HELD_OUT_KEYS,
     candidate_ranks,
     candidate_sets,
     encode_pairs,
-    exclude_held_out,
     fetch_pairs,
-    load_keys,
     load_pairs,
-    sample_rows,
+    sample_keys,
+    store_pair_keys,
 )
 
 log = logging.getLogger(__name__)
 
 ARMS = ("curated", "random_subset", "passed_dedup")
 BASELINE_ARMS = ARMS[1:]
+HELD_OUT_KEYS = ("conversation_id", "thread_id", "content_hash")  # what ties conversations together
 METRICS = {"recall_at_1": lambda ranks: (ranks <= 1).astype(float), "mrr": lambda ranks: 1.0 / ranks}
 
 
 @dataclass(frozen=True)
 class AblationData:
+    pools: duckdb.DuckDBPyConnection  # tables curated_pairs and passed_pairs: the arms' pair keys
     tables: dict[str, Path]  # arm -> the conversation table its pairs come from
-    curated_keys: pd.DataFrame  # the train split's pairs, keys only
-    passed_keys: pd.DataFrame  # pairs of everything that passed dedup minus all held-out keys, keys only
     test_pairs: pd.DataFrame  # the un-curated test split's queries, the curated test split's first
     test_sizes: dict[str, int]  # test split name -> its first rows of `test_pairs`
     counts: dict[str, int]
 
 
-def _keys(path: Path) -> pd.DataFrame:
-    """The columns that tie a conversation to others: id, source thread, exact content."""
-    return to_pandas(pq.read_table(path, columns=list(HELD_OUT_KEYS)))
-
-
-def added_test_ids(
-    passed: pd.DataFrame, curated: dict[str, pd.DataFrame], seed: int, sampled: float = 1.0
-) -> tuple[set[str], int]:
-    """Ids of the not-selected conversations that join the curated test split to make the
-    un-curated one: the curated test share of them, in a seeded hash order, minus those sharing a
-    thread or content with the curated train or validation split. Also: how many were left out.
-    `curated` maps each split to its conversations' keys; `sampled` is the share of the curated
-    test queries that evaluate ranks (evaluate.max_queries), taken of the added ones too."""
-    share = sampled * len(curated["test"]) / max(sum(map(len, curated.values())), 1)
-    selected = set().union(*(set(frame["conversation_id"]) for frame in curated.values()))
-    others = passed[~passed["conversation_id"].isin(selected)]
-    order = sorted(others["conversation_id"], key=lambda cid: seeded_key(seed, cid))
-    drawn = others[others["conversation_id"].isin(set(order[: round(share * len(order))]))]
-    seen = pd.concat([curated["train"], curated["validation"]])
-    leaks = drawn["thread_id"].isin(set(seen["thread_id"].dropna())) | drawn["content_hash"].isin(
-        set(seen["content_hash"].dropna())
+# The keys (HELD_OUT_KEYS) of the conversations of train, validation and test (the curated
+# splits) and of passed (everything that passed dedup) are views of those tables.
+_OTHERS = """
+CREATE TEMP VIEW others AS SELECT * FROM passed ANTI JOIN (
+    SELECT conversation_id FROM train UNION ALL SELECT conversation_id FROM validation
+    UNION ALL SELECT conversation_id FROM test
+) USING (conversation_id)
+"""
+# the first others in the order of `core.hashing.seeded_key(seed, conversation_id)`
+_DRAWN = """
+CREATE TEMP TABLE drawn AS
+SELECT * FROM others ORDER BY sha256($seed || ':' || conversation_id), conversation_id LIMIT $count
+"""
+_SHARES_TRAINING_THREAD_OR_CONTENT = """coalesce(
+    thread_id IN (SELECT thread_id FROM train UNION ALL SELECT thread_id FROM validation)
+    OR content_hash IN (SELECT content_hash FROM train UNION ALL SELECT content_hash FROM validation),
+    false)"""
+_HELD_OUT = "(SELECT * FROM validation UNION ALL SELECT * FROM test UNION ALL SELECT * FROM added)"
+# a pair's thread and content are its conversation's: exclusion is decided per conversation
+_KEPT = "CREATE TEMP TABLE kept AS SELECT conversation_id FROM passed WHERE coalesce({}, true)".format(
+    " AND ".join(
+        f"{key} NOT IN (SELECT {key} FROM {_HELD_OUT} WHERE {key} IS NOT NULL)" for key in HELD_OUT_KEYS
     )
-    return set(drawn.loc[~leaks, "conversation_id"]), int(leaks.sum())
+)
+_EXCLUDED = "SELECT count(DISTINCT conversation_id) FROM pool ANTI JOIN kept USING (conversation_id)"
+_PASSED_PAIRS = "CREATE TABLE passed_pairs AS SELECT * FROM pool SEMI JOIN kept USING (conversation_id)"
+# the pairs of the conversations at the places `picked` of passed_pairs' sorted distinct ids
+_PICKED_PAIRS = """(SELECT * FROM passed_pairs SEMI JOIN (
+    SELECT conversation_id FROM (
+        SELECT conversation_id, row_number() OVER (ORDER BY conversation_id) - 1 AS pos
+        FROM (SELECT DISTINCT conversation_id FROM passed_pairs)
+    ) SEMI JOIN picked USING (pos)
+) USING (conversation_id))"""
 
 
-def load_ablation_data(
+def added_test_conversations(con: duckdb.DuckDBPyConnection, seed: int, sampled: float = 1.0) -> int:
+    """Table `added` in `con`: the keys of the not-selected conversations that join the curated
+    test split to make the un-curated one. They are the curated test share of them, in a seeded
+    hash order, minus those sharing a thread or content with the curated train or validation
+    split; returns how many were left out. `sampled` is the share of the curated test queries
+    that evaluate ranks (evaluate.max_queries), taken of the added ones too."""
+    con.execute(_OTHERS)
+    train, validation, test, others = (
+        _count(con, name) for name in ("train", "validation", "test", "others")
+    )
+    share = sampled * test / max(train + validation + test, 1)
+    con.execute(_DRAWN, {"seed": str(seed), "count": round(share * others)})
+    con.execute(
+        f"CREATE TEMP TABLE added AS SELECT * FROM drawn WHERE NOT {_SHARES_TRAINING_THREAD_OR_CONTENT}"
+    )
+    (left_out,) = con.sql(
+        f"SELECT count(*) FROM drawn WHERE {_SHARES_TRAINING_THREAD_OR_CONTENT}"
+    ).fetchall()[0]
+    return left_out
+
+
+def training_pools(
+    con: duckdb.DuckDBPyConnection,
+    splits: Path,
+    passed_dedup: Path,
+    train: TrainConfig,
+    executor: ExecutorConfig,
+) -> int:
+    """Tables curated_pairs (the train split's pair keys) and passed_pairs (those of
+    everything that passed dedup, but for conversations that share an id, thread or content
+    with a test conversation or the validation split); returns how many were left out."""
+    per_conversation = train.pairs_per_conversation
+    store_pair_keys(con, "curated_pairs", splits / "train.parquet", train, per_conversation, executor)
+    store_pair_keys(con, "pool", passed_dedup, train, per_conversation, executor)
+    con.execute(_KEPT)
+    (excluded,) = con.sql(_EXCLUDED).fetchall()[0]
+    con.execute(_PASSED_PAIRS)
+    con.execute("DROP TABLE pool")
+    return excluded
+
+
+@contextmanager
+def ablation_data(
     splits: Path,
     passed_dedup: Path,
     curated_test: pd.DataFrame,
     sampled: float,
     train: TrainConfig,
     executor: ExecutorConfig,
-) -> AblationData:
-    """The training pools (the keys of their pairs: arms sample keys, then fetch those pairs' texts)
-    and both test splits' query pairs, given the headline's test queries, a `sampled` share of
-    the curated test split's."""
-    curated = {name: _keys(splits / f"{name}.parquet") for name in ("train", "validation", "test")}
-    passed = _keys(passed_dedup)
-    added, left_out = added_test_ids(passed, curated, train.seed, sampled)
-    queries = load_pairs(
-        passed_dedup, train, 1, executor, lambda pairs: pairs[pairs["conversation_id"].isin(added)]
-    )
-    test_pairs = pd.concat([curated_test, queries], ignore_index=True)
-    held_out = pd.concat(
-        [curated["validation"], curated["test"], passed[passed["conversation_id"].isin(added)]]
-    )
-    # a pair's thread and content are its conversation's: exclusion is decided per conversation
-    kept = exclude_held_out(passed, held_out)
-    per_conversation = train.pairs_per_conversation
-    pool = load_keys(passed_dedup, train, per_conversation, executor)
-    leaked = ~pool["conversation_id"].isin(kept["conversation_id"])
-    excluded = int(pool.loc[leaked, "conversation_id"].nunique())
-    counts = {
-        "added_test_conversations": len(added),
-        "added_test_queries": len(queries),
-        "added_test_left_out_for_leaks": left_out,
-        "passed_dedup_excluded_conversations": excluded,
-    }
-    sizes = {"curated": len(curated_test), "uncurated": len(test_pairs)}
-    return AblationData(
-        tables={"curated": splits / "train.parquet"} | dict.fromkeys(BASELINE_ARMS, passed_dedup),
-        curated_keys=load_keys(splits / "train.parquet", train, per_conversation, executor),
-        passed_keys=pool[~leaked].reset_index(drop=True),
-        test_pairs=test_pairs,
-        test_sizes=sizes,
-        counts=counts,
-    )
+) -> Iterator[AblationData]:
+    """The training pools (the keys of their pairs, in DuckDB, which spills them past its cap:
+    arms sample keys, then fetch those pairs' texts) and both test splits' query pairs, given
+    the headline's test queries, a `sampled` share of the curated test split's."""
+    with closing(connect(executor.n_workers)) as con:
+        for name in ("train", "validation", "test"):
+            _keys_view(con, name, splits / f"{name}.parquet")
+        _keys_view(con, "passed", passed_dedup)
+        left_out = added_test_conversations(con, train.seed, sampled)
+        added = {cid for (cid,) in con.sql("SELECT conversation_id FROM added").fetchall()}
+        queries = load_pairs(
+            passed_dedup, train, 1, executor, lambda pairs: pairs[pairs["conversation_id"].isin(added)]
+        )
+        excluded = training_pools(con, splits, passed_dedup, train, executor)
+        test_pairs = pd.concat([curated_test, queries], ignore_index=True)
+        yield AblationData(
+            pools=con,
+            tables={"curated": splits / "train.parquet"} | dict.fromkeys(BASELINE_ARMS, passed_dedup),
+            test_pairs=test_pairs,
+            test_sizes={"curated": len(curated_test), "uncurated": len(test_pairs)},
+            counts={
+                "added_test_conversations": len(added),
+                "added_test_queries": len(queries),
+                "added_test_left_out_for_leaks": left_out,
+                "passed_dedup_excluded_conversations": excluded,
+            },
+        )
 
 
-def arm_pool(arm: str, data: AblationData, seed: int) -> pd.DataFrame:
-    """The keys of the pairs an arm samples its budget from, for one seed."""
-    if arm == "curated":
-        return data.curated_keys
-    if arm == "passed_dedup":
-        return data.passed_keys
-    conversations = np.sort(data.passed_keys["conversation_id"].unique())
-    size = min(data.curated_keys["conversation_id"].nunique(), len(conversations))
-    picked = np.random.default_rng(seed).choice(conversations, size=size, replace=False)
-    return data.passed_keys[data.passed_keys["conversation_id"].isin(set(picked))].reset_index(drop=True)
+def _keys_view(con: duckdb.DuckDBPyConnection, name: str, table: Path) -> None:
+    """View `name`: the columns that tie a conversation to others (id, source thread, content)."""
+    files = [str(part) for part in parts(table)]
+    con.read_parquet(files).select(*HELD_OUT_KEYS).create_view(name)
+
+
+def arm_sample(arm: str, data: AblationData, seed: int, limit: int | None) -> tuple[pd.DataFrame, int, int]:
+    """An arm's sample of pair keys for one seed (`sample_rows` of its pool), and how many
+    conversations and pairs the pool holds."""
+    con, pool = data.pools, "curated_pairs" if arm == "curated" else "passed_pairs"
+    if arm == "random_subset":  # as many conversations as curated has, drawn from passed_pairs'
+        passed, curated = (
+            _count(con, table, "DISTINCT conversation_id") for table in ("passed_pairs", "curated_pairs")
+        )
+        # `Generator.choice` of the sorted ids draws the ids at the places it draws of their count
+        picked = np.random.default_rng(seed).choice(passed, size=min(curated, passed), replace=False)
+        con.register("picked", pa.table({"pos": picked}))
+        pool = _PICKED_PAIRS
+    keys, pairs = sample_keys(con, pool, limit, seed)
+    return keys, _count(con, pool, "DISTINCT conversation_id"), pairs
+
+
+def _count(con: duckdb.DuckDBPyConnection, relation: str, what: str = "*") -> int:
+    return con.sql(f"SELECT count({what}) FROM {relation}").fetchall()[0][0]
 
 
 def fetch_samples(
@@ -228,10 +287,9 @@ def run_ablation(
     samples = {}
     for seed in cfg.ablation.seeds:
         for arm in ARMS:
-            pool = arm_pool(arm, data, seed)
-            pool_sizes["conversations"][arm].append(int(pool["conversation_id"].nunique()))
-            pool_sizes["pairs"][arm].append(len(pool))
-            samples[seed, arm] = sample_rows(pool, train.max_pairs, seed)
+            samples[seed, arm], conversations, pairs = arm_sample(arm, data, seed, train.max_pairs)
+            pool_sizes["conversations"][arm].append(conversations)
+            pool_sizes["pairs"][arm].append(pairs)
     fetched = fetch_samples(data, samples, train, executor)
     for seed, arm in samples:
         model, _ = fit(fetched[seed, arm], None, train.model_copy(update={"seed": seed}))

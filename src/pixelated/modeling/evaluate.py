@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from pixelated.core.config import Config, ExecutorConfig, MlflowConfig
 from pixelated.core.embed import load_sentence_model
 from pixelated.core.tableio import to_pandas
-from pixelated.modeling.ablation import load_ablation_data, run_ablation
+from pixelated.modeling.ablation import ablation_data, run_ablation
 from pixelated.modeling.config import EvaluateConfig, TrainConfig
 from pixelated.modeling.finetune import fit, resolve_device
 from pixelated.modeling.retrieval import (
@@ -84,8 +84,8 @@ def run(cfg: EvaluateStageConfig, paths: EvaluatePaths) -> None:
 
     headline = {name: rank_metrics(r, HEADLINE_KS) for name, r in ranks.items()}
     sampled = len(test) / max(available, 1)
-    ablation_data = load_ablation_data(paths.splits, paths.passed_dedup, test, sampled, train, cfg.executor)
-    ablation = run_ablation(ablation_data, pretrained, train, evaluate, cfg.executor)
+    with ablation_data(paths.splits, paths.passed_dedup, test, sampled, train, cfg.executor) as data:
+        ablation = run_ablation(data, pretrained, train, evaluate, cfg.executor)
     curated_test_gains = ablation["curated"]["curation_gain"]
     metrics = {
         "test": {"queries": len(test), "candidates": n_candidates, **headline},

@@ -10,17 +10,21 @@ the same score (an empty TF-IDF vector) gets no credit.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from contextlib import closing
 from functools import partial
 from pathlib import Path
 
+import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import sparse
 
 from pixelated.core.config import ExecutorConfig
 from pixelated.core.embed import encode_sorted
 from pixelated.core.executor import map_with
 from pixelated.core.hashing import seeded_key
+from pixelated.core.sql import connect
 from pixelated.core.tableio import read_batches
 from pixelated.modeling.config import TfidfConfig, TrainConfig
 
@@ -83,6 +87,13 @@ def load_pairs(
 ) -> pd.DataFrame:
     """Pairs from a conversation table, mapped over its batches, sorted by conversation;
     `keep` trims each batch's pairs (to their keys, to chosen rows) before they are gathered."""
+    frames = (keep(frame) for frame in _batch_pairs(path, cfg, per_conversation, executor))
+    pairs = pd.concat([keep(pd.DataFrame(columns=list(PAIR_COLUMNS))), *frames], ignore_index=True)
+    return pairs.sort_values(PAIR_KEY, kind="stable").reset_index(drop=True)
+
+
+def _batch_pairs(path: Path, cfg: TrainConfig, per_conversation: int, executor: ExecutorConfig):
+    """The pairs of each batch of the table, in table order, mapped over the executor."""
     work = partial(
         pairs_from_batch,
         context_turns=cfg.context_turns,
@@ -90,9 +101,7 @@ def load_pairs(
         per_conversation=per_conversation,
         seed=cfg.seed,
     )
-    frames = (keep(frame) for frame in map_with(work, read_batches(path, executor.batch_size), executor))
-    pairs = pd.concat([keep(pd.DataFrame(columns=list(PAIR_COLUMNS))), *frames], ignore_index=True)
-    return pairs.sort_values(PAIR_KEY, kind="stable").reset_index(drop=True)
+    return map_with(work, read_batches(path, executor.batch_size), executor)
 
 
 def load_sample(
@@ -104,19 +113,47 @@ def load_sample(
     executor: ExecutorConfig,
 ) -> tuple[pd.DataFrame, int]:
     """`sample_rows(load_pairs(...), limit, seed)` and how many pairs there were, holding the
-    texts of the sample only. A seeded pandas sample depends on the row count alone, so the
-    keys of every pair, in load_pairs' order, pick the same rows; a second pass keeps those."""
-    keys = None if limit is None else load_keys(path, cfg, per_conversation, executor)
-    if keys is None or len(keys) <= limit:
-        pairs = load_pairs(path, cfg, per_conversation, executor)
-        return pairs, len(pairs)
-    (sample,) = fetch_pairs(path, cfg, per_conversation, executor, [sample_rows(keys, limit, seed)])
-    return sample, len(keys)
+    texts of the sample only and the keys of none but the sample: they wait in DuckDB."""
+    if limit is not None:
+        with closing(connect(executor.n_workers)) as con:
+            store_pair_keys(con, "pairs", path, cfg, per_conversation, executor)
+            keys, available = sample_keys(con, "pairs", limit, seed)
+        if available > limit:
+            (sample,) = fetch_pairs(path, cfg, per_conversation, executor, [keys])
+            return sample, available
+    pairs = load_pairs(path, cfg, per_conversation, executor)
+    return pairs, len(pairs)
 
 
-def load_keys(path: Path, cfg: TrainConfig, per_conversation: int, executor: ExecutorConfig) -> pd.DataFrame:
-    """`load_pairs(...)[PAIR_KEY]` without holding any text: the rows to sample from."""
-    return load_pairs(path, cfg, per_conversation, executor, lambda pairs: pairs[PAIR_KEY])
+def store_pair_keys(
+    con: duckdb.DuckDBPyConnection,
+    name: str,
+    path: Path,
+    cfg: TrainConfig,
+    per_conversation: int,
+    executor: ExecutorConfig,
+) -> None:
+    """Table `name` in `con`: the keys of `load_pairs(path, ...)` (PAIR_KEY), a batch at a time."""
+    con.execute(f"CREATE TABLE {name} (conversation_id VARCHAR, turn_index BIGINT)")
+    for frame in _batch_pairs(path, cfg, per_conversation, executor):
+        con.append(name, frame[PAIR_KEY])
+
+
+def sample_keys(
+    con: duckdb.DuckDBPyConnection, relation: str, limit: int | None, seed: int
+) -> tuple[pd.DataFrame, int]:
+    """`sample_rows` of the pair keys in `relation`, taken in load_pairs' order (by PAIR_KEY),
+    and how many there are. The sample depends on that count alone, so only its rows leave
+    DuckDB."""
+    (available,) = con.sql(f"SELECT count(*) FROM {relation}").fetchall()[0]
+    positions = sample_positions(available, limit, seed)
+    con.register("wanted", pa.table({"pos": positions, "place": np.arange(len(positions))}))
+    keys = con.sql(
+        f"""SELECT conversation_id, turn_index FROM (
+            SELECT row_number() OVER (ORDER BY conversation_id, turn_index) - 1 AS pos, * FROM {relation}
+        ) JOIN wanted USING (pos) ORDER BY place"""
+    ).df()
+    return keys, available
 
 
 def fetch_pairs(
@@ -146,9 +183,16 @@ def _keys_of(pairs: pd.DataFrame) -> Iterable[tuple]:
 
 def sample_rows(frame: pd.DataFrame, limit: int | None, seed: int) -> pd.DataFrame:
     """At most `limit` rows, a seeded sample in a fixed order (caps CPU time, not meaning)."""
-    if limit is None or len(frame) <= limit:
-        return frame.reset_index(drop=True)
-    return frame.sample(n=limit, random_state=seed).reset_index(drop=True)
+    return frame.iloc[sample_positions(len(frame), limit, seed)].reset_index(drop=True)
+
+
+def sample_positions(rows: int, limit: int | None, seed: int) -> np.ndarray:
+    """The places of the rows `sample_rows` keeps of `rows`, in its order: all of them, or
+    `limit` drawn by a seeded generator, the very draw of pandas' `DataFrame.sample` (a
+    test checks it), so a table held elsewhere is sampled from its row count alone."""
+    if limit is None or rows <= limit:
+        return np.arange(rows)
+    return np.random.RandomState(seed).choice(rows, size=limit, replace=False)
 
 
 def candidate_sets(n: int, size: int, seed: int) -> np.ndarray:
@@ -252,15 +296,3 @@ def group_metrics(
         {"attribute": str, "group": str, "model": str, "n": int} | dict.fromkeys(metric_columns, float)
     )
 
-
-HELD_OUT_KEYS = ("conversation_id", "thread_id", "content_hash")
-
-
-def exclude_held_out(rows: pd.DataFrame, held_out: pd.DataFrame) -> pd.DataFrame:
-    """Drop the rows (conversations, or their pairs) whose conversation, source thread or exact
-    content is in `held_out` (the validation and test conversations), so a model trained on
-    other data is scored fairly on the test splits."""
-    leaked = pd.Series(False, index=rows.index)
-    for key in HELD_OUT_KEYS:
-        leaked |= rows[key].isin(set(held_out[key].dropna()))
-    return rows[~leaked].reset_index(drop=True)

@@ -1,5 +1,7 @@
 """Response-selection pairs, seeded candidate sets and rank metrics on hand-made cases."""
 
+from contextlib import closing
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -9,6 +11,7 @@ from scipy import sparse
 
 from pixelated.core.config import ExecutorConfig, build_config, read_params
 from pixelated.core.schema import CONVERSATION_SCHEMA
+from pixelated.core.sql import connect
 from pixelated.ingest.conversation import make_turn
 from pixelated.modeling import retrieval
 from pixelated.modeling.retrieval import (
@@ -17,16 +20,17 @@ from pixelated.modeling.retrieval import (
     candidate_scores,
     candidate_sets,
     conversation_pairs,
-    exclude_held_out,
     fetch_pairs,
     group_metrics,
-    load_keys,
     load_pairs,
     load_sample,
     pairs_from_batch,
     positive_ranks,
     rank_metrics,
+    sample_keys,
+    sample_positions,
     sample_rows,
+    store_pair_keys,
 )
 from pixelated.modeling.train import TrainStageConfig
 from tests.conftest import canonical_row, frame
@@ -147,13 +151,34 @@ def test_fetched_pairs_come_in_the_order_of_their_keys(tmp_path):
     table, cfg = exchanges_table(tmp_path / "pool.parquet", 20, 2), TRAIN
     executor = ExecutorConfig(kind="local", batch_size=3)
     whole = load_pairs(table, cfg, 2, executor)
-    keys = load_keys(table, cfg, 2, executor)
-    pd.testing.assert_frame_equal(keys, whole[PAIR_KEY])
+    keys = whole[PAIR_KEY]
     samples = [sample_rows(keys, 6, seed) for seed in (1, 2)] + [keys.iloc[:0]]
     fetched = fetch_pairs(table, cfg, 2, executor, samples)
     for sample, pairs in zip(samples, fetched, strict=True):
         pd.testing.assert_frame_equal(pairs[PAIR_KEY], sample.reset_index(drop=True))
     pd.testing.assert_frame_equal(fetched[0], sample_rows(whole, 6, 1))
+
+
+def test_keys_sampled_in_duckdb_are_the_sample_of_all_pairs(tmp_path):
+    """The keys wait in DuckDB; the sample drawn from their count is the one pandas draws."""
+    table, cfg = exchanges_table(tmp_path / "pool.parquet", 30, 2), TRAIN
+    executor = ExecutorConfig(kind="local", batch_size=4)  # ids c0, c1, ... are not in key order
+    keys = load_pairs(table, cfg, 2, executor)[PAIR_KEY]
+    with closing(connect(1)) as con:
+        store_pair_keys(con, "pairs", table, cfg, 2, executor)
+        for limit in (1, 7, 59, 60, None):
+            sample, available = sample_keys(con, "pairs", limit, seed=5)
+            assert available == len(keys) == 60
+            # the same keys; DuckDB hands strings back as pandas' string dtype, not object
+            pd.testing.assert_frame_equal(sample, sample_rows(keys, limit, 5), check_dtype=False)
+
+
+@pytest.mark.parametrize("rows, limit, seed", [(10, 3, 0), (1000, 256, 1), (123457, 10000, 42)])
+def test_sample_positions_are_the_rows_pandas_samples(rows, limit, seed):
+    frame = pd.DataFrame({"row": np.arange(rows)})
+    drawn = frame.sample(n=limit, random_state=seed)["row"].to_numpy()
+    np.testing.assert_array_equal(sample_positions(rows, limit, seed), drawn)
+    np.testing.assert_array_equal(sample_positions(rows, rows, seed), np.arange(rows))
 
 
 def test_fairness_table_skips_small_groups():
@@ -170,16 +195,3 @@ def test_fairness_table_skips_small_groups():
     assert set(rows) == {("source", "a"), ("emotion_type", "sad")}
     assert rows["source", "a"].n == 3 and rows["source", "a"].recall_at_1 == pytest.approx(2 / 3)
     assert rows["emotion_type", "sad"].mrr == pytest.approx((1 + 1 / 2 + 1 / 5) / 3)
-
-
-def test_held_out_conversations_threads_and_contents_are_excluded():
-    pairs = pd.DataFrame(
-        {
-            "conversation_id": ["c1", "c1", "c2", "c3", "c4"],
-            "thread_id": ["t1", "t1", "t2", "t3", "t4"],
-            "content_hash": ["h1", "h1", "h2", "h3", "h4"],
-        }
-    )
-    held_out = pd.DataFrame({"conversation_id": ["c1"], "thread_id": ["t3"], "content_hash": ["h4"]})
-    kept = exclude_held_out(pairs, held_out)
-    assert kept["conversation_id"].tolist() == ["c2"]
