@@ -8,6 +8,8 @@ bounded number of batches is in flight, so streaming input stays streaming.
 from __future__ import annotations
 
 import itertools
+import logging
+import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -52,6 +54,28 @@ def mapping(fn: Callable[[In], Out], executor) -> Iterator[Callable[[Iterable[In
     _check_kind(executor.kind)
     with _mapper(fn, executor.kind, executor.n_workers, executor.actor_options) as mapper:
         yield mapper
+
+
+def in_fresh_process(fn: Callable[..., Out], /, *args) -> Out:
+    """`fn(*args)` in a new Python process that ends with it: spawned, so it inherits nothing
+    but the environment, and everything it allocated goes back to the system when it returns.
+    For work that leaves memory behind in the allocator, such as a fine-tuning fit; `fn` and
+    `args` must be picklable, and the process's start (imports) costs a few seconds."""
+    context = multiprocessing.get_context("spawn")
+    level = logging.getLogger().getEffectiveLevel()
+    with ProcessPoolExecutor(1, mp_context=context, initializer=_start_fresh, initargs=(level,)) as pool:
+        try:
+            return pool.submit(fn, *args).result()
+        except BaseException:
+            _kill_workers(pool)
+            raise
+
+
+def _start_fresh(log_level: int) -> None:
+    from pixelated.core.config import setup_logging
+
+    start_worker()
+    setup_logging(log_level)
 
 
 def _check_kind(kind: str) -> None:

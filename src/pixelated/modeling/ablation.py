@@ -25,6 +25,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -36,7 +37,7 @@ from pixelated.core.config import ExecutorConfig
 from pixelated.core.shards import parts
 from pixelated.core.sql import connect
 from pixelated.modeling.config import EvaluateConfig, TrainConfig
-from pixelated.modeling.finetune import fit
+from pixelated.modeling.finetune import fitted_then
 from pixelated.modeling.retrieval import (
     candidate_ranks,
     candidate_sets,
@@ -219,15 +220,18 @@ def fetch_samples(
     return fetched
 
 
-def rank_test_splits(model, data: AblationData, cfg: EvaluateConfig) -> dict[str, np.ndarray]:
-    """Rank of each test query's own response, per test split, on evaluate's seeded candidate
-    sets (for the curated split, the very sets of the headline figures). One encoding serves
-    both splits: the curated one is the first rows of the un-curated one."""
+def rank_test_splits(
+    model, test_pairs: pd.DataFrame, test_sizes: dict[str, int], cfg: EvaluateConfig
+) -> dict[str, np.ndarray]:
+    """Rank of each test query's own response, per test split (`AblationData`'s), on
+    evaluate's seeded candidate sets (for the curated split, the very sets of the headline
+    figures). One encoding serves both splits: the curated one is the first rows of the
+    un-curated one."""
     model.eval()
-    queries, responses = encode_pairs(model, data.test_pairs, cfg.encode_batch_size)
+    queries, responses = encode_pairs(model, test_pairs, cfg.encode_batch_size)
     return {
         name: candidate_ranks(queries[:n], responses[:n], candidate_sets(n, cfg.candidates, cfg.seed))
-        for name, n in data.test_sizes.items()
+        for name, n in test_sizes.items()
     }
 
 
@@ -291,9 +295,11 @@ def run_ablation(
             pool_sizes["conversations"][arm].append(conversations)
             pool_sizes["pairs"][arm].append(pairs)
     fetched = fetch_samples(data, samples, train, executor)
+    rank = partial(rank_test_splits, test_pairs=data.test_pairs, test_sizes=data.test_sizes, cfg=cfg)
     for seed, arm in samples:
-        model, _ = fit(fetched[seed, arm], None, train.model_copy(update={"seed": seed}))
-        for test, arm_ranks in rank_test_splits(model, data, cfg).items():
+        for test, arm_ranks in fitted_then(
+            rank, fetched[seed, arm], train.model_copy(update={"seed": seed})
+        ).items():
             ranks[arm][test].append(arm_ranks)
         log.info("ablation seed %d, %s: %d pairs", seed, arm, len(fetched[seed, arm]))
     stacked = {arm: {test: np.stack(r) for test, r in per_test.items()} for arm, per_test in ranks.items()}
@@ -307,5 +313,5 @@ def run_ablation(
         "budget": budget,
         **{f"pool_{unit}_per_seed": sizes for unit, sizes in pool_sizes.items()},
         **data.counts,
-        **ablation_report(stacked, rank_test_splits(pretrained, data, cfg), cfg),
+        **ablation_report(stacked, rank(pretrained), cfg),
     }

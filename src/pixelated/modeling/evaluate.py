@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from pixelated.core.embed import load_sentence_model
 from pixelated.core.tableio import to_pandas
 from pixelated.modeling.ablation import ablation_data, run_ablation
 from pixelated.modeling.config import EvaluateConfig, TrainConfig
-from pixelated.modeling.finetune import fit, resolve_device
+from pixelated.modeling.finetune import fitted_then, resolve_device
 from pixelated.modeling.retrieval import (
     candidate_ranks,
     candidate_sets,
@@ -135,11 +136,16 @@ def model_ranks(models: dict, pairs: pd.DataFrame, fit_texts: list[str], cfg: Ev
     candidates = candidate_sets(len(pairs), cfg.candidates, cfg.seed)
     ranks = {"tfidf": candidate_ranks(*tfidf_vectors(fit_texts, pairs, cfg.tfidf), candidates)}
     for name, model in models.items():
-        model.max_seq_length = seq_len  # every bi-encoder reads the same amount of context
-        model.eval()
-        vectors = encode_pairs(model, pairs, cfg.encode_batch_size)
-        ranks[name] = candidate_ranks(*vectors, candidates)
+        ranks[name] = encoder_ranks(model, pairs, cfg, seq_len)
     return ranks, candidates.shape[1]
+
+
+def encoder_ranks(model, pairs: pd.DataFrame, cfg: EvaluateConfig, seq_len: int) -> np.ndarray:
+    """A bi-encoder's rank of each query's own response on the seeded candidate sets."""
+    model.max_seq_length = seq_len  # every bi-encoder reads the same amount of context
+    model.eval()
+    vectors = encode_pairs(model, pairs, cfg.encode_batch_size)
+    return candidate_ranks(*vectors, candidate_sets(len(pairs), cfg.candidates, cfg.seed))
 
 
 def texts_of(pairs: pd.DataFrame) -> list[str]:
@@ -172,9 +178,11 @@ def cross_validation(splits: Path, pretrained, cfg: EvaluateStageConfig) -> dict
         rest = sample_rows(
             all_pairs[all_pairs["conversation_id"].map(fold_of) != fold], cv.max_pairs, int(fold)
         )
-        tuned, _ = fit(rest, None, train, epochs=cv.epochs)
-        models = {"finetuned": tuned, "pretrained": pretrained}
-        ranks, _ = model_ranks(models, held, texts_of(rest), evaluate, train.max_seq_length)
+        rank = partial(encoder_ranks, pairs=held, cfg=evaluate, seq_len=train.max_seq_length)
+        ranks, _ = model_ranks(
+            {"pretrained": pretrained}, held, texts_of(rest), evaluate, train.max_seq_length
+        )
+        ranks["finetuned"] = fitted_then(rank, rest, train, epochs=cv.epochs)
         for name, model_ranks_ in ranks.items():
             results.setdefault(name, []).append(rank_metrics(model_ranks_, HEADLINE_KS))
         log.info(

@@ -16,11 +16,14 @@ from __future__ import annotations
 import ctypes
 import logging
 import math
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
 from pixelated.core.embed import load_sentence_model
+from pixelated.core.executor import in_fresh_process
 from pixelated.core.progress import progress
 from pixelated.modeling.config import TrainConfig
 from pixelated.modeling.retrieval import (
@@ -31,6 +34,8 @@ from pixelated.modeling.retrieval import (
 )
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 def resolve_device(name: str) -> str:
@@ -136,6 +141,21 @@ def fit(
         model.load_state_dict(best_state)
     model.eval()
     return model, history
+
+
+def fitted_then(
+    then: Callable[[Any], T], train_pairs: pd.DataFrame, cfg: TrainConfig, epochs: int | None = None
+) -> T:
+    """`then(model)` of a model `fit` on `train_pairs` without validation, both in a fresh
+    process (`then` picklable, such as a partial of a module function): what a fit leaves in
+    the allocator is not kept. Run one after another in one process, evaluate's twelve fits
+    each left about 90 MB more behind, and its peak grew to 3.5 GB on the shared data."""
+    return in_fresh_process(_fit_then, then, train_pairs, cfg, epochs)
+
+
+def _fit_then(then: Callable[[Any], T], train_pairs: pd.DataFrame, cfg: TrainConfig, epochs: int | None) -> T:
+    model, _ = fit(train_pairs, None, cfg, epochs)
+    return then(model)
 
 
 def _rank(row: dict) -> tuple | None:

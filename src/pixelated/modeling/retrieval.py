@@ -295,4 +295,3 @@ def group_metrics(
     return table.astype(
         {"attribute": str, "group": str, "model": str, "n": int} | dict.fromkeys(metric_columns, float)
     )
-

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 from functools import partial
 
 import pandas as pd
 import pytest
 
 from pixelated.core.config import ExecutorConfig
-from pixelated.core.executor import map_batches
+from pixelated.core.executor import in_fresh_process, map_batches
 from pixelated.selection.filter_length import length_filter
 from tests.conftest import with_turns
 
@@ -55,3 +56,11 @@ def test_ray_actors_reserve_what_the_config_asks():
     assert ExecutorConfig(kind="ray").actor_options == {"num_cpus": 1.0}
     sized = ExecutorConfig(kind="ray", ray_cpus=0.5, ray_memory_mb=1536)
     assert sized.actor_options == {"num_cpus": 0.5, "memory": 1536 * 1024 * 1024}
+
+
+def test_a_fresh_process_hands_back_its_result_or_its_error():
+    child = in_fresh_process(os.getpid)
+    assert child != os.getpid() and in_fresh_process(os.getpid) != child  # a new one each time
+    assert in_fresh_process(sorted, [3, 1, 2]) == [1, 2, 3]
+    with pytest.raises(ValueError, match="invalid literal"):
+        in_fresh_process(int, "three")

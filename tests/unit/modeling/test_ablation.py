@@ -201,8 +201,7 @@ def test_one_encoding_ranks_both_test_splits_on_their_own_candidate_sets():
     tests = pd.DataFrame(
         {"context": [f"{w} shared words" for w in words], "response": [f"{w} reply" for w in words]}
     )
-    data = AblationData(None, {}, tests, {"curated": 12, "uncurated": 30}, {})
-    ranks = rank_test_splits(WordCounts(), data, EVALUATE)
+    ranks = rank_test_splits(WordCounts(), tests, {"curated": 12, "uncurated": 30}, EVALUATE)
     assert {name: len(r) for name, r in ranks.items()} == {"curated": 12, "uncurated": 30}
-    alone = AblationData(None, {}, tests[:12], {"curated": 12}, {})
-    assert np.array_equal(ranks["curated"], rank_test_splits(WordCounts(), alone, EVALUATE)["curated"])
+    alone = rank_test_splits(WordCounts(), tests[:12], {"curated": 12}, EVALUATE)
+    assert np.array_equal(ranks["curated"], alone["curated"])
