@@ -66,7 +66,7 @@ class AblationData:
 
 
 # The keys (HELD_OUT_KEYS) of the conversations of train, validation and test (the curated
-# splits) and of passed (everything that passed dedup) are views of those tables.
+# splits) and of passed (everything that passed dedup) are tables of those names.
 _OTHERS = """
 CREATE TEMP VIEW others AS SELECT * FROM passed ANTI JOIN (
     SELECT conversation_id FROM train UNION ALL SELECT conversation_id FROM validation
@@ -155,8 +155,8 @@ def ablation_data(
     the headline's test queries, a `sampled` share of the curated test split's."""
     with closing(connect(executor.n_workers)) as con:
         for name in ("train", "validation", "test"):
-            _keys_view(con, name, splits / f"{name}.parquet")
-        _keys_view(con, "passed", passed_dedup)
+            _keys_table(con, name, splits / f"{name}.parquet")
+        _keys_table(con, "passed", passed_dedup)
         left_out = added_test_conversations(con, train.seed, sampled)
         added = {cid for (cid,) in con.sql("SELECT conversation_id FROM added").fetchall()}
         queries = load_pairs(
@@ -178,10 +178,12 @@ def ablation_data(
         )
 
 
-def _keys_view(con: duckdb.DuckDBPyConnection, name: str, table: Path) -> None:
-    """View `name`: the columns that tie a conversation to others (id, source thread, content)."""
+def _keys_table(con: duckdb.DuckDBPyConnection, name: str, table: Path) -> None:
+    """Table `name`: the columns that tie a conversation to others (id, source thread, content).
+    Copied in, not a view: DuckDB 2.0.1 ran out of its 128 MB at 12k conversations when its
+    Parquet scans fed the exclusion's joins directly."""
     files = [str(part) for part in parts(table)]
-    con.read_parquet(files).select(*HELD_OUT_KEYS).create_view(name)
+    con.read_parquet(files).select(*HELD_OUT_KEYS).to_table(name)
 
 
 def arm_sample(arm: str, data: AblationData, seed: int, limit: int | None) -> tuple[pd.DataFrame, int, int]:

@@ -46,7 +46,7 @@ def splits():
 
 
 def keys_in_duckdb(tables: dict[str, pd.DataFrame]):
-    """A connection with each frame as a view of its name, as `ablation_data` sets them up."""
+    """A connection with each frame as a view of its name, as `ablation_data` has them as tables."""
     con = connect(1)
     for name, table in tables.items():
         con.from_df(table).create_view(name)
