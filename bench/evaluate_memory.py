@@ -7,8 +7,9 @@ groups of the stages' batch size. `evaluate.run` runs on them with the trained m
 with the data and keeps the run short: `evaluate.max_queries` test queries (--queries), one
 ablation seed, no CV. What grows is what the stage reads to find its samples: the pairs of
 every training pool, the held-out keys, the un-curated test split's draw. Its peak RSS is that
-process's or its largest worker's (`resources.measure`). Ratios are to the smallest factor,
-measured in the same run.
+process's or its largest worker's (`resources.measure`): a fit's, in its own process, whatever
+the data. So the stage process's own peak, where the data is read, is reported beside it.
+Ratios are to the smallest factor, measured in the same run.
 
     python -m bench.evaluate_memory [--factors 10 40 160] [--queries 500]
 writes bench/results/evaluate_memory.json.
@@ -43,14 +44,24 @@ def stage_config(queries: int, work: Path) -> evaluate.EvaluateStageConfig:
     return build_config(evaluate.EvaluateStageConfig, params)
 
 
-def run_evaluate(splits: Path, passed: Path, model: Path, queries: str, out: Path) -> dict:
-    """The evaluate stage on the grown tables, in this process; its resources entry."""
+def run_evaluate(splits: str, passed: str, model: str, queries: str, out: str) -> dict:
+    """The evaluate stage on the grown tables, in this process (arguments as `--run` passes
+    them); its resources entry."""
+    work = Path(out)
     paths = evaluate.EvaluatePaths(
-        splits, passed, model, out / "eval.json", out / "recall_at_k.csv", out / "fairness.csv"
+        Path(splits),
+        Path(passed),
+        Path(model),
+        work / "eval.json",
+        work / "recall_at_k.csv",
+        work / "fairness.csv",
     )
-    evaluate.run(stage_config(int(queries), out), paths)
+    evaluate.run(stage_config(int(queries), work), paths)
     entry = resources.measure()
-    entry["rows_in"] = sum(pq.read_metadata(splits / f"{name}.parquet").num_rows for name in SPLIT_TABLES)
+    entry["stage_process_peak_rss_mb"] = round(resources.own_peak_rss() / 2**20, 1)
+    entry["rows_in"] = sum(
+        pq.read_metadata(paths.splits / f"{name}.parquet").num_rows for name in SPLIT_TABLES
+    )
     return entry
 
 
@@ -76,7 +87,9 @@ def measure_factor(args, factor: int, work: Path) -> dict:
     out.mkdir()
     run_args = [str(splits), str(passed), str(args.model), str(args.queries), str(out)]
     entry = run_fresh("bench.evaluate_memory", run_args, f"evaluate of {factor}x")
-    return {key: entry[key] for key in ("wall_s", "cpu_s", "peak_rss_mb", "rows_in")}
+    return {
+        key: entry[key] for key in ("wall_s", "cpu_s", "peak_rss_mb", "stage_process_peak_rss_mb", "rows_in")
+    }
 
 
 def main() -> None:

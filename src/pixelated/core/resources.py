@@ -66,7 +66,7 @@ def measure(ledger: Path | None = None) -> dict:
     children): CPU is user + system time of all, peak RSS the largest single process's, in MiB."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = _seconds_since_start()
-    peak = max(_own_peak_rss(), children.ru_maxrss * RSS_BYTES)
+    peak = max(own_peak_rss(), children.ru_maxrss * RSS_BYTES)
     entry = {
         "wall_s": round(wall, 2),
         "cpu_s": round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 2),
@@ -91,7 +91,7 @@ def _seconds_since_start() -> float:
     return uptime - int(stat[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time, in ticks
 
 
-def _own_peak_rss() -> int:
+def own_peak_rss() -> int:
     """Bytes, from VmHWM on Linux: ru_maxrss also holds the peak of the process that spawned
     this one (dvc, pytest), which exec carries over. A child's ru_maxrss holds this process's
     peak at the time it was spawned, at most this process's own peak."""
