@@ -30,7 +30,6 @@ PRIVATE_UMASK = 0o077  # files 0o600, folders 0o700: conversation data is never 
 _ORIGIN = (os.getpid(), os.getppid())
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 _HELD: list[int] = []  # lock descriptors, open for the life of the process
-_WATCHED: list[int] = []  # the dvc this stage watches, once (die_with_parent runs twice)
 _HANDLER_OWNER = [0]  # the process that installed `_stop`; forked workers inherit it until reset
 STOPPED_BY: list[str] = []  # the signal that stopped this process, if one did (resources.py reads it)
 
@@ -51,7 +50,10 @@ def die_with_parent(sig: int = signal.SIGTERM, *, stage: bool = True) -> None:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
         log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
-    if stage and "DVC_STAGE" in os.environ:
+    # DVC_STAGE marks the process dvc started; taken out, so that the stage's own children
+    # (a fit's fresh process imports `stages` again) do not take themselves for it: one whose
+    # grandparent is not dvc stopped itself at once when SHELL was unset
+    if stage and os.environ.pop("DVC_STAGE", None) is not None:
         _die_with_dvc(sig)
     elif os.getpid() == _ORIGIN[0] and os.getppid() != _ORIGIN[1]:
         os.kill(os.getpid(), sig)  # the parent died before the death signal was requested
@@ -66,7 +68,7 @@ def _die_with_dvc(sig: int) -> None:
     failure). So a stage whose parent is a shell watches dvc itself. A stage whose dvc is
     already gone was adopted by init or a subreaper, never by dvc, and stops at once."""
     dvc = _dvc_ancestor()
-    if dvc == os.getppid() or dvc in _WATCHED:
+    if dvc == os.getppid():
         return
     try:
         watched = os.pidfd_open(dvc) if dvc else None
@@ -78,7 +80,6 @@ def _die_with_dvc(sig: int) -> None:
     if watched is None or not _is_dvc(dvc):  # gone, or its pid already reused
         os.kill(os.getpid(), sig)
         return
-    _WATCHED.append(dvc)
     threading.Thread(target=_signal_on_exit, args=(watched, sig), name="watch-dvc", daemon=True).start()
 
 

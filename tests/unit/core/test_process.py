@@ -64,6 +64,21 @@ print(shell.stdout.readline().strip(), flush=True)
 time.sleep(60)
 """
 
+# A stage module that, like evaluate's fits, hands work to a fresh process, which imports the
+# stage's module, and `stages` with it, again; and a `dvc` that runs it through `/bin/sh -c`.
+STAGE_WITH_A_FRESH_PROCESS = """
+import os, stages
+from pixelated.core.executor import in_fresh_process
+if __name__ == "__main__":
+    print(in_fresh_process(os.getpid) != os.getpid(), flush=True)
+"""
+DVC_RUNNING_A_MODULE = """
+import os, subprocess, sys
+env = {**os.environ, "DVC_STAGE": "demo"}
+command = f"{sys.executable} -m fresh_stage; exit $?"
+sys.exit(subprocess.run(["/bin/sh", "-c", command], env=env).returncode)
+"""
+
 # What CI runs under: a subreaper (not init) adopts orphans. Runs the script argv[1:] and reaps
 # whatever it adopts until none is left.
 SUBREAPER = """
@@ -321,3 +336,17 @@ def test_stage_creates_owner_only_files(tmp_path):
     files += ("v.parquet.markers/part-00000.parquet.json", "ledger.json")
     assert modes == {**dict.fromkeys(folders, 0o700), **dict.fromkeys(files, 0o600)}
     assert json.loads((tmp_path / "resources.json").read_text())["validate"]["rows_in"] == 2
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux-only")
+def test_a_fresh_process_of_a_stage_run_through_a_shell_runs(tmp_path):
+    """The fresh process of a stage that dvc runs through dash imports `stages` again: it took
+    itself for the stage, found no dvc above its parent, and stopped at once."""
+    (tmp_path / "fresh_stage.py").write_text(STAGE_WITH_A_FRESH_PROCESS)
+    dvc = tmp_path / "dvc"
+    dvc.write_text(DVC_RUNNING_A_MODULE)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(map(str, (tmp_path, REPO / "src", REPO)))}
+    done = subprocess.run(
+        [sys.executable, str(dvc)], cwd=REPO, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "True", done.stderr[-2000:]
