@@ -177,7 +177,7 @@ class OpenVinoEncoder(GraphEncoder):
         super().__init__(tokenizer, max_seq_length)
         core = ov.Core()
         graph = core.read_model(graph) if isinstance(graph, Path) else graph
-        has_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        has_bf16 = "BF16" in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES") and bf16_allowed()
         self.precision = precision or ("bf16" if has_bf16 else "f32")
         self.compiled = core.compile_model(
             graph,
@@ -200,6 +200,14 @@ class OpenVinoEncoder(GraphEncoder):
 
     def hidden(self, feed: dict[str, np.ndarray]) -> np.ndarray:
         return self.compiled(feed)[0]
+
+
+def bf16_allowed() -> bool:
+    """Whether oneDNN may use the CPU's bf16 units: not under the AVX2 cap that
+    `pixelated/__init__.py` sets for reproducible numerics (ONEDNN_MAX_CPU_ISA), which leaves
+    OpenVINO no bf16 kernel (on a CPU with AMX, compiling in bf16 failed on a Softmax)."""
+    cap = os.environ.get("ONEDNN_MAX_CPU_ISA", "ALL").upper()
+    return cap == "ALL" or "BF16" in cap or "AMX" in cap
 
 
 def convert_openvino(model, path: Path | None = None):

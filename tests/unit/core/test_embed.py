@@ -124,3 +124,18 @@ def test_int8_onnx_export_agrees_with_the_float_model(tmp_path):
     reference = model.encode(TEXTS, normalize_embeddings=True, convert_to_numpy=True)
     assert ours.shape == (4, DIMENSION)
     assert ((ours * reference).sum(axis=1) > 0.97).all()
+
+
+@pytest.mark.parametrize(
+    "cap, allowed",
+    [("AVX2", False), ("avx512_core", False), ("AVX512_CORE_AMX", True), ("ALL", True), (None, True)],
+)
+def test_bf16_only_where_the_oneDNN_cap_leaves_bf16_kernels(monkeypatch, cap, allowed):
+    """Under the AVX2 pin OpenVINO has no bf16 kernel: a bf16 CPU then runs float32."""
+    from pixelated.core.embed_backends import bf16_allowed
+
+    if cap is None:
+        monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    else:
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert bf16_allowed() is allowed
