@@ -36,6 +36,12 @@ def seeded_key(seed: int, *parts: object) -> str:
     return hashlib.sha256(":".join(map(str, (seed, *parts))).encode()).hexdigest()
 
 
+def seeded_key_sql(seed: str, part: str) -> str:
+    """`seeded_key(seed, part)` as a DuckDB expression over the SQL expressions `seed` (a
+    parameter such as `$seed`) and `part` (a column), so a query sorts in the same order."""
+    return f"sha256(CAST({seed} AS VARCHAR) || ':' || {part})"
+
+
 def stream_digest(handle: BinaryIO, algorithm: str = "md5") -> str:
     """Hex digest of a binary stream, read in 1 MiB blocks (files of any size)."""
     digest = hashlib.new(algorithm)

@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from pixelated.core.config import ExecutorConfig
+from pixelated.core.hashing import seeded_key_sql
 from pixelated.core.shards import parts
 from pixelated.core.sql import connect
 from pixelated.modeling.config import EvaluateConfig, TrainConfig
@@ -74,9 +75,9 @@ CREATE TEMP VIEW others AS SELECT * FROM passed ANTI JOIN (
 ) USING (conversation_id)
 """
 # the first others in the order of `core.hashing.seeded_key(seed, conversation_id)`
-_DRAWN = """
+_DRAWN = f"""
 CREATE TEMP TABLE drawn AS
-SELECT * FROM others ORDER BY sha256($seed || ':' || conversation_id), conversation_id LIMIT $count
+SELECT * FROM others ORDER BY {seeded_key_sql("$seed", "conversation_id")}, conversation_id LIMIT $count
 """
 _SHARES_TRAINING_THREAD_OR_CONTENT = """coalesce(
     thread_id IN (SELECT thread_id FROM train UNION ALL SELECT thread_id FROM validation)

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 from markupsafe import Markup
 
 from pixelated.core import csvsafe
+from pixelated.core.hashing import seeded_key_sql
 from pixelated.core.schema import SCORED_SCHEMA
 from pixelated.core.shards import parts
 from pixelated.core.tableio import parquet_file, to_pandas
@@ -30,7 +31,7 @@ WITH sampled AS (
     SELECT conversation_id FROM (
         SELECT conversation_id,
             row_number() OVER (PARTITION BY source, quality_tier
-                ORDER BY sha256(CAST($seed AS VARCHAR) || ':' || conversation_id)) AS place,
+                ORDER BY {seeded_order}) AS place,
             count(*) OVER (PARTITION BY source, quality_tier) AS stratum
         FROM decisions)
     WHERE place <= greatest(1, ceil(CAST($fraction AS DOUBLE) * stratum)))
@@ -48,10 +49,13 @@ def review_sample(
     decisions: duckdb.DuckDBPyConnection, fraction: float, seed: int, safety_min: float
 ) -> pd.DataFrame:
     """Conversations for clinician review, with why: a `fraction` sample stratified by source x
-    tier (at least one per stratum, the first in `hashing.seeded_key` order, which SQL
-    computes), every crisis flag, every safety drop; their rows of select's `decisions` table
-    (see `select.decision_table`), in id order."""
-    query = _REVIEW_SAMPLE.format(decision_only=", ".join(["decision_source", *KEEPS_AT.values()]))
+    tier (at least one per stratum, the first in `hashing.seeded_key` order), every crisis
+    flag, every safety drop; their rows of select's `decisions` table (see
+    `select.decision_table`), in id order."""
+    query = _REVIEW_SAMPLE.format(
+        decision_only=", ".join(["decision_source", *KEEPS_AT.values()]),
+        seeded_order=seeded_key_sql("$seed", "conversation_id"),
+    )
     params = {"seed": seed, "fraction": fraction, "safety_min": safety_min}
     return to_pandas(decisions.sql(query, params=params).to_arrow_table())
 

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from pydantic import AfterValidator, Field
 
 from pixelated.core.config import Config, ExecutorConfig, ValidateConfig
+from pixelated.core.hashing import seeded_key_sql
 from pixelated.core.runner import BatchResult, Output, run_batches
 from pixelated.core.schema import CONVERSATION_SCHEMA, SPLIT_ASSIGNMENT_SCHEMA, SPLITS, SplitAssignmentSchema
 from pixelated.core.shards import parts
@@ -169,11 +170,6 @@ SELECT m."group", r.source || '|' || r.quality_tier AS stratum, m.size
 FROM (SELECT "group", count(*) AS size FROM members GROUP BY "group") m
 JOIN ordered r ON r.conversation_id = m."group"
 """
-# The order of `core.hashing.seeded_key(seed, group)`, in SQL; ties cannot happen but would
-# fall back to the group.
-_SEEDED_ORDER = (
-    """SELECT "group", stratum, size FROM ({}) ORDER BY stratum, sha256(? || ':' || "group"), "group" """
-)
 _ASSIGNMENTS = """
 CREATE TABLE assignments AS
 SELECT conversation_id, "group", s.name AS split, CAST(f.name AS BIGINT) AS fold, input_row, content_hash,
@@ -186,6 +182,14 @@ SELECT count(*) FROM (
     SELECT {key} FROM assignments WHERE {key} IS NOT NULL GROUP BY ALL HAVING count(DISTINCT split) > 1
 )
 """
+
+
+def _seeded_order(groups: str) -> str:
+    """The rows of `groups` (a query giving group, stratum, size) by stratum, each stratum in
+    the order of `core.hashing.seeded_key(seed, group)`, the seed the query's one parameter;
+    ties cannot happen but would fall back to the group."""
+    order = seeded_key_sql("?", '"group"')
+    return f'SELECT "group", stratum, size FROM ({groups}) ORDER BY stratum, {order}, "group"'
 
 
 class SplitPlan:
@@ -276,7 +280,7 @@ class SplitPlan:
         below target after adding it, which keeps every stratum close to the fractions.
         `groups` (SQL after SELECT ...) gives group, stratum and size."""
         self.con.execute(f'CREATE TABLE {name} ("group" VARCHAR, name VARCHAR)')
-        query = _SEEDED_ORDER.format(f"SELECT * {groups}")
+        query = _seeded_order(f"SELECT * {groups}")
         reader = self.con.cursor().sql(query, params=[str(seed)]).to_arrow_reader(CHUNK_ROWS)
         stratum_now, counts = None, {}
         for batch in reader:

@@ -12,7 +12,7 @@ import pytest
 from pixelated.core.config import ConfigError, build_config, read_params
 from pixelated.core.hashing import seeded_key
 from pixelated.core.schema import CONVERSATION_SCHEMA, SPLITS
-from pixelated.selection.split import _SEEDED_ORDER, SplitPaths, SplitPlan, SplitStageConfig, run
+from pixelated.selection.split import SplitPaths, SplitPlan, SplitStageConfig, _seeded_order, run
 from tests.conftest import canonical_row, frame
 from tests.paths import REPO
 
@@ -98,7 +98,7 @@ def test_groups_are_taken_in_seeded_key_order():
     """The plan orders groups in SQL by the same sha256 as `seeded_key`, which keeps the splits
     of earlier releases."""
     groups = pd.DataFrame({"group": [f"g{i}" for i in range(50)], "stratum": "s", "size": 1})
-    ordered = duckdb.sql(_SEEDED_ORDER.format("SELECT * FROM groups"), params=["11"]).df()["group"]
+    ordered = duckdb.sql(_seeded_order("SELECT * FROM groups"), params=["11"]).df()["group"]
     assert list(ordered) == sorted(groups["group"], key=lambda g: seeded_key(11, g))
 
 
