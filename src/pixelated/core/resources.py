@@ -34,6 +34,7 @@ RESOURCES_ENV = "PE_RESOURCES"  # another file instead (tests)
 RSS_BYTES = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes on macOS, KiB on Linux
 _IMPORTED = time.monotonic()
 _NOTES: dict[str, int | float] = {}  # run-history counts a stage adds to its entry (`note`)
+_COUNTED = {"peak_rss": 0, "cpu_s": 0.0}  # processes this one started that are not its children
 
 
 def resources_path() -> Path:
@@ -53,6 +54,13 @@ def note(**counts: int | float) -> None:
     _NOTES.update(counts)
 
 
+def count_process(peak_rss: int, cpu_s: float) -> None:
+    """Count a finished process this one started but did not wait for, which RUSAGE_CHILDREN
+    misses: a fork of the forkserver (`executor.in_fresh_process`). Peak RSS in bytes."""
+    _COUNTED["peak_rss"] = max(_COUNTED["peak_rss"], peak_rss)
+    _COUNTED["cpu_s"] += cpu_s
+
+
 def _record_if_ended_well(stage: str, ledger: Path | None, pid: int) -> None:
     # a stage fails by raising (none calls sys.exit): an unhandled exception is in
     # `sys.last_value` before exit handlers run, a signal in STOPPED_BY; a forked worker
@@ -63,13 +71,15 @@ def _record_if_ended_well(stage: str, ledger: Path | None, pid: int) -> None:
 
 def measure(ledger: Path | None = None) -> dict:
     """This process so far, with its finished children (process-pool workers; Ray's are not
-    children): CPU is user + system time of all, peak RSS the largest single process's, in MiB."""
+    children) and the processes it counted (`count_process`): CPU is user + system time of
+    all, peak RSS the largest single process's, in MiB."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = _seconds_since_start()
-    peak = max(own_peak_rss(), children.ru_maxrss * RSS_BYTES)
+    peak = max(own_peak_rss(), children.ru_maxrss * RSS_BYTES, _COUNTED["peak_rss"])
+    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + _COUNTED["cpu_s"]
     entry = {
         "wall_s": round(wall, 2),
-        "cpu_s": round(own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime, 2),
+        "cpu_s": round(cpu, 2),
         "peak_rss_mb": round(peak / 2**20, 1),
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
     }

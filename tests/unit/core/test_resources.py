@@ -41,6 +41,26 @@ child += "while time.process_time() - t < 0.3: pass"
 subprocess.run([sys.executable, "-c", child], check=True)
 """
 
+# A stage whose work runs in a fresh process (`executor.in_fresh_process`): a fork of the
+# forkserver, not the stage's child, holding 300 MiB and burning 0.3 s of CPU
+FRESH_STAGE = """
+from pixelated.core import resources
+from pixelated.core.executor import in_fresh_process
+from work import hold_and_burn
+
+if __name__ == "__main__":
+    resources.record_at_exit("stages.demo")
+    in_fresh_process(hold_and_burn)
+"""
+WORK = """
+import time
+
+def hold_and_burn():
+    held, started = b"x" * (300 * 2**20), time.process_time()
+    while time.process_time() - started < 0.3:
+        pass
+"""
+
 # A stage that fails (`raise`) or is stopped (`wait`: SIGTERM once it says so) after it has
 # registered the recorder and noted a count; `ok` ends well. Without the runner's imports, to
 # stay fast.
@@ -135,3 +155,13 @@ def test_stages_merging_side_by_side_lose_no_entry(tmp_path, monkeypatch):
     entries = resources.read(path)
     assert len(entries) == 1 + 4 * 10 and entries["earlier"] == {"wall_s": 1.0}
     assert path.read_text() == json.dumps(entries, indent=2, sort_keys=True) + "\n"
+
+
+def test_a_fresh_process_counts_in_its_stage_entry(tmp_path):
+    """RUSAGE_CHILDREN misses a forkserver's fork: the stage counts it itself."""
+    (tmp_path / "demo.py").write_text(FRESH_STAGE)
+    (tmp_path / "work.py").write_text(WORK)
+    subprocess.run([sys.executable, "demo.py"], cwd=tmp_path, env=_env(tmp_path), check=True)
+    entry = json.loads((tmp_path / resources.RESOURCES).read_text())["demo"]
+    assert entry["cpu_s"] >= 0.3
+    assert 300 <= entry["peak_rss_mb"] < 500  # the fresh process's peak, above the stage's own
