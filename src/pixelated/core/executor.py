@@ -64,9 +64,9 @@ def in_fresh_process(fn: Callable[..., Out], /, *args, preload: Sequence[str] = 
     such as a fine-tuning fit. `fn` and `args` must be picklable.
 
     The process is forked from multiprocessing's forkserver, a process that imported the
-    `preload` modules (the first call's list holds) and nothing of the stage's state: a spawned
-    process imported torch again, 10 s a fit. Not being this process's child, its peak RSS and
-    CPU time reach the stage's resources entry through `resources.count_process`."""
+    `preload` modules (the first call's list holds) and nothing of the stage's state: a
+    spawned process imported torch again, 5 to 10 s a fit. Not being this process's child, its
+    peak RSS and CPU time reach the stage's resources entry through `resources.count_process`."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(list(preload))
     level = logging.getLogger().getEffectiveLevel()
