@@ -65,6 +65,8 @@ class SplitPaths:
 
 def run(cfg: SplitStageConfig, paths: SplitPaths) -> None:
     split = cfg.split
+    # before the plan, so that the features and the plan's tables are never held together
+    near_pairs = near_duplicate_rows(paths.input, cfg.dedup.near, cfg.executor)
     with SplitPlan(
         key_batches(paths.input),
         split.fractions,
@@ -81,11 +83,13 @@ def run(cfg: SplitStageConfig, paths: SplitPaths) -> None:
             for frame in plan.frames():
                 writer.write(frame)
         written = write_splits(cfg, paths, plan)
-        near = near_leakage(paths.input, plan, cfg.dedup.near, cfg.executor)
         metrics = {
             "conversations": {name: written[name] for name in SPLITS},
             "proportions": plan.proportions(),
-            "leakage": {**plan.leakage(), "near_duplicate_pairs_across_splits": near},
+            "leakage": {
+                **plan.leakage(),
+                "near_duplicate_pairs_across_splits": plan.near_duplicate_leakage(near_pairs),
+            },
             **plan.counts(),
         }
     paths.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
@@ -127,14 +131,14 @@ def route(payload: tuple[pd.DataFrame, np.ndarray]) -> BatchResult:
     return BatchResult(batch["source"], parts)
 
 
-def near_leakage(path: Path, plan: SplitPlan, near: NearConfig, executor: ExecutorConfig) -> int:
-    """Near-duplicate pairs (dedup's MinHash LSH + Jaccard check) split across sides. Features
-    are in input order, so a pair's rows are its conversations' input rows."""
+def near_duplicate_rows(path: Path, near: NearConfig, executor: ExecutorConfig) -> np.ndarray:
+    """The input's near-duplicate pairs (dedup's MinHash LSH + Jaccard check) as (k, 2) input
+    rows: features are in input order, so a pair's rows are its conversations' input rows."""
     with table_features(path, partial(conversation_features, near=near), executor) as features:
         if not len(features):
-            return 0
+            return np.empty((0, 2), np.int64)
         pairs, _ = near_duplicate_pairs(features, near)
-    return plan.near_duplicate_leakage(pairs)
+    return pairs
 
 
 # The plan's tables, in the order they are made:
