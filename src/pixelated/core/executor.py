@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import logging
 import multiprocessing
-import resource
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -90,8 +89,7 @@ def _start_fresh(log_level: int) -> None:
 def _measured(fn: Callable[..., Out], *args) -> tuple[Out, int, float]:
     """`fn(*args)`, with this process's peak RSS in bytes and CPU seconds once it is done."""
     result = fn(*args)
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return result, resources.own_peak_rss(), usage.ru_utime + usage.ru_stime
+    return result, *resources.own_usage()
 
 
 def _check_kind(kind: str) -> None:

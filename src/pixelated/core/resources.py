@@ -73,10 +73,11 @@ def measure(ledger: Path | None = None) -> dict:
     """This process so far, with its finished children (process-pool workers; Ray's are not
     children) and the processes it counted (`count_process`): CPU is user + system time of
     all, peak RSS the largest single process's, in MiB."""
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    own_peak, own_cpu = own_usage()
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     wall = _seconds_since_start()
-    peak = max(own_peak_rss(), children.ru_maxrss * RSS_BYTES, _COUNTED["peak_rss"])
-    cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + _COUNTED["cpu_s"]
+    peak = max(own_peak, children.ru_maxrss * RSS_BYTES, _COUNTED["peak_rss"])
+    cpu = own_cpu + children.ru_utime + children.ru_stime + _COUNTED["cpu_s"]
     entry = {
         "wall_s": round(wall, 2),
         "cpu_s": round(cpu, 2),
@@ -99,6 +100,12 @@ def _seconds_since_start() -> float:
     except FileNotFoundError:
         return time.monotonic() - _IMPORTED
     return uptime - int(stat[19]) / os.sysconf("SC_CLK_TCK")  # field 22: start time, in ticks
+
+
+def own_usage() -> tuple[int, float]:
+    """This process's own peak RSS in bytes and CPU seconds (user + system), children aside."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return own_peak_rss(), usage.ru_utime + usage.ru_stime
 
 
 def own_peak_rss() -> int:
