@@ -76,9 +76,6 @@ class ExecutorConfig(Config):
     kind: Literal["local", "process", "ray"] = "process"
     workers: int | Literal["auto"] = Field("auto", description="worker count; auto = the cores available")
     batch_size: int = Field(2000, ge=1)
-    # conversations per pool task where a stage maps each batch in pieces (anonymize), so that
-    # a slow batch is shared by the workers; each batch is still written as one row group
-    task_rows: int = Field(250, ge=1)
     # conversations per part of a sharded table, cut at ingest (pixelated.core.shards)
     shard_rows: int = Field(50_000, ge=1)
     # what each Ray actor asks the cluster for (kind: ray only)

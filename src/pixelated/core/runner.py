@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -146,7 +145,6 @@ def run_shards(
     on_result: Callable[[BatchResult], None] | None = None,
     before_write: Callable[[Ledger], None] | None = None,
     stats: ShardStats | None = None,
-    in_pieces: bool = False,
 ) -> Ledger:
     """`run_batches` into sharded outputs (`pixelated.core.shards`), with `config.executor`:
     part k of every output and of the quarantine from shard k, then its marker with the
@@ -156,8 +154,7 @@ def run_shards(
     is still exact.
 
     `before_write` adds a stage's own counts (ingest's per-file counts) to the ledger before
-    it is checked and written; a stage without a ledger file (score) passes `ledger=None`.
-    With `in_pieces`, each payload is a list of pieces of one batch (`mapped_in_pieces`)."""
+    it is checked and written; a stage without a ledger file (score) passes `ledger=None`."""
     outputs = _named(outputs)
     folders = [out.path for out in outputs.values()] + ([quarantine] if quarantine else [])
     for folder in folders:
@@ -165,8 +162,6 @@ def run_shards(
     markers, key = folders[0], shards_io.run_key(stage, config, inputs)
     counts, done = Ledger(stage), 0
     with Progress(stage, total, unit="conv") as bar, mapping(fn, config.executor) as mapped:
-        if in_pieces:
-            mapped = mapped_in_pieces(mapped)
         for shard in shards:
             done += 1
             marker = shards_io.read_marker(markers, shard, key, folders)
@@ -191,44 +186,6 @@ def run_shards(
     if ledger is not None:
         counts.write(ledger)
     return counts
-
-
-def mapped_in_pieces(mapped: Callable[[Iterable[P]], Iterator[BatchResult]]):
-    """`mapped` for payloads that are each a list of pieces of one batch: every piece is a task
-    of its own, and the pieces' results are joined back into the batch's, in order. The
-    workers share a slow batch (a source of long texts) instead of one of them working
-    through it alone, while each batch is still written, counted and logged as one."""
-
-    def run(payloads: Iterable[list[P]]) -> Iterator[BatchResult]:
-        sizes: deque[int] = deque()
-
-        def pieces() -> Iterator[P]:
-            for batch_pieces in payloads:
-                if batch_pieces:  # an empty batch has nothing to map
-                    sizes.append(len(batch_pieces))  # known before the batch's first result is
-                    yield from batch_pieces
-
-        results = mapped(pieces())
-        for first in results:
-            yield joined([first, *(next(results) for _ in range(sizes.popleft() - 1))])
-
-    return run
-
-
-def joined(results: list[BatchResult]) -> BatchResult:
-    """One batch's result from its pieces' results, in order; their `stats` add up (`add`)."""
-    first, rest = results[0], results[1:]
-    if not rest:
-        return first
-    for result in rest:
-        first.stats.add(result.stats)
-    frames = [result.kept for result in results if len(result.kept)] or [first.kept]
-    return BatchResult(
-        pd.concat([result.inputs for result in results], ignore_index=True),
-        pd.concat(frames, ignore_index=True),
-        [rejection for result in results for rejection in result.rejections],
-        first.stats,
-    )
 
 
 def _named(outputs: Output | Mapping[str, Output]) -> dict[str, Output]:

@@ -19,7 +19,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -78,7 +78,6 @@ class BatchStats:
             self.tokens_changed += touched
 
     def add(self, other: BatchStats) -> None:
-        self.new_spans.update(other.new_spans)
         self.entities.update(other.entities)
         self.tokens += other.tokens
         self.tokens_changed += other.tokens_changed
@@ -131,27 +130,19 @@ class SpanCacheRun:
         self._used: set[str] = set()
         self._shard = BatchStats()
 
-    def payloads(
-        self, index: int, batches: Iterable[pd.DataFrame], piece_rows: int
-    ) -> Iterator[list[Payload]]:
-        """Shard `index`'s batches, each in pieces of `piece_rows` conversations with the cached
-        spans of their texts, so workers skip what is known (`runner.mapped_in_pieces`)."""
+    def payloads(self, index: int, batches: Iterable[pd.DataFrame]) -> Iterator[Payload]:
+        """Shard `index`'s batches, each with the cached spans of its texts, so workers skip
+        what is known."""
         self._index, self._cached, self._used = index, span_cache.load(part_path(self.folder, index)), set()
         for batch in batches:
-            yield [
-                self._piece(batch.iloc[start : start + piece_rows])
-                for start in range(0, len(batch), piece_rows)
-            ]
-
-    def _piece(self, rows: pd.DataFrame) -> Payload:
-        keys = {span_key(self.fingerprint, t) for _, row in rows.iterrows() for t in free_texts(row)}
-        self._used.update(keys)
-        return rows, {k: self._cached[k] for k in keys if k in self._cached}
+            keys = {span_key(self.fingerprint, t) for _, row in batch.iterrows() for t in free_texts(row)}
+            self._used.update(keys)
+            yield batch, {k: self._cached[k] for k in keys if k in self._cached}
 
     def collect(self, result: BatchResult) -> None:
         """`run_shards`'s `on_result`: keep new spans for later batches, add up the counts."""
         self._cached.update(result.stats.new_spans)
-        self._shard.add(replace(result.stats, new_spans={}))  # the spans are in _cached
+        self._shard.add(result.stats)
 
     def take(self) -> dict:
         """After a shard: save its part, pruned to its texts, and return its counts."""
@@ -182,7 +173,7 @@ def run(cfg: AnonymizeConfig, paths: AnonymizePaths) -> None:
     stamp = fingerprint(cfg.privacy.analyzer)
     spans = SpanCacheRun(paths.cache, stamp)
     shards = (
-        Shard(shard.index, spans.payloads(shard.index, shard.payloads, cfg.executor.task_rows))
+        Shard(shard.index, spans.payloads(shard.index, shard.payloads))
         for shard in table_shards(paths.input, cfg.executor.batch_size)
     )
     run_shards(
@@ -197,7 +188,6 @@ def run(cfg: AnonymizeConfig, paths: AnonymizePaths) -> None:
         total=count_rows(paths.input),
         on_result=spans.collect,
         stats=spans,
-        in_pieces=True,
     )
     spans.close()
     log.info("anonymize: %d texts served from the span cache", spans.totals.cache_hits)

@@ -134,30 +134,3 @@ def test_the_code_key_covers_the_package_s_data_files_not_its_bytecode(tmp_path)
     assert shards.code_key.__wrapped__(package) == before
     (package / "lexicons" / "quality.yaml").write_text("judgement: [a, b]\n")
     assert shards.code_key.__wrapped__(package) != before
-
-
-def test_pieces_of_a_batch_are_mapped_apart_and_joined_back_in_order():
-    """`mapped_in_pieces`: one joined result per non-empty batch, its rows, sources,
-    rejections and stats in the pieces' order, whatever the mapper's pool did."""
-    from pixelated.core.ledger import Rejection
-    from pixelated.core.runner import BatchResult, mapped_in_pieces
-
-    class Count:
-        def __init__(self, n: int):
-            self.n = n
-
-        def add(self, other: Count) -> None:
-            self.n += other.n
-
-    def piece_result(rows: list[int]) -> BatchResult:
-        kept = pd.DataFrame({"row": [r for r in rows if r % 3]})
-        dropped = [Rejection("every_third", "", conversation_id=str(r)) for r in rows if not r % 3]
-        return BatchResult(pd.Series(["s"] * len(rows)), kept, dropped, Count(len(rows)))
-
-    batches = [[[1, 2], [3], [4, 5, 6]], [], [[7]], [[8, 9], [10]]]
-    results = list(mapped_in_pieces(partial(map, piece_result))(iter(batches)))
-    expected = [[1, 2, 3, 4, 5, 6], [7], [8, 9, 10]]
-    assert [r.kept["row"].tolist() for r in results] == [[r for r in rows if r % 3] for rows in expected]
-    assert [[x.conversation_id for x in r.rejections] for r in results] == [["3", "6"], [], ["9"]]
-    assert [(len(r.inputs), r.stats.n) for r in results] == [(6, 6), (1, 1), (3, 3)]
-    assert results[0].kept.index.tolist() == list(range(4))

@@ -305,32 +305,3 @@ def test_the_span_cache_holds_a_part_per_shard_with_exactly_its_texts(canonical_
     shards.part_path(source, 2).unlink()
     anonymize.run(config, paths)
     assert [part.name for part in shards.parts(paths.cache)] == ["part-00000.parquet", "part-00001.parquet"]
-
-
-def test_pieces_on_a_pool_write_what_whole_batches_write(canonical_row, frame, tmp_path):
-    """Issue 14: anonymize maps each batch in pieces of `executor.task_rows` conversations,
-    shared by the pool's workers; outputs, quarantine, span cache, counts and ledger are the
-    bytes of one piece per batch in one process."""
-    phone = "Call me at 555-123-4567 tonight. "
-    at_limit = (phone + "I keep going round in circles. " * 1000)[:MAX_TURN_CHARS]
-    conversations = [[sentence, "I hear you."] for _, sentence in PII[:5]]
-    conversations += [[at_limit, "That is a lot."], [PII[5][1], PII[0][1]]]  # a drop; a repeated text
-    batch = _batch(canonical_row, frame, conversations)
-    source = tmp_path / "in.parquet"
-    with ValidatedWriter(source, CONVERSATION_SCHEMA, canonical_schema(MAX_TURN_CHARS)) as writer:
-        writer.write(batch)
-    runs = {
-        "whole": ExecutorConfig(kind="local", batch_size=4, task_rows=4),
-        "pieces": ExecutorConfig(kind="process", workers=2, batch_size=4, task_rows=1),
-    }
-    written = {}
-    for name, executor in runs.items():
-        paths = replace(_stage_paths(tmp_path / name), input=source)
-        paths.output.parent.mkdir()
-        anonymize.run(CONFIG.model_copy(update={"executor": executor}), paths)
-        written[name] = {
-            field: table_bytes(getattr(paths, field))
-            for field in ("output", "quarantine", "cache", "metrics", "ledger")
-        }
-    assert json.loads((tmp_path / "whole" / "ledger").read_text())["dropped"] == {"text_too_long": 1}
-    assert written["pieces"] == written["whole"]
