@@ -135,9 +135,7 @@ def near_duplicate_rows(path: Path, near: NearConfig, executor: ExecutorConfig) 
     """The input's near-duplicate pairs (dedup's MinHash LSH + Jaccard check) as (k, 2) input
     rows: features are in input order, so a pair's rows are its conversations' input rows."""
     with table_features(path, partial(conversation_features, near=near), executor) as features:
-        if not len(features):
-            return np.empty((0, 2), np.int64)
-        pairs, _ = near_duplicate_pairs(features, near)
+        pairs, _ = near_duplicate_pairs(features, near)  # (0, 2) when the input is empty
     return pairs
 
 
