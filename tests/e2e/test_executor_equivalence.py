@@ -68,7 +68,7 @@ def run_chain(raw: Path, root: Path, executor: dict) -> dict[str, str]:
                            d / "selected.parquet", q / "select.parquet", r / "select_ledger.json",
                            root / "review", r / "select.json"),
     )  # fmt: skip
-    # not the done markers: they record how the run went (span cache hits), not what it wrote
+    # not the done markers: they record the run (its key), not what it wrote
     return {
         str(p.relative_to(root)): hashlib.md5(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))

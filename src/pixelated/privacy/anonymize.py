@@ -7,18 +7,21 @@ stand-in. `content_hash` is left as computed from the source text: it is a 64-bi
 for dedup and leakage checks, not text, and keeping it means formatting variants of one
 dialogue still match after anonymization.
 
-Analysis is the slow part, so spans are cached per text (`cache.py`): each batch travels with
-the cached spans of its texts, workers analyse only the rest. The cache is a folder with one
-part per input shard, holding exactly the texts of that shard, so the stage holds one shard's
-spans at a time, however large the input.
+Analysis is the slow part. Spans are cached per text (`cache.py`), and what the cache lacks is
+analysed on the executor's workers in tasks of `privacy.analyzer.texts_per_task` distinct
+texts, not whole batches: the workers stay evenly busy to the end of the input, and a text
+shared by several batches (counsel-chat answers repeat their question) is analysed once. Each
+batch then gets its pseudonyms in this process, which is light work. The cache is a folder
+with one part per input shard, holding exactly the texts of that shard, so the stage holds
+one shard's spans at a time, however large the input.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections import Counter, deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -27,7 +30,9 @@ import pandas as pd
 import pyarrow as pa_arrow
 from pydantic import Field
 
+from pixelated.core import resources
 from pixelated.core.config import Config, ExecutorConfig, ValidateConfig
+from pixelated.core.executor import mapping
 from pixelated.core.ledger import Rejection, row_rejection
 from pixelated.core.runner import BatchResult, Output, TablePaths, run_shards, table_shards
 from pixelated.core.schema import CONVERSATION_SCHEMA, METADATA_COLUMNS
@@ -36,13 +41,14 @@ from pixelated.core.tableio import count_rows
 from pixelated.core.validation import canonical_schema, validate_batch
 from pixelated.privacy import cache as span_cache
 from pixelated.privacy.cache import span_key
-from pixelated.privacy.config import PrivacyConfig
+from pixelated.privacy.config import AnalyzerConfig, PrivacyConfig
 from pixelated.privacy.engine import Detector, Span, fingerprint, tokens_touched
 from pixelated.privacy.pseudonym import Pseudonymizer
 
 log = logging.getLogger(__name__)
 
-Payload = tuple[pd.DataFrame, dict[str, list[Span]]]  # a batch and the cached spans of its texts
+Found = dict[str, list[Span] | None]  # span-cache key -> spans; None where the analysis failed
+Payload = tuple[pd.DataFrame, Found]  # a batch and the spans known for its texts
 
 
 class AnonymizeConfig(Config):
@@ -61,13 +67,11 @@ class AnonymizePaths(TablePaths):
 
 @dataclass
 class BatchStats:
-    """A batch's side results: new span-cache entries and the counts for reports/anonymize.json."""
+    """A batch's counts for reports/anonymize.json: entities replaced, tokens they touch."""
 
-    new_spans: dict[str, list[Span]] = field(default_factory=dict)
     entities: Counter = field(default_factory=Counter)
     tokens: int = 0
     tokens_changed: int = 0
-    cache_hits: int = 0
 
     def count(self, texts: list[str], spans: list[list[Span]]) -> None:
         """Count the entities replaced in one row's texts and the whitespace tokens they touch."""
@@ -81,15 +85,13 @@ class BatchStats:
         self.entities.update(other.entities)
         self.tokens += other.tokens
         self.tokens_changed += other.tokens_changed
-        self.cache_hits += other.cache_hits
 
     def as_dict(self) -> dict:
-        """The counts a shard's marker keeps (new spans are in the cache, not here)."""
+        """The counts a shard's marker keeps."""
         return {
             "entities": dict(sorted(self.entities.items())),
             "tokens": self.tokens,
             "tokens_changed": self.tokens_changed,
-            "cache_hits": self.cache_hits,
         }
 
     @classmethod
@@ -98,7 +100,6 @@ class BatchStats:
             entities=Counter(counts["entities"]),
             tokens=counts["tokens"],
             tokens_changed=counts["tokens_changed"],
-            cache_hits=counts["cache_hits"],
         )
 
     def metrics(self, consent_required: bool) -> dict:
@@ -111,42 +112,75 @@ class BatchStats:
         }
 
 
+TextTasks = Callable[[Iterable[list[str]]], Iterator[Found]]  # maps `detect_task` over tasks, in order
+
+
 class SpanCacheRun:
     """The span cache over one run, a part per input shard, and the run's totals.
 
-    It is the runner's `ShardStats`. When a shard starts, its part is loaded; after it, the
-    part is saved holding exactly that shard's texts, and the shard's counts go to its marker.
-    A shard an earlier run finished keeps its part as it is (`replay`). Memory holds one
-    shard's spans: the cache does not grow with the input, nor across data versions."""
+    It is the runner's `ShardStats`. When a shard starts, its part is loaded, and the texts of
+    each batch that it lacks are analysed (`payloads`); after the shard, the part is saved
+    holding exactly that shard's texts, and the shard's counts go to its marker. A shard an
+    earlier run finished keeps its part as it is (`replay`). Memory holds one shard's spans:
+    the cache does not grow with the input, nor across data versions."""
 
-    def __init__(self, folder: Path, fingerprint: str):
+    def __init__(self, folder: Path, fingerprint: str, texts_per_task: int):
         prepare_folder(folder)  # a single-file cache of the earlier layout is dropped
         self.folder = folder
         self.fingerprint = fingerprint
+        self.texts_per_task = texts_per_task
         self.totals = BatchStats()
         self.shards = 0
+        self.analysed = self.served = 0  # distinct texts per batch: analysed now, or known
         self._index = -1
-        self._cached: dict[str, list[Span]] = {}
+        self._cached: Found = {}
         self._used: set[str] = set()
         self._shard = BatchStats()
 
-    def payloads(self, index: int, batches: Iterable[pd.DataFrame]) -> Iterator[Payload]:
-        """Shard `index`'s batches, each with the cached spans of its texts, so workers skip
-        what is known."""
+    def payloads(self, index: int, batches: Iterable[pd.DataFrame], detect: TextTasks) -> Iterator[Payload]:
+        """Shard `index`'s batches, each with the spans of all its texts.
+
+        The texts the cache lacks go to `detect` in tasks of `texts_per_task`, those of later
+        batches queued behind those of earlier ones, so the workers are never idle while
+        batches remain; a text already queued for an earlier batch is not queued again. A
+        batch is yielded once its last task is back (tasks come back in order)."""
         self._index, self._cached, self._used = index, span_cache.load(part_path(self.folder, index)), set()
-        for batch in batches:
-            keys = {span_key(self.fingerprint, t) for _, row in batch.iterrows() for t in free_texts(row)}
-            self._used.update(keys)
-            yield batch, {k: self._cached[k] for k in keys if k in self._cached}
+        waiting: deque[tuple[pd.DataFrame, list[str]]] = deque()  # batches whose tasks are out
+        ends_batch: deque[bool] = deque()  # for each task queued: is it its batch's last?
+
+        def tasks() -> Iterator[list[str]]:
+            queued: set[str] = set()
+            for batch in batches:
+                keys = {
+                    span_key(self.fingerprint, t): t for _, row in batch.iterrows() for t in free_texts(row)
+                }
+                new = sorted(
+                    text for key, text in keys.items() if key not in self._cached and key not in queued
+                )
+                queued.update(keys)
+                self._used.update(keys)
+                self.analysed += len(new)
+                self.served += len(keys) - len(new)
+                waiting.append((batch, list(keys)))
+                size = self.texts_per_task
+                chunks = [new[start : start + size] for start in range(0, len(new), size)] or [[]]
+                ends_batch.extend([False] * (len(chunks) - 1) + [True])
+                yield from chunks
+
+        for found in detect(tasks()):
+            self._cached.update(found)
+            if ends_batch.popleft():
+                batch, keys = waiting.popleft()
+                yield batch, {key: self._cached[key] for key in keys}
 
     def collect(self, result: BatchResult) -> None:
-        """`run_shards`'s `on_result`: keep new spans for later batches, add up the counts."""
-        self._cached.update(result.stats.new_spans)
+        """`run_shards`'s `on_result`: add up the counts."""
         self._shard.add(result.stats)
 
     def take(self) -> dict:
-        """After a shard: save its part, pruned to its texts, and return its counts."""
-        kept = {key: self._cached[key] for key in self._used if key in self._cached}
+        """After a shard: save its part, pruned to its texts (a failed analysis is not kept),
+        and return its counts."""
+        kept = {key: self._cached[key] for key in self._used if self._cached.get(key) is not None}
         span_cache.save(part_path(self.folder, self._index), kept)
         self._cached, self._used = {}, set()
         counts, self._shard = self._shard, BatchStats()
@@ -168,32 +202,45 @@ class SpanCacheRun:
 
 def run(cfg: AnonymizeConfig, paths: AnonymizePaths) -> None:
     """The stage: anonymize `paths.input` shard by shard, reusing the span cache, then save it
-    pruned to this input's texts and write the entity and token counts."""
+    pruned to this input's texts and write the entity and token counts.
+
+    The executor's workers analyse texts (`detect_task`); batches are assembled here, so
+    `run_shards` maps them locally (the executor kind is not part of a shard's marker)."""
     max_chars = cfg.validate_.max_turn_chars
-    stamp = fingerprint(cfg.privacy.analyzer)
-    spans = SpanCacheRun(paths.cache, stamp)
-    shards = (
-        Shard(shard.index, spans.payloads(shard.index, shard.payloads))
-        for shard in table_shards(paths.input, cfg.executor.batch_size)
-    )
-    run_shards(
-        "anonymize",
-        partial(checked_batch, cfg=cfg.privacy, fingerprint=stamp, max_turn_chars=max_chars),
-        shards,
-        outputs=Output(paths.output, CONVERSATION_SCHEMA, canonical_schema(max_chars)),
-        quarantine=paths.quarantine,
-        ledger=paths.ledger,
-        config=cfg,
-        inputs=[paths.input],
-        total=count_rows(paths.input),
-        on_result=spans.collect,
-        stats=spans,
-    )
+    analyzer = cfg.privacy.analyzer
+    stamp = fingerprint(analyzer)
+    spans = SpanCacheRun(paths.cache, stamp, analyzer.texts_per_task)
+    assemble_here = cfg.model_copy(update={"executor": cfg.executor.model_copy(update={"kind": "local"})})
+    with mapping(partial(detect_task, cfg=analyzer, fingerprint=stamp), cfg.executor) as detect:
+        shards = (
+            Shard(shard.index, spans.payloads(shard.index, shard.payloads, detect))
+            for shard in table_shards(paths.input, cfg.executor.batch_size)
+        )
+        run_shards(
+            "anonymize",
+            partial(checked_batch, cfg=cfg.privacy, fingerprint=stamp, max_turn_chars=max_chars),
+            shards,
+            outputs=Output(paths.output, CONVERSATION_SCHEMA, canonical_schema(max_chars)),
+            quarantine=paths.quarantine,
+            ledger=paths.ledger,
+            config=assemble_here,
+            inputs=[paths.input],
+            total=count_rows(paths.input),
+            on_result=spans.collect,
+            stats=spans,
+        )
     spans.close()
-    log.info("anonymize: %d texts served from the span cache", spans.totals.cache_hits)
+    log.info("anonymize: %d texts analysed, %d served from the span cache", spans.analysed, spans.served)
+    resources.note(texts_analysed=spans.analysed, span_cache_hits=spans.served)
     metrics = spans.totals.metrics(consent_required=cfg.privacy.require_consent)
     paths.metrics.parent.mkdir(parents=True, exist_ok=True)
     paths.metrics.write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n")
+
+
+def detect_task(texts: list[str], cfg: AnalyzerConfig, fingerprint: str) -> Found:
+    """One worker task: the spans of `texts`, by span-cache key."""
+    found = _detect(Detector(cfg), texts)
+    return {span_key(fingerprint, text): spans for text, spans in found.items()}
 
 
 # Typed metadata columns holding free text (topic, emotion_type, ...): they reach splits,
@@ -270,25 +317,22 @@ def checked_batch(payload: Payload, cfg: PrivacyConfig, fingerprint: str, max_tu
 
 
 def anonymize_batch(payload: Payload, cfg: PrivacyConfig, fingerprint: str) -> BatchResult:
-    """Anonymize one batch. `payload` is the batch and the cached spans for its texts.
+    """Anonymize one batch. `payload` is the batch and the spans known for its texts (the
+    stage knows all of them); the rest are analysed here.
 
     Rows without consent are dropped when `cfg.require_consent`; a row whose analysis fails
     is quarantined with the error type, never crashing the run.
     """
-    batch, cached = payload
+    batch, known = payload
     consented, rejections = _consent_gate(batch, cfg.require_consent)
     texts_by_row = {index: free_texts(row) for index, row in consented.iterrows()}
     keys = {text: span_key(fingerprint, text) for texts in texts_by_row.values() for text in texts}
-    missing = sorted({text for text, key in keys.items() if key not in cached})
-    found = _detect(Detector(cfg.analyzer), missing)
-    stats = BatchStats(
-        new_spans={keys[text]: spans for text, spans in found.items() if spans is not None},
-        cache_hits=len(keys) - len(missing),
-    )
+    found = _detect(Detector(cfg.analyzer), sorted(text for text, key in keys.items() if key not in known))
+    stats = BatchStats()
     rows = []
     for index, texts in texts_by_row.items():
         row = consented.loc[index]
-        spans = [found[t] if t in found else cached[keys[t]] for t in texts]
+        spans = [found[t] if t in found else known[keys[t]] for t in texts]
         failed = [i for i, s in enumerate(spans) if s is None]
         if failed:
             rejections.append(

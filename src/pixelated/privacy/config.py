@@ -22,6 +22,9 @@ class AnalyzerConfig(Config):
     model: str = Field(description="pinned spaCy model package, loaded offline")
     score_threshold: float = Field(ge=0, le=1)
     nlp_batch_size: int = Field(64, ge=1)
+    # distinct texts per worker task in anonymize: small enough that every worker stays busy
+    # to the end; a multiple of nlp_batch_size, so that spaCy's batches are full
+    texts_per_task: int = Field(256, ge=1)
     entities: tuple[str, ...] = Field(min_length=1)
     allow_list: tuple[str, ...] = ()
 

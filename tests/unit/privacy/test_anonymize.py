@@ -20,7 +20,7 @@ from pixelated.ingest.conversation import make_turn
 from pixelated.privacy import anonymize
 from pixelated.privacy import cache as span_cache
 from pixelated.privacy.anonymize import anonymize_batch, free_texts
-from pixelated.privacy.engine import fingerprint
+from pixelated.privacy.engine import Detector, fingerprint
 from tests.conftest import table_bytes
 from tests.paths import REPO
 
@@ -154,17 +154,57 @@ def test_require_consent_drops_records_without_consent(canonical_row, frame):
     assert dropped.kept.empty and [r.reason for r in dropped.rejections] == ["no_consent"]
 
 
-def test_span_cache_round_trip_gives_the_same_output(canonical_row, frame, tmp_path):
+def test_spans_known_from_the_cache_give_the_same_output_unanalysed(
+    canonical_row, frame, tmp_path, monkeypatch
+):
+    """The stage's worker tasks (`detect_task`) find the spans, the cache keeps them, and a
+    batch whose spans are all known is anonymized as the analysing path does, analysing none."""
     batch = _batch(canonical_row, frame, [[sentence, "I hear you."] for _, sentence in PII[:4]])
     first = _anonymize(batch)
+    stamp = fingerprint(CONFIG.privacy.analyzer)
+    texts = sorted({t for _, row in batch.iterrows() for t in free_texts(row)})
     path = tmp_path / "spans.parquet"
-    span_cache.save(path, first.stats.new_spans)
+    span_cache.save(path, anonymize.detect_task(texts, CONFIG.privacy.analyzer, stamp))
     cached = span_cache.load(path)
-    assert cached == first.stats.new_spans
-    second = _anonymize(batch, cached)
-    assert second.stats.cache_hits == len({t for _, row in batch.iterrows() for t in free_texts(row)})
-    assert not second.stats.new_spans
-    assert _texts(second) == _texts(first)
+    assert set(cached) == {span_cache.span_key(stamp, t) for t in texts}
+    monkeypatch.setattr(Detector, "detect", lambda self, texts: pytest.fail("analysed") if texts else [])
+    assert _texts(_anonymize(batch, cached)) == _texts(first)
+
+
+def test_worker_tasks_hold_few_texts_and_analyse_a_shared_text_once(canonical_row, frame, tmp_path):
+    """Issue 14, item 4: the stage's worker tasks hold at most `texts_per_task` distinct texts,
+    a text in several batches is analysed once, and each batch comes back, in input order,
+    with the spans of all its texts. A text whose analysis failed quarantines its rows and is
+    not cached."""
+    shared = "My sister Jennifer Walsh never calls me."
+    batches = [_batch(canonical_row, frame, [[shared, f"I hear you, {n}.", f"Go on, {n}."]]) for n in "abc"]
+    stamp = fingerprint(CONFIG.privacy.analyzer)
+    key = partial(span_cache.span_key, stamp)
+    tasks: list[list[str]] = []
+
+    def detect(chunks):  # the executor's map, in this process, failing on the shared text
+        for chunk in chunks:
+            tasks.append(chunk)
+            found = anonymize.detect_task([t for t in chunk if t != shared], CONFIG.privacy.analyzer, stamp)
+            yield found | ({key(shared): None} if shared in chunk else {})
+
+    spans = anonymize.SpanCacheRun(tmp_path / "cache", stamp, texts_per_task=2)
+    payloads = list(spans.payloads(0, batches, detect))
+    analysed = [text for task in tasks for text in task]
+    distinct = {text for batch in batches for _, row in batch.iterrows() for text in free_texts(row)}
+    assert max(map(len, tasks)) <= 2 and sorted(analysed) == sorted(distinct)
+    assert all(got is sent for (got, _), sent in zip(payloads, batches, strict=True))
+    for batch, known in payloads:
+        assert set(known) == {key(text) for _, row in batch.iterrows() for text in free_texts(row)}
+        assert known[key(shared)] is None
+        result = anonymize.checked_batch(
+            (batch, known), cfg=CONFIG.privacy, fingerprint=stamp, max_turn_chars=MAX_TURN_CHARS
+        )
+        assert result.kept.empty and [r.reason for r in result.rejections] == ["analysis_failed"]
+    spans.take()
+    assert set(span_cache.load(shards.part_path(tmp_path / "cache", 0))) == {
+        key(t) for t in distinct - {shared}
+    }
 
 
 def _stage_paths(folder) -> anonymize.AnonymizePaths:
