@@ -141,8 +141,8 @@ class SpanCacheRun:
         """Shard `index`'s batches, each with the spans of all its texts.
 
         The texts the cache lacks go to `detect` in tasks of `texts_per_task`, those of later
-        batches queued behind those of earlier ones, so the workers are never idle while
-        batches remain; a text already queued for an earlier batch is not queued again. A
+        batches queued behind those of earlier ones, so the workers keep busy while batches
+        remain; a text already queued for an earlier batch is not queued again. A
         batch is yielded once its last task is back (tasks come back in order)."""
         self._index, self._cached, self._used = index, span_cache.load(part_path(self.folder, index)), set()
         waiting: deque[tuple[pd.DataFrame, list[str]]] = deque()  # batches whose tasks are out
