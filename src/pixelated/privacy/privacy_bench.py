@@ -13,7 +13,6 @@ real turn from the shared data, so detection runs on realistic context. Scores:
 
 from __future__ import annotations
 
-import heapq
 import json
 import logging
 import random
@@ -25,6 +24,7 @@ from pathlib import Path
 
 from pixelated.core.config import Config
 from pixelated.core.hashing import seeded_key
+from pixelated.core.sampling import BottomK
 from pixelated.core.tableio import read_batches
 from pixelated.privacy.config import PrivacyConfig
 from pixelated.privacy.engine import Detector, Span, tokens_touched
@@ -221,19 +221,14 @@ def carriers(path: Path, limit: int, seed: int) -> list[str]:
     with the smallest seeded hash (a bottom-k sample), in that order. The table is read a batch
     at a time and only the `limit` texts drawn so far are held: a set of every text held the
     whole dataset."""
-    drawn: list[tuple[int, str]] = []  # a heap of (-rank, text): the largest rank drawn on top
-    held: set[str] = set()
+    drawn = BottomK(limit)
+    held: set[str] = set()  # the texts drawn, so a repeat is not offered twice
     for text in _eligible_texts(path):
         if text in held:
             continue
-        entry = (-int(seeded_key(seed, text), 16), text)
-        if len(drawn) < limit:
-            heapq.heappush(drawn, entry)
-            held.add(text)
-        elif entry > drawn[0]:  # a smaller rank than the largest drawn
-            held.discard(heapq.heapreplace(drawn, entry)[1])
-            held.add(text)
-    return [text for _, text in sorted(drawn, reverse=True)]
+        held.add(text)
+        held.difference_update(drawn.offer(int(seeded_key(seed, text), 16), text))
+    return drawn.by_rank()
 
 
 def _eligible_texts(path: Path) -> Iterator[str]:

@@ -16,6 +16,8 @@ import pandas as pd
 from sklearn.metrics import f1_score, precision_recall_fscore_support
 from sklearn.model_selection import GroupKFold
 
+from pixelated.core.hashing import text_hash
+from pixelated.core.sampling import BottomK
 from pixelated.core.text import normalize_for_measure
 from pixelated.scoring.behaviour import (
     CODES,
@@ -39,30 +41,46 @@ class LabelledUnits:
     sources: list[str]
     groups: list[str]  # conversation ids
     asked: list[bool]  # the seeker turn before asked for advice
+    read: int = 0  # labelled units in the table, the sample's source
 
     @property
     def learned(self) -> list[str]:
         return [TO_LEARNED.get(code, code) for code in self.codes]
 
 
-def labelled_units(batches: Iterable[pd.DataFrame]) -> LabelledUnits:
-    """Every helper turn with a mapped behaviour label (`label` or ESConv `strategy`)."""
-    units = LabelledUnits([], [], [], [], [])
+def labelled_units(batches: Iterable[pd.DataFrame], max_units: int) -> LabelledUnits:
+    """Every helper turn with a mapped behaviour label (`label` or ESConv `strategy`), in table
+    order; past `max_units`, those of the conversations whose ids hash lowest, whole (the folds
+    group by conversation), so that memory and fitting time stay bounded on any input."""
+    sample = BottomK(max_units)
+    read = 0
     for batch in batches:
         for cid, source, turns in zip(batch["conversation_id"], batch["source"], batch["turns"], strict=True):
-            seeker = None
-            for turn in turns:
-                text = normalize_for_measure(turn["text"])
-                if turn["role"] == "seeker":
-                    seeker = text
-                code = map_label(source, turn.get("strategy") or turn.get("label"))
-                if turn["role"] != "helper" or code is None or not text:
-                    continue
-                units.texts.append(text)
-                units.codes.append(code)
-                units.sources.append(source)
-                units.groups.append(cid)
-                units.asked.append(advice_requested(seeker))
+            units = _conversation_units(cid, source, turns)
+            read += len(units)
+            if units:
+                sample.offer(text_hash(cid), units, weight=len(units))
+    kept = LabelledUnits([], [], [], [], [], read=read)
+    for units in sample.by_arrival():
+        for text, code, source, cid, asked in units:
+            kept.texts.append(text)
+            kept.codes.append(code)
+            kept.sources.append(source)
+            kept.groups.append(cid)
+            kept.asked.append(asked)
+    return kept
+
+
+def _conversation_units(cid: str, source: str, turns) -> list[tuple[str, str, str, str, bool]]:
+    """A conversation's labelled helper turns as (text, code, source, id, advice asked)."""
+    units, seeker = [], None
+    for turn in turns:
+        text = normalize_for_measure(turn["text"])
+        if turn["role"] == "seeker":
+            seeker = text
+        code = map_label(source, turn.get("strategy") or turn.get("label"))
+        if turn["role"] == "helper" and code is not None and text:
+            units.append((text, code, source, cid, advice_requested(seeker)))
     return units
 
 
@@ -92,6 +110,7 @@ def code_report(units: LabelledUnits, oof: np.ndarray) -> dict:
     sources = np.array(units.sources)
     report = {
         "labelled_units": len(truth),
+        "labelled_units_read": units.read,
         "by_source": pd.Series(sources).value_counts().sort_index().to_dict(),
     }
     per_code = {}

@@ -2,9 +2,10 @@
 
 - the EPITOME empathy heads (empathy.py) on the EPITOME Reddit pairs, 5-fold grouped by
   seeker post, beside Sharma et al. 2020 and the cue-phrase measure on the same pairs;
-- the behaviour-code classifier (behaviour.py) on every labelled helper turn of the anonymized
-  table (before dedup, which removes nearly all mi-counselchat labels as duplicates of
-  counsel-chat answers), out of fold grouped by conversation.
+- the behaviour-code classifier (behaviour.py) on the labelled helper turns of the anonymized
+  table (all of them up to `max_labelled_units`; before dedup, which removes nearly all
+  mi-counselchat labels as duplicates of counsel-chat answers), out of fold grouped by
+  conversation.
 
 Neither model sees whether an ESConv dialogue was accepted or rejected. Outputs are small
 files (JSON vocabulary, .npy weights) and a metrics JSON; DVC caches the stage, so unchanged
@@ -51,6 +52,7 @@ class LabelSource(PinnedFiles):
 class ScorersConfig(Config):
     folds: int = Field(5, ge=2)
     max_pairs: int | None = Field(None, ge=10)  # a sample: the first N EPITOME pairs (tests)
+    max_labelled_units: int = Field(50_000, ge=1)  # the behaviour-code classifier's sample
     epitome: LabelSource
 
 
@@ -74,11 +76,12 @@ def run(cfg: TrainScorersConfig, paths: TrainScorersPaths) -> None:
     log.info(
         "empathy heads (cross-validated): %s", {m: empathy_report[m]["tfidf_logreg"] for m in MECHANISMS}
     )
-    units = labelled_units(read_batches(paths.input, cfg.executor.batch_size))
+    units = labelled_units(read_batches(paths.input, cfg.executor.batch_size), cfg.scorers.max_labelled_units)
     codes, code_report = train_codes(units, cfg.scorers.folds)
     log.info(
-        "behaviour codes: %d labelled units, learned macro-F1 %.3f",
+        "behaviour codes: %d labelled units of %d, learned macro-F1 %.3f",
         len(units.texts),
+        units.read,
         code_report["learned_macro_f1"],
     )
     paths.output.mkdir(parents=True, exist_ok=True)

@@ -2,12 +2,14 @@
 EPITOME empathy heads, their saved folder, and calibration. Tiny written inputs."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from pixelated.scoring import behaviour, miti
 from pixelated.scoring import metrics as quality
 from pixelated.scoring.behaviour import CODES, LEARNED
 from pixelated.scoring.calibration import calibrate
+from pixelated.scoring.codes_training import labelled_units
 from pixelated.scoring.empathy import MECHANISMS, EmpathyModel
 from pixelated.scoring.scorers import Scorers
 from pixelated.scoring.textclf import TextClassifier
@@ -145,3 +147,34 @@ def test_a_scorer_folder_saves_byte_stable_files(tmp_path):
 def test_missing_scorer_folder_names_the_stage_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="dvc repro train_scorers"):
         Scorers.load(tmp_path)
+
+
+def _labelled_batches(conversations: int, per_batch: int) -> list[pd.DataFrame]:
+    """mi-counselchat-like conversations with 1-3 labelled helper turns each, in batches."""
+    rows = [
+        {
+            "conversation_id": f"c{i}",
+            "source": "mi_counselchat",
+            "turns": [{"role": "seeker", "text": f"question {i}"}]
+            + [
+                {"role": "helper", "text": f"answer {i}.{k}", "label": "Open Question"}
+                for k in range(i % 3 + 1)
+            ],
+        }
+        for i in range(conversations)
+    ]
+    return [pd.DataFrame(rows[start : start + per_batch]) for start in range(0, conversations, per_batch)]
+
+
+def test_labelled_units_past_the_cap_are_whole_conversations_drawn_by_id():
+    everything = labelled_units(_labelled_batches(40, 7), max_units=10_000)
+    assert len(everything.texts) == everything.read == 79  # 14 x 1 + 13 x 2 + 13 x 3
+    assert everything.groups == sorted(everything.groups, key=lambda cid: int(cid[1:]))  # table order
+
+    capped = labelled_units(_labelled_batches(40, 7), max_units=25)
+    assert capped.read == 79 and 23 <= len(capped.texts) <= 25  # the next conversation would not fit
+    kept = set(capped.groups)
+    for cid in kept:  # a conversation is in whole or not at all
+        assert capped.groups.count(cid) == everything.groups.count(cid)
+    reordered = labelled_units(reversed(_labelled_batches(40, 7)), max_units=25)
+    assert set(reordered.groups) == kept  # the sample does not depend on the order rows come in
