@@ -9,6 +9,9 @@ and each stage's wall time, CPU time, peak RSS and rows/s from that run's resour
 Targets, per stage, between the largest size and the reference, the largest size at most a
 quarter of it (2 GB and 0.5 GB by default): peak RSS ratio <= 1.3 and peak RSS < 4 GB at the
 largest size; wall time ratio <= 4.5 for 4x the data (scaled to the sizes' actual ratio).
+A run smaller than the issue's scales down the settings that bound memory (conversations per
+shard, the behaviour classifier's labelled units: `bounding_knobs`), so that they bind at both
+compared sizes, as their defaults do at 0.5 and 2 GB.
 On a sample of the largest size's validated table, in the same run: anonymize with N process
 workers against N x raw spaCy `nlp.pipe` in one process (same texts, model and disabled pipes;
 both include loading the model), and the pipeline's embedding path (`EmbeddingCache`) against
@@ -44,7 +47,7 @@ from pixelated.core.tableio import count_rows
 from pixelated.ingest.acquire import add_to_mirror, resolve_mirror
 from pixelated.privacy import anonymize
 from pixelated.privacy.engine import _PIPES_NOT_NEEDED
-from tests.e2e.conftest import STAGES, clone_env, commit_clone, copy_repo, run_ok
+from tests.e2e.conftest import STAGES, clone_env, commit_clone, copy_repo, override_config, run_ok
 
 GB = 10**9
 SCALE = 4  # the largest size is compared with the largest size at most a quarter of it
@@ -81,18 +84,36 @@ def reusable(folder: Path, size: int, seed: int) -> bool:
     return (manifest["size_requested"], manifest["seed"], manifest["rates"]) == (size, seed, wanted)
 
 
-def run_pipeline(corpus_dir: Path, until: str, work: Path) -> tuple[Path, dict[str, dict]]:
-    """A clone under `work` whose sources are the corpus, reproduced cold up to `until`; the
-    clone and the entries its stages wrote to a resources.json of its own."""
+def run_pipeline(corpus_dir: Path, until: str, work: Path, knobs: dict) -> tuple[Path, dict[str, dict]]:
+    """A clone under `work` whose sources are the corpus and whose memory knobs are `knobs`
+    (`bounding_knobs`), reproduced cold up to `until`; the clone and the entries its stages
+    wrote to a resources.json of its own."""
     root = work / "repo"
     copy_repo(root)
     shutil.copy(corpus_dir / "sources.yaml", root / "conf" / "sources" / "shared.yaml")
+    override_config(root / "conf" / "config.yaml", {"scorers": knobs["scorers"]})
+    kind = read_params(root / "params.yaml")["executor"]["kind"]
+    override_config(root / "conf" / "executor" / f"{kind}.yaml", knobs["executor"])
     add_label_sources(corpus_dir, read_params(root / "params.yaml"))
     env = {**clone_env(root), "PE_DATA_MIRROR": str(corpus_dir), "PE_RESOURCES": str(work / "resources.json")}
     commit_clone(root, env)
     run_ok(["dvc", "repro", until], root, env)
     entries = resources.read(work / "resources.json")
     return root, {stage: {k: entries[stage].get(k) for k in MEASURES} for stage in STAGES if stage in entries}
+
+
+def bounding_knobs(largest_gb: float) -> dict:
+    """The settings that bound a stage's memory whatever the input (conversations per shard,
+    the behaviour classifier's labelled units), scaled by this run's largest size over the
+    issue's largest, so that they bind at both compared sizes as their defaults do at 0.5 and
+    2 GB. Below that, shards are not full and the classifier takes every label at both sizes,
+    and the peak RSS ratio measures how full they are, not what grows beyond them."""
+    params = read_params(REPO / "params.yaml")
+    factor = min(1.0, largest_gb / max(ISSUE_SIZES))
+    return {
+        "executor": {"shard_rows": max(1, round(params["executor"]["shard_rows"] * factor))},
+        "scorers": {"max_labelled_units": max(1, round(params["scorers"]["max_labelled_units"] * factor))},
+    }
 
 
 def add_label_sources(corpus_dir: Path, params: dict) -> None:
@@ -237,21 +258,23 @@ def baselines(root: Path, rows: int, texts: int, work: Path) -> dict:
     }
 
 
-def measure(args) -> tuple[dict[float, dict], dict]:
-    """Each size's corpus and stages, smallest first; the baselines on the largest's data."""
+def measure(args) -> tuple[dict[float, dict], dict, dict]:
+    """Each size's corpus and stages, smallest first; the baselines on the largest's data; the
+    memory knobs every size ran with."""
     shared = functools.cache(lambda: read_shared(REPO / "params.yaml", None))
+    knobs = bounding_knobs(max(args.sizes))
     runs, compared = {}, {}
     for size in sorted(args.sizes):
         folder = corpus(size, args.seed, args.corpora, shared)
         manifest = json.loads((folder / "manifest.json").read_text())
         args.work.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=args.work) as tmp:
-            root, stages = run_pipeline(folder, args.until, Path(tmp))
+            root, stages = run_pipeline(folder, args.until, Path(tmp), knobs)
             if size == max(args.sizes):
                 compared = baselines(root, args.sample_rows, args.embed_texts, Path(tmp))
         runs[size] = {"corpus": {k: manifest[k] for k in ("size_written", "records")}, "stages": stages}
         print(f"{size:g} GB: {json.dumps(stages)}", flush=True)
-    return runs, compared
+    return runs, compared, knobs
 
 
 def verdicts(tree: dict, prefix: str = "") -> dict[str, bool]:
@@ -272,7 +295,7 @@ def by_stage(by_size: dict[float, dict[str, dict]]) -> dict[str, dict[str, dict]
     return table
 
 
-def report(runs: dict[float, dict], compared: dict, args, load_before: float) -> dict:
+def report(runs: dict[float, dict], compared: dict, knobs: dict, args, load_before: float) -> dict:
     by_size = {size: run["stages"] for size, run in runs.items()}
     scale = scaling(by_size)
     passed = verdicts({"scaling": scale["stages"], "baselines": compared})
@@ -285,6 +308,7 @@ def report(runs: dict[float, dict], compared: dict, args, load_before: float) ->
         "seed": args.seed,
         "until": args.until,
         "corpus": {f"{size:g}GB": run["corpus"] for size, run in runs.items()},
+        "knobs": knobs,
         "stages": by_stage(by_size),
         "scaling": scale,
         "baselines": compared,

@@ -10,6 +10,7 @@ from bench.scale import (
     GB,
     MAX_RSS_MB,
     add_label_sources,
+    bounding_knobs,
     by_stage,
     corpus,
     reference_pair,
@@ -36,6 +37,18 @@ def entry(wall: float, rss: float) -> dict:
 )
 def test_reference_is_the_largest_size_at_most_a_quarter_of_the_largest(sizes, pair):
     assert reference_pair(sizes) == pair
+
+
+def test_memory_knobs_shrink_with_a_run_smaller_than_the_issues():
+    params = read_params(REPO / "params.yaml")
+    defaults = {
+        "executor": {"shard_rows": params["executor"]["shard_rows"]},
+        "scorers": {"max_labelled_units": params["scorers"]["max_labelled_units"]},
+    }
+    assert bounding_knobs(2) == bounding_knobs(4) == defaults  # the issue's run keeps the defaults
+    small = bounding_knobs(0.032)  # 1/62.5 of 2 GB
+    assert small["executor"]["shard_rows"] == round(defaults["executor"]["shard_rows"] * 0.016)
+    assert small["scorers"]["max_labelled_units"] == round(defaults["scorers"]["max_labelled_units"] * 0.016)
 
 
 def test_targets_per_stage_between_reference_and_largest():
