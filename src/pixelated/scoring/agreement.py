@@ -22,7 +22,9 @@ def _r(x: float) -> float | None:
     return None if x is None or not np.isfinite(x) else round(float(x), 4)
 
 
-BOOTSTRAP_BLOCK_CELLS = 2**22  # resampled row indices per block of rounds: 32 MB of int64
+# resampled row indices per block of rounds: 2 MB of int64. A statistic makes several arrays of
+# a block's shape (ranks, centred ranks, products); at 2**22 cells they took 230 MB at once.
+BOOTSTRAP_BLOCK_CELLS = 2**18
 
 
 def bootstrap_ci(
