@@ -42,11 +42,6 @@ class BottomK:
             dropped.append(gone)
         return dropped
 
-    @property
-    def complete(self) -> bool:
-        """Whether every item offered is in the sample."""
-        return self._ceiling is None
-
     def by_rank(self) -> list[Any]:
         return [entry[3] for entry in sorted(self._held, key=lambda entry: (-entry[0], entry[1]))]
 

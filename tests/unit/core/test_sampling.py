@@ -36,7 +36,6 @@ def test_the_sample_is_the_longest_rank_prefix_that_fits_whatever_the_order(item
     order.shuffle(shuffled)
     sample = drawn(shuffled, limit)
     assert sample.by_rank() == longest_prefix(items, limit)
-    assert sample.complete == (len(sample.by_rank()) == len(items))
 
 
 def test_by_arrival_keeps_the_stream_order_and_offer_names_what_it_dropped():
@@ -48,4 +47,3 @@ def test_by_arrival_keeps_the_stream_order_and_offer_names_what_it_dropped():
     assert sample.offer(40, "e", 1) == ["e"]  # at or above a dropped rank: never taken
     assert sample.by_arrival() == ["b", "c", "d"]
     assert sample.by_rank() == ["b", "c", "d"]
-    assert not sample.complete
