@@ -91,10 +91,10 @@ def run_pipeline(corpus_dir: Path, until: str, work: Path, knobs: dict) -> tuple
     root = work / "repo"
     copy_repo(root)
     shutil.copy(corpus_dir / "sources.yaml", root / "conf" / "sources" / "shared.yaml")
+    params = read_params(root / "params.yaml")
     override_config(root / "conf" / "config.yaml", {"scorers": knobs["scorers"]})
-    kind = read_params(root / "params.yaml")["executor"]["kind"]
-    override_config(root / "conf" / "executor" / f"{kind}.yaml", knobs["executor"])
-    add_label_sources(corpus_dir, read_params(root / "params.yaml"))
+    override_config(root / "conf" / "executor" / f"{params['executor']['kind']}.yaml", knobs["executor"])
+    add_label_sources(corpus_dir, params)
     env = {**clone_env(root), "PE_DATA_MIRROR": str(corpus_dir), "PE_RESOURCES": str(work / "resources.json")}
     commit_clone(root, env)
     run_ok(["dvc", "repro", until], root, env)
