@@ -211,14 +211,15 @@ class EmbeddingCache:
             found |= hit
         return found
 
-    def save(self, keep: Iterable[str] | None = None) -> None:
-        """Write this stage's cache sorted by key (byte-stable), SAVE_ROWS to a row group; `keep`
-        restricts it to the texts still in use, so it does not grow across data versions."""
+    def save(self, keep: np.ndarray | None = None) -> None:
+        """Write this stage's cache sorted by key (byte-stable), SAVE_ROWS to a row group; `keep`,
+        the keys (`keys`) of the texts still in use, restricts it to them, so it does not grow
+        across data versions."""
         if self.path is None:
             raise ValueError("this cache has no path to save to")
         wanted = np.unique(self.own.keys)
         if keep is not None:
-            wanted = np.intersect1d(wanted, self.keys(keep))
+            wanted = np.intersect1d(wanted, keep)
         rows = self.own.find(wanted)
         with atomic_path(self.path) as tmp, pq.ParquetWriter(tmp, CACHE_SCHEMA) as writer:
             for start in range(0, max(len(wanted), 1), SAVE_ROWS):

@@ -79,7 +79,7 @@ def _deduplicate(cfg: DedupStageConfig, paths: DedupPaths, features: Features) -
     _write_json(paths.report, report)
     semantic = cfg.dedup.semantic.enabled
     # its hits and misses go to reports/resources.json: a re-run with unchanged input embeds 0
-    cache.save(keep=features.all_side_texts() if semantic else None)
+    cache.save(keep=cache.keys(features.all_side_texts()) if semantic else None)
 
 
 DECISION_COLUMNS = ["conversation_id", "kept", "method", "kept_id", "cluster_id"]

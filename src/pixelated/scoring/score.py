@@ -160,16 +160,16 @@ class ShardedScoring:
         self.transfer = EmpathyTransfer()
         self.shards = self.hits = self.embedded = 0
         self._vectors: EmbeddingCache | None = None
-        self._texts: set[str] = set()
+        self._keys: list[np.ndarray] = []  # the shard's text keys, 8 bytes a text, not its texts
 
     def payloads(self, index: int, batches: Iterable[pd.DataFrame]) -> Iterator[tuple]:
         """Shard `index`'s batches, each with its conversations' Evidence (`score_batch`'s input)."""
         self._vectors = EmbeddingCache(part_path(self.cache, index), backend=self.backend)
-        self._texts = set()
+        self._keys = []
         for batch in batches:
             measured = measure([batch])
             model = prepare(measured.mturns, self._vectors, self.scorers)
-            self._texts.update(model.vector_of)
+            self._keys.append(self._vectors.keys(model.vector_of))
             item = model.arrays(batch)
             self._record(measured, item[1])
             yield item
@@ -188,7 +188,7 @@ class ShardedScoring:
 
     def take(self) -> dict:
         """After a shard: save its cache part, pruned to its texts."""
-        self._vectors.save(keep=self._texts)
+        self._vectors.save(keep=np.concatenate(self._keys or [np.zeros(0, np.uint64)]))
         self._finish()
         return {}
 
@@ -200,7 +200,7 @@ class ShardedScoring:
 
     def _finish(self) -> None:
         self.hits, self.embedded = self.hits + self._vectors.hits, self.embedded + self._vectors.misses
-        self._vectors, self._texts, self.shards = None, set(), self.shards + 1
+        self._vectors, self._keys, self.shards = None, [], self.shards + 1
 
     def close(self) -> None:
         """Drop the cache parts of shards this input no longer has; note the cache's counts."""

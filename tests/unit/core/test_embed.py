@@ -29,7 +29,7 @@ def test_cache_encodes_each_text_once_and_is_shared(tmp_path):
 def test_save_keeps_only_texts_in_use_and_is_byte_stable(tmp_path):
     cache = EmbeddingCache(tmp_path / "c.parquet")
     cache.encode(["b text", "a text", "gone"])
-    cache.save(keep=["a text", "b text"])
+    cache.save(keep=cache.keys(["a text", "b text"]))
     first = (tmp_path / "c.parquet").read_bytes()
     reloaded = EmbeddingCache(tmp_path / "c.parquet")
     reloaded.encode(["a text", "b text"])
