@@ -6,8 +6,8 @@ NeMo Curator stage does in `setup`). For each batch, the main process measures t
 computes each conversation's Evidence: vectors of its distinct turn texts (through the
 persistent cache, a part per shard), behaviour codes and empathy levels. The pure
 `score_batch` maps over the batches with the configured executor and the scored table is
-written, validated. Memory holds one shard's vectors; across shards, the stage keeps only the
-per-conversation figures the report needs.
+written, validated. Memory holds the batches in flight and the shard's text keys (its vectors
+wait on disk); across shards, the stage keeps only the per-conversation figures the report needs.
 """
 
 from __future__ import annotations
