@@ -34,7 +34,8 @@ def bootstrap_ci(
 
     `statistic` maps a (rounds, n) matrix of resampled row indices to one value per round (NaN
     where undefined), so rounds are computed a block at a time in a few array operations; a
-    block holds at most BOOTSTRAP_BLOCK_CELLS indices, so memory does not grow with rounds x n.
+    block holds at most BOOTSTRAP_BLOCK_CELLS indices (one round's n when n is larger), so
+    memory does not grow with rounds.
     The rounds are drawn one at a time, so the draws stay those of a per-round loop."""
     rng = np.random.default_rng(seed)
     per_block = max(1, BOOTSTRAP_BLOCK_CELLS // max(n, 1))
