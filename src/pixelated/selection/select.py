@@ -84,7 +84,11 @@ def decision_table(scored: Path, cfg: SelectConfig, verdicts: pd.DataFrame) -> I
     """A DuckDB connection whose view `decisions` holds every scored row's scores and bias
     groups (no text) with its decision (`gates.decisions`), for the report and the review
     sample. The rows are decided a batch at a time into a temporary Parquet file that the
-    SQL reads, so select holds no column per conversation (issue 14)."""
+    SQL reads, so select holds no column per conversation (issue 14).
+
+    This pass decides every row again rather than collecting the decisions of the filtering
+    pass: a resumed run skips the shards an earlier one finished, so that pass may not see
+    every row. Reading only the score columns, it is the cheaper of the two."""
     columns = [*DECISION_COLUMNS, *cfg.review.bias_columns]
     schema = pa.schema([*(SCORED_SCHEMA.field(name) for name in columns), *gates.DECISION_FIELDS])
     with tempfile.TemporaryDirectory(prefix="decisions-") as folder:
