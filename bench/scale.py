@@ -18,7 +18,7 @@ both include loading the model), and the pipeline's embedding path (`EmbeddingCa
 raw float `model.encode` (same texts, both warm): anonymize must reach 0.8 x N x raw, the
 embedding path 2x raw encode.
 
-    nice -n 19 python -m bench.scale [--sizes 0.25 0.5 1 2] [--until select]
+    nice -n 19 python -m bench.scale [--sizes 0.25 0.5 1 2] [--until split]
 writes bench/results/scale.json; `--sizes 0.002 0.008 --until filter_length` is a quick check.
 """
 
@@ -326,7 +326,7 @@ def main() -> None:
     parser = command_line(__doc__)
     parser.add_argument("--sizes", type=float, nargs="+", default=ISSUE_SIZES, help="GB, at least two")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--until", default="select", choices=STAGES, help="last stage run")
+    parser.add_argument("--until", default="split", choices=STAGES, help="last stage run")
     parser.add_argument("--corpora", type=Path, default=Path(tempfile.gettempdir()) / "pixelated-scale")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()), help="where clones run")
     parser.add_argument(
