@@ -142,9 +142,46 @@ def _analyzer(model: str, entities: tuple[str, ...]):
         registry.add_recognizer(recognizer)
     wanted = set(entities)
     registry.recognizers = [r for r in registry.recognizers if wanted & set(r.supported_entities)]
+    for recognizer in registry.recognizers:
+        _skip_texts_it_cannot_match(recognizer)
     analyzer = AnalyzerEngine(nlp_engine=nlp_engine, registry=registry, supported_languages=["en"])
     log.debug("analyzer recognizers: %s", sorted(r.name for r in registry.recognizers))
     return BatchAnalyzerEngine(analyzer_engine=analyzer)
+
+
+def _skip_texts_it_cannot_match(recognizer) -> None:
+    """Make `recognizer` return nothing at once on a text it cannot match, with the same results.
+
+    Presidio runs each of a recognizer's patterns through a Python loop (two clock reads and a
+    result per pattern), about 7% of the stage's CPU, though most texts match no pattern. One
+    search per pattern, with the flags Presidio compiles it with, decides that exactly; a search
+    that times out leaves the decision to Presidio. phonenumbers' matcher finds candidates with
+    a pattern of `\\d` runs (its _DIGIT_SEQUENCE): no digit, no phone number. The recognizer
+    object stays in the registry, so context words still find it by its id.
+    """
+    import regex
+    from presidio_analyzer import PatternRecognizer
+    from presidio_analyzer.pattern_recognizer import REGEX_TIMEOUT_SECONDS
+    from presidio_analyzer.predefined_recognizers import PhoneRecognizer
+
+    if isinstance(recognizer, PatternRecognizer):
+        gates = [regex.compile(p.regex, flags=recognizer.global_regex_flags) for p in recognizer.patterns]
+    elif isinstance(recognizer, PhoneRecognizer):
+        gates = [regex.compile(r"\d")]
+    else:
+        return
+    analyze = recognizer.analyze
+
+    def can_match(text: str) -> bool:
+        try:
+            return any(gate.search(text, timeout=REGEX_TIMEOUT_SECONDS) for gate in gates)
+        except TimeoutError:
+            return True
+
+    def analyze_if_it_can_match(text: str, *args, **kwargs):
+        return analyze(text, *args, **kwargs) if can_match(text) else []
+
+    recognizer.analyze = analyze_if_it_can_match
 
 
 def fingerprint(cfg: AnalyzerConfig) -> str:

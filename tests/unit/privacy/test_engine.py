@@ -1,5 +1,6 @@
 """Detection: the span-cache key follows the detector config, overlapping spans merge, the
-analyzer starts offline, and a bad `privacy` section names its key."""
+analyzer starts offline, recognizers skip only texts they cannot match, and a bad `privacy`
+section names its key."""
 
 import os
 import subprocess
@@ -10,7 +11,8 @@ import pytest
 from pixelated.core.config import ConfigError, build_config, read_params
 from pixelated.privacy.anonymize import AnonymizeConfig
 from pixelated.privacy.cache import span_key
-from pixelated.privacy.engine import Span, fingerprint, resolve_overlaps
+from pixelated.privacy.engine import Span, _analyzer, fingerprint, resolve_overlaps
+from pixelated.privacy.privacy_bench import plant
 from tests.paths import REPO
 
 PARAMS = REPO / "params.yaml"
@@ -94,3 +96,26 @@ def test_each_worker_loads_the_analyzer_once_not_per_batch():
     found = list(map_batches(_analyzers_loaded, batches, kind="process", workers=2))
     assert all(loaded == 1 for _, loaded in found)
     assert len({pid for pid, _ in found}) <= 2
+
+
+def test_recognizers_skip_only_texts_they_cannot_match():
+    """Each pattern and phone recognizer is skipped on texts none of its patterns (no digit,
+    for phone numbers) can match; on planted PII of every type, and on texts with none, it
+    returns what Presidio's own `analyze` returns."""
+    carriers = ["I can't sleep and I feel alone.", "Work has been hard, 3 weeks now.", "Hi."]
+    texts = [p.text for p in plant(carriers, per_type=8, seed=5)] + carriers
+    recognizers = _analyzer(ANALYZER.model, ANALYZER.entities).analyzer_engine.registry.recognizers
+    gated = [r for r in recognizers if "analyze" in vars(r)]
+    assert {"PhoneRecognizer", "PixelatedAgeRecognizer", "UrlRecognizer"} <= {r.name for r in gated}
+
+    def found(results) -> list[tuple]:
+        return [(r.entity_type, r.start, r.end, r.score) for r in results]
+
+    skipped = 0
+    for recognizer in gated:
+        entities = recognizer.supported_entities
+        for text in texts:
+            fast = found(recognizer.analyze(text, entities, None))
+            assert fast == found(type(recognizer).analyze(recognizer, text, entities, None))
+            skipped += not fast
+    assert 0 < skipped < len(gated) * len(texts)
