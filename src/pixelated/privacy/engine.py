@@ -153,7 +153,7 @@ def _skip_texts_it_cannot_match(recognizer) -> None:
     """Make `recognizer` return nothing at once on a text it cannot match, with the same results.
 
     Presidio runs each of a recognizer's patterns through a Python loop (two clock reads and a
-    result per pattern), about 7% of the stage's CPU, though most texts match no pattern. One
+    result per pattern), about 5% of the analyzer's CPU, though most texts match no pattern. One
     search per pattern, with the flags Presidio compiles it with, decides that exactly; a search
     that times out leaves the decision to Presidio. phonenumbers' matcher finds candidates with
     a pattern of `\\d` runs (its _DIGIT_SEQUENCE): no digit, no phone number. The recognizer

@@ -111,11 +111,11 @@ def test_recognizers_skip_only_texts_they_cannot_match():
     def found(results) -> list[tuple]:
         return [(r.entity_type, r.start, r.end, r.score) for r in results]
 
-    skipped = 0
+    empty = 0
     for recognizer in gated:
         entities = recognizer.supported_entities
         for text in texts:
             fast = found(recognizer.analyze(text, entities, None))
             assert fast == found(type(recognizer).analyze(recognizer, text, entities, None))
-            skipped += not fast
-    assert 0 < skipped < len(gated) * len(texts)
+            empty += not fast
+    assert 0 < empty < len(gated) * len(texts)  # both kinds of text were checked
