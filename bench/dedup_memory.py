@@ -48,7 +48,13 @@ def write_corpus(table: pa.Table, size: int, seed: int, path: Path, batch_size: 
 
 
 class HashEncoder:
-    """Stands in for MiniLM (`embed.load_encoder`): a unit vector seeded by each text's hash."""
+    """Stands in for MiniLM (`embed.load_encoder`): a unit vector seeded by each text's hash; a
+    token per text, so batches are cut by size alone."""
+
+    max_seq_length = 256
+
+    def tokenizer(self, texts, **_):
+        return {"attention_mask": np.ones((len(texts), 1), np.int64)}
 
     def encode(self, texts, batch_size=64, normalize_embeddings=True, **_) -> np.ndarray:
         vectors = np.stack(

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from pixelated.core.embed import DIMENSION, EmbeddingCache
-from pixelated.core.hashing import text_hash
 from pixelated.privacy import cache as span_cache
 from pixelated.privacy.engine import Span
 
@@ -42,7 +41,7 @@ def test_truncated_embedding_cache_loads_empty_with_a_warning_and_saves(tmp_path
     assert SECRET not in caplog.text
     assert sorted(p.name for p in path.parent.iterdir()) == []  # deleted, not left beside DVC outs
     embedding_cache(path, ["fresh"])
-    assert EmbeddingCache(path).own.keys.tolist() == [text_hash("fresh")]
+    assert EmbeddingCache(path).own.keys.tolist() == [EmbeddingCache().key("fresh")]
 
 
 def test_unreadable_shared_cache_is_ignored_not_deleted(tmp_path, caplog):

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from pixelated.core.embed import DIMENSION, EmbeddingCache
+from pixelated.core.hashing import text_hash
 
 
 def test_cache_encodes_each_text_once_and_is_shared(tmp_path):
@@ -39,11 +40,14 @@ def test_save_keeps_only_texts_in_use_and_is_byte_stable(tmp_path):
 
 
 def test_backends_key_their_vectors_apart():
-    """Issue 14, item 7: switching embed.backend never serves one model's vector for the other."""
+    """Issue 14, item 7: switching embed.backend never serves one model's vector for the other,
+    and vectors from padded batches (keyed by the bare text hash, or the backend's name without
+    the batching) are not mixed with unpadded ones."""
     backends = ("torch", "onnx", "openvino", "openvino_bf16")
     keys = {backend: EmbeddingCache(backend=backend).key("same text") for backend in backends}
     assert len(set(keys.values())) == 4
-    assert keys["torch"] == EmbeddingCache().key("same text")  # torch keys unchanged
+    padded_era = {text_hash("same text"), text_hash("openvino-f32\x1fsame text")}
+    assert not padded_era & set(keys.values())
 
 
 TEXTS = ["I feel so alone lately.", "My therapist helps a lot.", "Let's talk about football.", "ok"]
@@ -62,6 +66,20 @@ def test_openvino_backend_agrees_with_the_float_model_and_is_deterministic():
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     assert ((ours * reference).sum(axis=1) > 0.999).all()
     assert np.array_equal(ours, encode_sorted(encoder, TEXTS, batch_size=2))
+
+
+def test_default_backend_gives_a_text_the_same_vector_in_any_batch():
+    """Unpadded batches (`encode_sorted`): a cache filled a few texts at a time holds the vectors
+    a fresh run over all of them computes, bit for bit."""
+    from pixelated.core.embed import encode_sorted, load_encoder, token_counts
+
+    encoder = load_encoder("openvino")
+    texts = [*TEXTS, "I feel so sad lately.", "My sister helps a lot.", "word " * 300, "ok then", "no"]
+    counts = token_counts(encoder, texts)
+    assert len(set(counts.tolist())) < len(texts)  # some batches hold several texts
+    together = encode_sorted(encoder, texts, batch_size=3)
+    alone = np.concatenate([encode_sorted(encoder, [text]) for text in texts])
+    assert np.array_equal(together, alone)
 
 
 def test_openvino_conversion_is_kept_and_read_back_unchanged(tmp_path):

@@ -31,19 +31,26 @@ def test_progress_every_n_batches_still_logs_the_end(caplog):
 
 
 class _Model:
-    """Stands in for a SentenceTransformer: records its batches, vector = (length, first char)."""
+    """Stands in for a SentenceTransformer: records its batches, vector = (length, first char),
+    a token per character."""
+
+    max_seq_length = 4
 
     def __init__(self):
         self.calls = []
+
+    def tokenizer(self, texts, max_length, **_):
+        return {"attention_mask": np.array([min(len(t), max_length) for t in texts])[:, None]}
 
     def encode(self, texts, batch_size, **_):
         self.calls.append(list(texts))
         return np.array([[len(t), ord(t[0]) if t else 0] for t in texts], np.float32)
 
 
-def test_encode_sorted_keeps_input_order_and_batches_longest_first():
-    texts = ["bb", "a", "dddd", "ccc", "", "eeeee"]
+def test_encode_sorted_keeps_input_order_and_batches_one_token_count_longest_first():
+    texts = ["bb", "a", "dddd", "cccccc", "", "ee", "fff"]
     model = _Model()
     out = encode_sorted(model, texts, batch_size=2)
     assert out[:, 0].tolist() == [len(t) for t in texts]
-    assert [[len(t) for t in call] for call in model.calls] == [[5, 4], [3, 2], [1, 0]]
+    # "cccccc" is cut at 4 tokens, so it shares a batch with "dddd"; ties keep the input order
+    assert model.calls == [["dddd", "cccccc"], ["fff"], ["bb", "ee"], ["a"], [""]]

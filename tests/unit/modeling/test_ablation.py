@@ -183,10 +183,16 @@ def test_the_report_gives_each_arm_and_the_paired_gains():
 
 
 class WordCounts:
-    """A stand-in encoder: normalised counts of hashed words, the same vector for a text in any batch."""
+    """A stand-in encoder: normalised counts of hashed words, the same vector for a text in any
+    batch; a token per word."""
+
+    max_seq_length = 256
 
     def eval(self):
         return self
+
+    def tokenizer(self, texts, **_):
+        return {"attention_mask": np.array([len(t.split()) for t in texts])[:, None]}
 
     def encode(self, texts, **_):
         vectors = np.zeros((len(texts), 64), np.float32)
