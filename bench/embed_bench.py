@@ -2,9 +2,10 @@
 same run (ratios, since the machine is shared).
 
 Compared: raw `SentenceTransformer.encode` (the baseline, timed before and after the others;
-ratios use the mean of both); the pipeline's torch path (`embed.encode_sorted`: longest first,
-one batch per call); OpenVINO in bf16 (`embed.backend: openvino_bf16`, where the CPU has bf16
-units) and in f32 (`openvino`, the default);
+ratios use the mean of both); the pipeline's torch path (`embed.encode_sorted`: batches of
+one token count, longest first, so no padding); OpenVINO in bf16 (`embed.backend:
+openvino_bf16`, where the CPU has bf16 units and the oneDNN pin allows them) and in f32
+(`openvino`, the default);
 and, where onnxruntime is installed, the ONNX export in float32 and in int8 (`onnx`). For each:
 seconds, texts/s, speed-up over raw, and cosine to the raw float vectors (min, 1st percentile,
 mean), plus how far semantic dedup's pairs (cosine >= dedup.semantic.threshold among the
