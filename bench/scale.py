@@ -15,8 +15,9 @@ compared sizes, as their defaults do at 0.5 and 2 GB.
 On a sample of the largest size's validated table, in the same run: anonymize with N process
 workers against N x raw spaCy `nlp.pipe` in one process (same texts, model and disabled pipes;
 both include loading the model), and the pipeline's embedding path (`EmbeddingCache`) against
-raw float `model.encode` (same texts, both warm): anonymize must reach 0.8 x N x raw, the
-embedding path 2x raw encode.
+raw float `model.encode` (same texts, all warm; here under the pipeline's numeric pins, and in
+a plain process without them): anonymize must reach 0.8 x N x raw, the embedding path 2x
+either raw encode.
 
     nice -n 19 python -m bench.scale [--sizes 0.25 0.5 1 2] [--until split]
 writes bench/results/scale.json; `--sizes 0.002 0.008 --until filter_length` is a quick check.
@@ -37,7 +38,7 @@ import pyarrow.parquet as pq
 
 from bench import command_line
 from bench.anonymize_speed import run_stage, stage_config
-from bench.embed_bench import timed
+from bench.embed_bench import plain_encode_seconds, timed
 from bench.make_corpus import Rates, generate, read_shared
 from pixelated.core import resources
 from pixelated.core.config import build_config, read_params
@@ -220,7 +221,9 @@ def raw_nlp_pipe(texts: list[str], analyzer) -> float:
 
 def embedding_vs_encode(sample: pa.Table, params: dict, limit: int) -> dict:
     """Texts/s of the pipeline's embedding path (an empty `EmbeddingCache`, as dedup and score
-    use it) against raw float `model.encode`, on the sample's distinct turn texts, both warm."""
+    use it) against raw float `model.encode`, on the sample's distinct turn texts, all warm:
+    raw encode here, under the pipeline's numeric pins, and in a plain process without them
+    (`embed_bench.plain_encode_seconds`)."""
     turns = sample.column("turns").to_pylist()
     texts = sorted({turn["text"] for conversation in turns for turn in conversation if turn["text"]})
     texts = texts[:: max(1, len(texts) // limit)][:limit]
@@ -234,12 +237,15 @@ def embedding_vs_encode(sample: pa.Table, params: dict, limit: int) -> dict:
     ours_s, _ = timed(lambda: cache.encode(texts[8:]))
     ours = (len(texts) - 8) / ours_s
     raw = len(texts) / raw_s
+    plain = len(texts) / plain_encode_seconds(texts, batch_size)
     return {
         "texts": len(texts),
         "backend": params["embed"]["backend"],
         "raw_encode_texts_per_s": round(raw, 1),
+        "unpinned_raw_encode_texts_per_s": round(plain, 1),
         "pipeline_texts_per_s": round(ours, 1),
         "pipeline_over_raw": check(ours / raw, MIN_EMBED_SPEEDUP, at_most=False),
+        "pipeline_over_unpinned_raw": check(ours / plain, MIN_EMBED_SPEEDUP, at_most=False),
     }
 
 
