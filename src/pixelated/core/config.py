@@ -107,9 +107,9 @@ class ExecutorConfig(Config):
 class EmbedConfig(Config):
     """How MiniLM runs: `openvino` (float32: the same vectors on every machine, so a fresh
     clone reproduces dvc.lock; no torch import), `openvino_bf16` (bf16 where the CPU has bf16
-    units: about 2.2x the float model's speed at cosine >= 0.9999, but vectors, and so the
+    units: about 2.5x the float model's speed at cosine >= 0.9999, but vectors, and so the
     lock, then depend on the CPU), `torch` (the float model) or `onnx` (int8, below the bar).
-    bench/results/embedding.json has each one's speed and agreement. The vectors differ
+    bench/results/embedding*.json have each one's speed and agreement. The vectors differ
     slightly, so the caches key them apart (`EmbeddingCache`)."""
 
     backend: Literal["openvino", "openvino_bf16", "torch", "onnx"] = "openvino"

@@ -4,11 +4,13 @@
 - **openvino** converts the offline model (`openvino.convert_model`, about 3 s, once per
   machine: the result is kept, see `embed.converted_path`) and runs it in float32, so its
   vectors are the same on every CPU (with the kernels pinned in `pixelated/__init__.py`) and a
-  fresh clone reproduces dvc.lock; about the float model's speed, without importing torch.
+  fresh clone reproduces dvc.lock; 1.56x the float model's speed under the same pins, without
+  importing torch (bench/results/embedding.json).
 - **openvino_bf16** runs the same conversion in bfloat16 where the CPU has bf16 units (AMX or
-  AVX512-BF16), else in float32: on a 2-core machine with them about 2.2x faster than float
-  `model.encode`, cosine >= 0.9999 to the float vectors (bench/results/embedding.json), but
-  the vectors, and every output after them, then depend on the CPU.
+  AVX512-BF16) and the oneDNN pin is lifted, else in float32: on a 2-core machine with them
+  about 2.5x faster than float `model.encode` in a process without pins, cosine >= 0.9999 to
+  the float vectors (bench/results/embedding_bf16.json), but the vectors, and every output
+  after them, then depend on the CPU.
 - **onnx** exports an ONNX graph with `torch.onnx.export` and quantizes its MatMul weights to
   int8 with ONNX Runtime (`pip install onnxruntime onnx`). sentence-transformers' own
   `backend="onnx"` needs optimum, which pins transformers 4.x (this project runs 5.x). It
